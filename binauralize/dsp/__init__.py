@@ -1,0 +1,1 @@
+"""Pure signal-processing functions: geometry, HRTF, rendering, reverberation."""

@@ -1,0 +1,17 @@
+"""Errors the user can act on. The CLI prints their message as one line and exits non-zero."""
+
+
+class BinauralizeError(Exception):
+    """A problem with the user's input or environment, with a message fit for one line on a terminal."""
+
+
+class InputError(BinauralizeError):
+    """The input media or file cannot be used (missing, corrupt, no audio, unsupported...)."""
+
+
+class TracksError(BinauralizeError):
+    """The tracks (sources) file is malformed."""
+
+
+class OutputError(BinauralizeError):
+    """The output cannot be written (exists without --overwrite, bad extension, unwritable folder...)."""

@@ -1,0 +1,1 @@
+"""Media and audio input/output."""

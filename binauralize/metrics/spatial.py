@@ -1,0 +1,95 @@
+"""Interaural cues of binaural signals ``[2, T]`` (index 0 = left): ITD by GCC-PHAT, ILD per band, over time.
+
+Sign conventions follow the coordinate convention (azimuth positive = left): ITD is positive when the LEFT ear
+leads, ILD (dB) is positive when the LEFT ear is louder.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+ILD_BANDS_HZ = ((200, 500), (500, 1000), (1000, 2000), (2000, 4000), (4000, 8000), (8000, 16000))
+
+
+def gcc_phat_itd(left: np.ndarray, right: np.ndarray, sr: float, max_s: float = 1e-3, interp: int = 16) -> float:
+    """ITD in seconds by GCC-PHAT (Knapp & Carter 1976) within +-``max_s``, peak refined by ``interp``-fold
+    zero-padded upsampling of the cross-correlation. Positive = left ear leads."""
+    n = len(left) + len(right)
+    nfft = int(2 ** np.ceil(np.log2(n)))
+    lf = np.fft.rfft(left, nfft)
+    rf = np.fft.rfft(right, nfft)
+    cross = rf * np.conj(lf)  # peak at +lag when right lags left
+    cross /= np.maximum(np.abs(cross), 1e-12)
+    cc = np.fft.irfft(cross, n=nfft * interp)
+    maxlag = int(round(max_s * sr * interp))
+    window = np.concatenate([cc[-maxlag:], cc[: maxlag + 1]])
+    lag = np.argmax(window) - maxlag
+    return float(lag / (sr * interp))
+
+
+def ild_db(left: np.ndarray, right: np.ndarray, sr: float, band: tuple[float, float] | None = None) -> float:
+    """Level difference L - R in dB, over all frequencies or within ``band`` (Hz)."""
+    if band is None:
+        el, er = np.sum(left**2), np.sum(right**2)
+    else:
+        f = np.fft.rfftfreq(len(left), 1 / sr)
+        sel = (f >= band[0]) & (f < band[1])
+        el = np.sum(np.abs(np.fft.rfft(left)[sel]) ** 2)
+        er = np.sum(np.abs(np.fft.rfft(right)[sel]) ** 2)
+    return float(10 * np.log10((el + 1e-20) / (er + 1e-20)))
+
+
+def frames_over_time(x: np.ndarray, sr: float, frame_s: float = 0.1):
+    """Non-overlapping frames of ``[2, T]`` -> (times [N] centre seconds, frames [N, 2, L])."""
+    n = int(round(frame_s * sr))
+    count = x.shape[-1] // n
+    fr = x[:, : count * n].reshape(2, count, n).transpose(1, 0, 2)
+    return (np.arange(count) + 0.5) * frame_s, fr
+
+
+def cues_over_time(x: np.ndarray, sr: float, frame_s: float = 0.1, silence_db: float = -40.0) -> dict:
+    """ITD (s), broadband ILD (dB) and energy (dB re loudest frame) per ``frame_s`` frame, plus an ``active``
+    mask of frames within ``silence_db`` of the loudest one."""
+    times, fr = frames_over_time(x, sr, frame_s)
+    energy = 10 * np.log10(np.sum(fr**2, axis=(1, 2)) + 1e-20)
+    active = energy > energy.max() + silence_db if len(energy) else np.zeros(0, bool)
+    itd = np.array([gcc_phat_itd(f[0], f[1], sr) for f in fr])
+    ild = np.array([ild_db(f[0], f[1], sr) for f in fr])
+    return {"time": times, "itd": itd, "ild": ild, "energy_db": energy - (energy.max() if len(energy) else 0),
+            "active": active}
+
+
+def interaural_coherence(x: np.ndarray, sr: float, max_s: float = 1e-3) -> float:
+    """IACC: maximum of the normalised interaural cross-correlation within +-``max_s``."""
+    left, right = x[0], x[1]
+    n = len(left)
+    nfft = int(2 ** np.ceil(np.log2(2 * n)))
+    cc = np.fft.irfft(np.fft.rfft(right, nfft) * np.conj(np.fft.rfft(left, nfft)), nfft)
+    m = int(round(max_s * sr))
+    window = np.concatenate([cc[-m:], cc[: m + 1]])
+    return float(np.max(np.abs(window)) / np.sqrt(np.sum(left**2) * np.sum(right**2) + 1e-20))
+
+
+def cue_errors(pred: np.ndarray, gt: np.ndarray, sr: float, frame_s: float = 0.1) -> dict:
+    """Interaural cue errors of ``pred`` against ``gt`` [2, T]: median |ITD error| (microseconds) and mean |ILD
+    error| per band (dB) over active frames; the share of active frames whose ILD sign matches; IACC of both."""
+    cp = cues_over_time(pred, sr, frame_s)
+    cg = cues_over_time(gt, sr, frame_s)
+    act = cg["active"] & (np.abs(cg["ild"]) > 0.5)
+    times, fp = frames_over_time(pred, sr, frame_s)
+    _, fg = frames_over_time(gt, sr, frame_s)
+    band_err = {}
+    for lo, hi in ILD_BANDS_HZ:
+        if hi > sr / 2:
+            continue
+        e = [abs(ild_db(a[0], a[1], sr, (lo, hi)) - ild_db(b[0], b[1], sr, (lo, hi)))
+             for a, b, ok in zip(fp, fg, cg["active"]) if ok]
+        band_err[f"{lo}-{hi}"] = float(np.mean(e)) if e else float("nan")
+    side_ok = np.sign(cp["ild"][act]) == np.sign(cg["ild"][act])
+    return {
+        "itd_err_us": float(np.median(np.abs(cp["itd"] - cg["itd"])[cg["active"]]) * 1e6) if cg["active"].any() else float("nan"),
+        "ild_err_db": float(np.mean(np.abs(cp["ild"] - cg["ild"])[cg["active"]])) if cg["active"].any() else float("nan"),
+        "ild_band_err_db": band_err,
+        "side_agreement": float(np.mean(side_ok)) if act.any() else float("nan"),
+        "iacc_pred": interaural_coherence(pred, sr),
+        "iacc_gt": interaural_coherence(gt, sr),
+    }
