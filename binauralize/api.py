@@ -1,0 +1,311 @@
+"""The public Python API: :func:`binauralize_file` and the reusable :class:`Binauralizer` (the CLI wraps these).
+
+    >>> from binauralize import Binauralizer, SourceTrack
+    >>> b = Binauralizer()
+    >>> report = b.process_file("clip.mp4", "clip_3d.mp4", sources=[SourceTrack.static(30)])
+    >>> stereo = b.render(mono, 48000, [SourceTrack.static(-45)])   # arrays in, [2, T] out
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+import uuid
+from dataclasses import asdict
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+from .dsp.hrtf import HRTF, DEFAULT_HRTF_CITATION
+from .dsp.render import MonoMono, Renderer, RenderOptions
+from .dsp.reverb import band_envelopes, estimate_t60
+from .errors import InputError, OutputError
+from .io import media
+from .tracks import SourceTrack, load_tracks, tracks_to_json
+
+LIMIT_THRESHOLD = 0.9
+
+
+def soft_limit(x: np.ndarray, threshold: float = LIMIT_THRESHOLD) -> tuple[np.ndarray, int]:
+    """Soft-clip samples above ``threshold`` smoothly towards 1.0 (tanh knee). Returns (signal, samples touched)."""
+    a = np.abs(x)
+    over = a > threshold
+    n = int(np.count_nonzero(over))
+    if n:
+        x = x.copy()
+        k = 1.0 - threshold
+        x[over] = np.sign(x[over]) * (threshold + k * np.tanh((a[over] - threshold) / k))
+    return x, n
+
+
+class _Chunker:
+    """Regroups small decoded chunks into ~``seconds``-long mono chunks (fewer Python round trips)."""
+
+    def __init__(self, source: Iterable[np.ndarray], n: int):
+        self.source, self.n = source, n
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        buf, size = [], 0
+        for c in self.source:
+            buf.append(c)
+            size += c.shape[-1]
+            if size >= self.n:
+                yield np.concatenate(buf, axis=-1)
+                buf, size = [], 0
+        if buf:
+            yield np.concatenate(buf, axis=-1)
+
+
+class Binauralizer:
+    """Reusable binauralizer: holds the HRTF (per sample rate) and the renderer settings.
+
+    Args:
+        hrtf: path of a SOFA file, or None for the bundled MIT KEMAR set.
+        options: renderer settings (:class:`RenderOptions`).
+        method: 'dsp' (the renderer) or 'mono' (Mono-Mono passthrough baseline).
+        notice: called with one-line notices (default: print to stderr).
+        progress: show progress bars.
+    """
+
+    def __init__(self, hrtf: str | Path | None = None, options: RenderOptions = RenderOptions(), method: str = "dsp",
+                 notice: Callable[[str], None] | None = None, progress: bool = False):
+        if method not in ("dsp", "mono"):
+            raise ValueError("method must be 'dsp' or 'mono'")
+        self.hrtf_path = str(hrtf) if hrtf else None
+        self.options = options
+        self.method = method
+        self.notice = notice or (lambda m: print(f"binauralize: {m}", file=sys.stderr))
+        self.progress = progress
+        if self.hrtf_path:
+            HRTF.load(self.hrtf_path)  # fail early on a bad file
+
+    def renderer(self, sample_rate: float):
+        """The renderer for ``sample_rate`` Hz (HRTF resampled to it)."""
+        if self.method == "mono":
+            return MonoMono()
+        return Renderer(HRTF.load(self.hrtf_path, float(sample_rate)), self.options)
+
+    def render(self, mono: np.ndarray, sample_rate: float, tracks: list[SourceTrack] | None = None,
+               t60: float | None = None) -> np.ndarray:
+        """Mono ``[T]`` float at ``sample_rate`` Hz + tracks -> binaural ``[2, T]``, same rate, aligned.
+
+        ``t60`` None: estimated from the signal when the options ask for it.
+        """
+        mono = np.asarray(mono, dtype=np.float64).reshape(-1)
+        if t60 is None:
+            t60 = self.options.t60
+        if t60 is None and self.options.reverb == "split":
+            t60 = estimate_t60(band_envelopes(mono, sample_rate))
+        return self.renderer(sample_rate).render(mono, tracks or [], t60=t60)
+
+    # ------------------------------------------------------------------ files
+    def process_file(self, input: str | Path, output: str | Path, sources: list[SourceTrack] | str | Path | None = None,
+                     audio: str | Path | None = None, overwrite: bool = False, report: str | Path | None = None,
+                     lossless: bool = False, keep_original_audio: bool = False) -> dict:
+        """Binauralize a media file. See :func:`binauralize_file`."""
+        t_start = time.perf_counter()
+        inp, out = Path(input), Path(output)
+        notices: list[str] = []
+
+        def say(msg: str) -> None:
+            notices.append(msg)
+            self.notice(msg)
+
+        info = media.probe(inp)
+        audio_src = Path(audio) if audio else inp
+        ainfo = media.probe(audio_src) if audio else info
+        if not ainfo.has_audio:
+            raise InputError(f"{audio_src.name} has no audio track (give one with --audio FILE)")
+        _check_output(inp, out, overwrite, info.has_video, extra_inputs=[audio_src])
+        tracks = _resolve_tracks(sources, say)
+
+        # pass 1: statistics (T60, channel differences, length) with bounded memory
+        sr = int(ainfo.sample_rate)
+        t0 = time.perf_counter()
+        mon = media.DownmixMonitor()
+        envs, seen = [], 0
+        need_t60 = self.method == "dsp" and self.options.reverb == "split" and self.options.t60 is None
+        for chunk in _Chunker(media.iter_audio(audio_src, ainfo.audio_index), sr * 10):
+            mono = mon(chunk)
+            seen += mono.size
+            if need_t60:
+                envs.append(band_envelopes(mono, sr))
+        if seen == 0:
+            raise InputError(f"{audio_src.name}: the audio track holds no samples (zero-length media)")
+        if mon.side_to_mid_db is not None and mon.side_to_mid_db > -30:
+            say(f"input audio has {mon.channels} channels that differ (side/mid {mon.side_to_mid_db:.1f} dB): it may "
+                "already be spatial; downmixed to mono before rendering")
+        t60 = self.options.t60
+        if need_t60:
+            t60 = estimate_t60(np.concatenate(envs, axis=1)) if envs else None
+        t_analysis = time.perf_counter() - t0
+
+        # pass 2: decode -> render -> limit -> encode/mux, streaming
+        renderer = self.renderer(sr)
+        limited = {"n": 0}
+        bar = _progress(seen / sr, self.progress, f"rendering {inp.name}")
+
+        def rendered() -> Iterator[np.ndarray]:
+            chunks = (mon(c) for c in _Chunker(media.iter_audio(audio_src, ainfo.audio_index), sr))
+            for y in renderer.process(chunks, tracks, t60=t60):
+                y, n = soft_limit(y)
+                limited["n"] += n
+                if bar is not None:
+                    bar.update(y.shape[-1] / sr)
+                yield y
+
+        tmp = out.with_name(f".{out.stem}.partial-{uuid.uuid4().hex[:8]}{out.suffix}")
+        t1 = time.perf_counter()
+        out_rate = sr
+        try:
+            if out.suffix.lower() in media.AUDIO_EXTS:
+                media.write_audio_file(tmp, rendered(), sr)
+                codec = "pcm_f32le" if out.suffix.lower() == ".wav" else "flac"
+                stats = {}
+            else:
+                codec, out_rate = media.output_codec(out, lossless, sr)
+                stream = rendered()
+                if out_rate != sr:
+                    say(f"{codec} cannot carry {sr} Hz: the binaural track is resampled to {out_rate} Hz "
+                        "(use --lossless or a .wav/.flac output to keep the rate)")
+                    stream = _resample_stream(stream, sr, out_rate)
+                stats = media.mux_video_with_audio(inp, tmp, stream, out_rate, codec, audio_start=ainfo.audio_start if not audio else 0.0,
+                                                   on_notice=say, keep_original_audio=keep_original_audio)
+            os.replace(tmp, out)
+        except BaseException:
+            if tmp.exists():
+                tmp.unlink()
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+        t_render = time.perf_counter() - t1
+        if limited["n"]:
+            say(f"{limited['n']} output samples were above {LIMIT_THRESHOLD} and were soft-limited")
+
+        rep = {
+            "input": str(inp), "output": str(out), "audio_source": str(audio_src),
+            "duration_s": seen / sr, "sample_rate": sr, "output_sample_rate": out_rate, "input_channels": mon.channels,
+            "output_codec": codec, "method": self.method,
+            "renderer": asdict(self.options) if self.method == "dsp" else None,
+            "hrtf": self.hrtf_path or f"bundled: {DEFAULT_HRTF_CITATION}",
+            "decisions": {
+                "t60_estimate_s": t60,
+                "reverb_split": bool(self.method == "dsp" and self.options.reverb == "split" and t60 is not None
+                                     and t60 >= self.options.dry_below_t60),
+                "why": _reverb_reason(self.options, t60) if self.method == "dsp" else "Mono-Mono: both ears get the input",
+                "channel_side_to_mid_db": mon.side_to_mid_db,
+            },
+            "tracks": tracks_to_json(tracks),
+            "notices": notices,
+            "limited_samples": limited["n"],
+            "mux": stats,
+            "timings_s": {"analysis": t_analysis, "render_and_write": t_render, "total": time.perf_counter() - t_start},
+            "realtime_factor": (seen / sr) / max(time.perf_counter() - t_start, 1e-9),
+        }
+        if report:
+            _write_json_atomic(Path(report), rep)
+        return rep
+
+
+def _reverb_reason(opt: RenderOptions, t60: float | None) -> str:
+    if opt.reverb == "off":
+        return "reverb split off: the whole input is rendered as direct sound"
+    if t60 is None:
+        return "no free decays found to estimate the room: input treated as dry"
+    if t60 < opt.dry_below_t60:
+        return f"estimated T60 {t60:.2f} s < {opt.dry_below_t60} s: input treated as dry, all of it placed at the source"
+    return (f"estimated T60 {t60:.2f} s: the input's own reverberation (after {opt.early_ms:.0f} ms) is rendered "
+            f"diffusely (width {opt.diffuse}), the direct part at the source direction")
+
+
+def _resample_stream(chunks: Iterator[np.ndarray], sr_in: int, sr_out: int) -> Iterator[np.ndarray]:
+    import soxr
+
+    rs = soxr.ResampleStream(sr_in, sr_out, 2, dtype="float32", quality="HQ")
+    for c in chunks:
+        y = rs.resample_chunk(np.ascontiguousarray(c.T, dtype=np.float32), last=False)
+        if len(y):
+            yield y.T
+    y = rs.resample_chunk(np.zeros((0, 2), dtype=np.float32), last=True)
+    if len(y):
+        yield y.T
+
+
+def _progress(total_s: float, enabled: bool, desc: str):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=round(total_s, 2), unit="s", desc=desc, leave=False, file=sys.stderr,
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s audio [{elapsed}<{remaining}]")
+
+
+def _resolve_tracks(sources, say) -> list[SourceTrack]:
+    if sources is None:
+        say("no --sources given: the sound is placed in front (0 deg). Give tracks with --sources FILE.json")
+        return [SourceTrack.static(0.0, name="front")]
+    if isinstance(sources, (str, Path)):
+        return load_tracks(sources)
+    return list(sources)
+
+
+def _check_output(inp: Path, out: Path, overwrite: bool, input_has_video: bool, extra_inputs=()) -> None:
+    ext = out.suffix.lower()
+    if ext not in media.VIDEO_EXTS | media.AUDIO_EXTS:
+        raise OutputError(f"unsupported output type '{ext or out.name}': use one of "
+                          + ", ".join(sorted(media.VIDEO_EXTS | media.AUDIO_EXTS)))
+    for i in [inp, *extra_inputs]:
+        if out.exists() and i.exists() and out.resolve() == i.resolve():
+            raise OutputError("output would overwrite the input; choose another output name")
+    if out.is_dir():
+        raise OutputError(f"output {out} is a directory")
+    if out.exists() and not overwrite:
+        raise OutputError(f"output {out} exists; pass --overwrite to replace it")
+    if not out.parent.exists():
+        raise OutputError(f"output folder {out.parent} does not exist")
+    if not os.access(out.parent, os.W_OK):
+        raise OutputError(f"output folder {out.parent} is not writable")
+    if ext in media.VIDEO_EXTS and not input_has_video:
+        raise OutputError(f"{inp.name} has no video stream: write a .wav or .flac output instead")
+
+
+def _write_json_atomic(path: Path, obj) -> None:
+    import json
+
+    tmp = path.with_name(f".{path.name}.partial-{uuid.uuid4().hex[:8]}")
+    tmp.write_text(json.dumps(obj, indent=2, default=_json_default))
+    os.replace(tmp, path)
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
+
+
+def binauralize_file(input: str | Path, output: str | Path, sources=None, *, hrtf: str | Path | None = None,
+                     options: RenderOptions = RenderOptions(), method: str = "dsp", audio=None, overwrite: bool = False,
+                     report=None, lossless: bool = False, keep_original_audio: bool = False, progress: bool = False,
+                     notice: Callable[[str], None] | None = None) -> dict:
+    """Binauralize ``input`` (video or audio file) into ``output`` (video with the original picture, or .wav/.flac).
+
+    Args:
+        sources: list of :class:`SourceTrack`, a tracks JSON path, or None (front, with a notice).
+        hrtf: SOFA file (default: bundled MIT KEMAR).
+        options: renderer settings.
+        method: 'dsp' or 'mono' (Mono-Mono baseline).
+        audio: take the sound from this file instead of the input's own track.
+        overwrite: replace an existing output (otherwise OutputError).
+        report: write the report JSON here too.
+        lossless: ALAC/FLAC/PCM instead of AAC in the video container.
+        keep_original_audio: also copy the input's original audio stream(s) into the output.
+    Returns:
+        The report dict (tracks used, decisions and why, timings, notices).
+    """
+    b = Binauralizer(hrtf=hrtf, options=options, method=method, notice=notice, progress=progress)
+    return b.process_file(input, output, sources=sources, audio=audio, overwrite=overwrite, report=report,
+                          lossless=lossless, keep_original_audio=keep_original_audio)

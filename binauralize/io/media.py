@@ -1,0 +1,348 @@
+"""Media input/output with PyAV (FFmpeg): probe, stream the audio as float, sample frames with timestamps, and
+write the result by copying the original video stream packet for packet and adding the binaural track.
+
+Nothing here holds a whole file in memory: audio comes in chunks, video packets go straight from demuxer to muxer.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from ..errors import InputError, OutputError
+
+VIDEO_EXTS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi"}
+AUDIO_EXTS = {".wav", ".flac"}
+
+# Output audio codec per container: (lossy default, lossless option)
+CONTAINER_CODECS = {
+    ".mp4": ("aac", "alac"), ".m4v": ("aac", "alac"), ".mov": ("aac", "alac"),
+    ".mkv": ("aac", "flac"), ".avi": ("aac", "pcm_s16le"), ".webm": ("libopus", None),
+}
+CODEC_MAX_RATE = {"aac": 96000, "libopus": 48000}
+CODEC_FIXED_RATES = {"libopus": (48000, 24000, 16000, 12000, 8000)}
+
+
+@dataclass
+class MediaInfo:
+    """What a media file holds. Times in seconds."""
+
+    path: str
+    format_name: str
+    duration: float | None
+    audio_index: int | None
+    sample_rate: int | None
+    channels: int | None
+    audio_codec: str | None
+    audio_start: float
+    video_index: int | None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    video_codec: str | None = None
+    other_streams: list = field(default_factory=list)
+
+    @property
+    def has_video(self) -> bool:
+        return self.video_index is not None
+
+    @property
+    def has_audio(self) -> bool:
+        return self.audio_index is not None
+
+
+def _open(path: str | Path):
+    import av
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"input not found: {path}")
+    if path.is_dir():
+        raise InputError(f"input is a directory, not a media file: {path}")
+    if path.stat().st_size == 0:
+        raise InputError(f"input is empty (0 bytes): {path}")
+    try:
+        return av.open(str(path), mode="r", metadata_errors="ignore")
+    except av.error.FFmpegError as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise InputError(f"cannot read {path.name}: not a media file FFmpeg can decode, or it is truncated/corrupt ({reason})")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot open {path.name}: {exc}")
+
+
+def probe(path: str | Path) -> MediaInfo:
+    """Describe ``path`` (streams, rates, duration). Raises InputError on anything unreadable."""
+    with _open(path) as c:
+        a = c.streams.audio[0] if c.streams.audio else None
+        v = next((s for s in c.streams.video if not _is_cover_art(s)), None)
+        dur = float(c.duration / 1_000_000) if c.duration else None
+        info = MediaInfo(
+            path=str(path), format_name=c.format.name, duration=dur,
+            audio_index=a.index if a is not None else None,
+            sample_rate=int(a.codec_context.sample_rate) if a is not None and a.codec_context.sample_rate else None,
+            channels=int(a.codec_context.channels) if a is not None else None,
+            audio_codec=a.codec_context.name if a is not None else None,
+            audio_start=float(a.start_time * a.time_base) if a is not None and a.start_time is not None else 0.0,
+            video_index=v.index if v is not None else None,
+        )
+        if v is not None:
+            info.width, info.height = v.codec_context.width, v.codec_context.height
+            rate = v.average_rate or v.base_rate or v.guessed_rate
+            info.fps = float(rate) if rate else None
+            info.video_codec = v.codec_context.name
+        info.other_streams = [s.type for s in c.streams if s.index not in (info.audio_index, info.video_index)]
+    if a is None:
+        pass
+    elif not info.sample_rate:
+        raise InputError(f"{Path(path).name}: the audio stream has no sample rate (unsupported or corrupt codec)")
+    return info
+
+
+def _is_cover_art(stream) -> bool:
+    try:
+        return bool(stream.disposition & 0x0400)  # AV_DISPOSITION_ATTACHED_PIC
+    except Exception:
+        return False
+
+
+def _frame_to_float(frame) -> np.ndarray:
+    """AudioFrame -> float32 ``[C, n]`` in [-1, 1]."""
+    arr = frame.to_ndarray()
+    ch = len(frame.layout.channels)
+    if not frame.format.is_planar:
+        arr = arr.reshape(-1, ch).T
+    kind = arr.dtype
+    if kind == np.int16:
+        arr = arr.astype(np.float32) / 32768.0
+    elif kind == np.int32:
+        arr = arr.astype(np.float32) / 2147483648.0
+    elif kind == np.uint8:
+        arr = (arr.astype(np.float32) - 128.0) / 128.0
+    elif kind == np.int64:
+        arr = (arr.astype(np.float64) / 9.223372036854776e18).astype(np.float32)
+    else:
+        arr = arr.astype(np.float32)
+    return arr
+
+
+def iter_audio(path: str | Path, stream_index: int | None = None) -> Iterator[np.ndarray]:
+    """Decode the audio track as float32 chunks ``[C, n]`` at its native rate (one chunk per decoded frame)."""
+    import av
+
+    with _open(path) as c:
+        if not c.streams.audio:
+            raise InputError(f"{Path(path).name} has no audio track")
+        s = c.streams.audio[0] if stream_index is None else c.streams[stream_index]
+        s.thread_type = "AUTO"
+        try:
+            for frame in c.decode(s):
+                yield _frame_to_float(frame)
+        except av.error.FFmpegError as exc:
+            raise InputError(f"{Path(path).name}: audio could not be decoded ({getattr(exc, 'strerror', exc)}); the file may be corrupt")
+
+
+class DownmixMonitor:
+    """Downmixes ``[C, n]`` chunks to mono and measures how different the channels are (mid vs side energy)."""
+
+    def __init__(self):
+        self.mid = 0.0
+        self.side = 0.0
+        self.samples = 0
+        self.peak = 0.0
+        self.channels = None
+
+    def __call__(self, chunk: np.ndarray) -> np.ndarray:
+        self.channels = chunk.shape[0]
+        mono = chunk.mean(axis=0)
+        if chunk.shape[0] > 1:
+            self.mid += float(np.sum(mono.astype(np.float64) ** 2))
+            self.side += float(np.sum((chunk - mono).astype(np.float64) ** 2) / chunk.shape[0])
+        self.samples += mono.size
+        if mono.size:
+            self.peak = max(self.peak, float(np.max(np.abs(mono))))
+        return mono
+
+    @property
+    def side_to_mid_db(self) -> float | None:
+        """Energy of the channel differences relative to the mono, dB (None for mono input)."""
+        if self.channels in (None, 1) or self.mid <= 0:
+            return None
+        return 10 * math.log10(max(self.side, 1e-30) / self.mid)
+
+
+def iter_frames(path: str | Path, fps: float, max_width: int | None = 640) -> Iterator[tuple[float, np.ndarray]]:
+    """Sample video frames at ``fps`` using their real presentation timestamps (variable frame rate safe).
+
+    Yields ``(t_seconds, rgb uint8 [H, W, 3])``, the first decoded frame at or after each analysis tick, scaled to
+    ``max_width`` pixels wide (aspect kept) when wider.
+    """
+    import av
+
+    with _open(path) as c:
+        vs = [s for s in c.streams.video if not _is_cover_art(s)]
+        if not vs:
+            raise InputError(f"{Path(path).name} has no video stream")
+        s = vs[0]
+        s.thread_type = "AUTO"
+        next_t = None
+        try:
+            for frame in c.decode(s):
+                if frame.pts is None:
+                    continue
+                t = float(frame.pts * frame.time_base)
+                if next_t is None:
+                    next_t = t
+                if t + 1e-6 < next_t:
+                    continue
+                w, h = frame.width, frame.height
+                if max_width and w > max_width:
+                    nh = int(round(h * max_width / w / 2)) * 2
+                    img = frame.to_ndarray(format="rgb24", width=max_width, height=max(nh, 2))
+                else:
+                    img = frame.to_ndarray(format="rgb24")
+                yield t, img
+                while next_t <= t + 1e-6:
+                    next_t += 1.0 / fps
+        except av.error.FFmpegError as exc:
+            raise InputError(f"{Path(path).name}: video could not be decoded ({getattr(exc, 'strerror', exc)})")
+
+
+def output_codec(out_path: Path, lossless: bool, sample_rate: int) -> tuple[str, int]:
+    """(codec name, output sample rate) for a video container, keeping the input rate when the codec allows."""
+    ext = out_path.suffix.lower()
+    lossy, lossless_codec = CONTAINER_CODECS[ext]
+    codec = lossless_codec if lossless else lossy
+    if codec is None:
+        raise OutputError(f"{ext} cannot hold lossless audio; use .mkv, .mp4 or .mov with --lossless")
+    rate = sample_rate
+    if codec in CODEC_FIXED_RATES:
+        rates = CODEC_FIXED_RATES[codec]
+        rate = min((r for r in rates if r >= sample_rate), default=max(rates))
+    elif codec in CODEC_MAX_RATE:
+        rate = min(sample_rate, CODEC_MAX_RATE[codec])
+    return codec, rate
+
+
+def mux_video_with_audio(in_path: str | Path, out_path: str | Path, audio: Iterator[np.ndarray], sample_rate: int,
+                         codec: str, audio_start: float = 0.0, bit_rate: int = 256_000,
+                         on_notice: Callable[[str], None] | None = None, keep_original_audio: bool = False,
+                         container_format: str | None = None) -> dict:
+    """Copy every non-audio stream of ``in_path`` packet for packet into ``out_path`` and add a stereo track
+    encoded with ``codec`` from ``audio`` (float ``[2, n]`` chunks at ``sample_rate``).
+
+    Packets are interleaved as they are read (the audio generator is pulled just ahead of the video's decode
+    timestamps), so memory stays flat. Returns counts of copied packets per stream for the report.
+    """
+    import av
+
+    notice = on_notice or (lambda m: None)
+    stats = {"video_packets": 0, "other_packets": 0, "audio_samples": 0}
+    with _open(in_path) as inp, av.open(str(out_path), mode="w", format=container_format) as out:
+        mapping = {}
+        for s in inp.streams:
+            if s.type == "audio" and not keep_original_audio:
+                continue
+            try:
+                mapping[s.index] = out.add_stream_from_template(s)
+            except Exception as exc:  # container cannot hold this stream type
+                notice(f"stream #{s.index} ({s.type}) cannot be kept in {Path(out_path).suffix}: {exc.__class__.__name__}")
+        a = out.add_stream(codec, rate=sample_rate, layout="stereo")
+        if codec in ("aac", "libopus"):
+            a.bit_rate = bit_rate
+        if codec == "flac" or codec == "alac":
+            a.codec_context.sample_fmt = a.codec_context.codec.audio_formats[0].name if codec == "alac" else "s32"
+        a.time_base = Fraction(1, sample_rate)
+        try:
+            for k, v in inp.metadata.items():
+                out.metadata[k] = v
+        except Exception:
+            pass
+        fmt_name = a.codec_context.format.name if a.codec_context.format else "fltp"
+        offset = int(round(audio_start * sample_rate))
+        state = {"written": 0, "done": False}
+
+        def pump(until_s: float) -> None:
+            while not state["done"] and (offset + state["written"]) / sample_rate < until_s:
+                try:
+                    chunk = next(audio)
+                except StopIteration:
+                    state["done"] = True
+                    break
+                if chunk.shape[-1] == 0:
+                    continue
+                frame = make_audio_frame(chunk, fmt_name, sample_rate)
+                frame.pts = offset + state["written"]
+                state["written"] += chunk.shape[-1]
+                for p in a.encode(frame):
+                    out.mux(p)
+
+        streams = [inp.streams[i] for i in mapping]
+        try:
+            for pkt in inp.demux(streams) if streams else []:
+                if pkt.dts is None:
+                    continue
+                t = float(pkt.dts * pkt.time_base) if pkt.time_base else 0.0
+                pump(t + 0.5)
+                kind = pkt.stream.type
+                pkt.stream = mapping[pkt.stream.index]
+                out.mux(pkt)
+                stats["video_packets" if kind == "video" else "other_packets"] += 1
+        except av.error.FFmpegError as exc:
+            raise InputError(f"{Path(in_path).name}: demuxing failed ({getattr(exc, 'strerror', exc)}); the file may be corrupt")
+        pump(float("inf"))
+        for p in a.encode(None):
+            out.mux(p)
+        stats["audio_samples"] = state["written"]
+    return stats
+
+
+def make_audio_frame(chunk: np.ndarray, fmt_name: str, sample_rate: int, layout: str = "stereo"):
+    """Float ``[C, n]`` -> an AudioFrame in the encoder's sample format ``fmt_name``."""
+    import av
+
+    x = np.clip(chunk, -1.0, 1.0)
+    if fmt_name in ("fltp",):
+        arr = np.ascontiguousarray(x, dtype=np.float32)
+    elif fmt_name == "flt":
+        arr = np.ascontiguousarray(x.T.reshape(1, -1), dtype=np.float32)
+    elif fmt_name == "s16":
+        arr = np.ascontiguousarray((x.T * 32767).round().astype(np.int16).reshape(1, -1))
+    elif fmt_name == "s16p":
+        arr = np.ascontiguousarray((x * 32767).round().astype(np.int16))
+    elif fmt_name == "s32":
+        arr = np.ascontiguousarray((x.T * 2147483392).round().astype(np.int32).reshape(1, -1))
+    elif fmt_name == "s32p":
+        arr = np.ascontiguousarray((x * 2147483392).round().astype(np.int32))
+    else:
+        arr = np.ascontiguousarray(x, dtype=np.float32)
+        fmt_name = "fltp"
+    frame = av.AudioFrame.from_ndarray(arr, format=fmt_name, layout=layout)
+    frame.sample_rate = sample_rate
+    return frame
+
+
+def write_audio_file(out_path: str | Path, audio: Iterator[np.ndarray], sample_rate: int, fmt: str | None = None) -> int:
+    """Stream float ``[2, n]`` chunks to a .wav (32-bit float) or .flac (24-bit) file. Returns samples written."""
+    import soundfile as sf
+
+    out_path = Path(out_path)
+    ext = (fmt or out_path.suffix.lower().lstrip("."))
+    if ext == "wav":
+        kw = dict(format="WAV", subtype="FLOAT")
+    elif ext == "flac":
+        kw = dict(format="FLAC", subtype="PCM_24")
+    else:
+        raise OutputError(f"unsupported audio output format: {ext}")
+    n = 0
+    with sf.SoundFile(str(out_path), mode="w", samplerate=int(sample_rate), channels=2, **kw) as f:
+        for chunk in audio:
+            x = chunk.T
+            if kw["format"] == "FLAC":
+                x = np.clip(x, -1.0, 1.0)
+            f.write(x)
+            n += chunk.shape[-1]
+    return n
