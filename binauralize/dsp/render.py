@@ -122,7 +122,7 @@ class Renderer:
     @property
     def context(self) -> int:
         """Samples of input needed before and after a segment for exact segment-wise processing."""
-        return int(np.ceil((self.length + 2 * stft_size(self.sample_rate) + 0.5 * self.sample_rate + self.delay)
+        return int(np.ceil((self.length + 2 * stft_size(self.sample_rate, self.options.early_ms) + 0.5 * self.sample_rate + self.delay)
                            / self.block) * self.block)
 
     def with_options(self, **changes) -> "Renderer":
@@ -192,6 +192,8 @@ class Renderer:
         """
         if start % self.block:
             raise ValueError("segment start must be a multiple of the block size")
+        if t60 is None:
+            t60 = self.options.t60
         t = len(x)
         pad = (-t) % self.block
         xx = np.pad(np.asarray(x, dtype=np.float64), (0, pad))

@@ -15,9 +15,13 @@ import numpy as np
 from scipy import signal
 
 
-def stft_size(sample_rate: float) -> int:
-    """STFT frame length for the split: ~32 ms, power of two."""
-    return int(2 ** np.round(np.log2(0.032 * sample_rate)))
+def stft_size(sample_rate: float, early_ms: float = 10.0) -> int:
+    """STFT frame length for the split: the power of two nearest ``early_ms`` (at least 64 samples).
+
+    The late-reverberation estimate for a frame uses the frame one window length earlier (4 hops), so the
+    window must not be longer than the early part, or the direct sound would count as its own reverberation.
+    """
+    return int(max(64, 2 ** np.round(np.log2(early_ms / 1000.0 * sample_rate))))
 
 
 def _frames(x: np.ndarray, n: int, hop: int) -> np.ndarray:
@@ -38,7 +42,7 @@ def split_direct_reverberant(x: np.ndarray, sample_rate: float, t60: float, star
     zero, so segments of a long signal line up. The first and last frame length of samples are less accurate
     (half windows): callers keep a context margin there.
     """
-    n = stft_size(sample_rate)
+    n = stft_size(sample_rate, early_ms)
     hop = n // 4
     if t60 <= 0.05 or len(x) == 0:
         return x.copy(), np.zeros_like(x)
@@ -52,7 +56,7 @@ def split_direct_reverberant(x: np.ndarray, sample_rate: float, t60: float, star
     power = np.abs(spec) ** 2
     alpha = np.exp(-hop / (sample_rate * smoothing_ms / 1000.0))
     smooth = signal.lfilter([1 - alpha], [1, -alpha], power, axis=0)
-    ne = max(1, int(round(early_ms / 1000.0 * sample_rate / hop)))
+    ne = n // hop  # one window back: the first frame that shares no samples with the current one
     delta = 3.0 * np.log(10.0) / t60
     decay = np.exp(-2.0 * delta * ne * hop / sample_rate)
     late = np.zeros_like(smooth)

@@ -1,0 +1,82 @@
+import numpy as np
+import pytest
+
+from binauralize.dsp.hrtf import HRTF
+from binauralize.errors import InputError
+
+
+def _energy_db(h):
+    return 10 * np.log10(np.sum(h**2))
+
+
+def _onset(h):
+    env = np.abs(h)
+    return np.argmax(env >= 0.2 * env.max())
+
+
+def test_left_source_left_ear_earlier_and_louder(hrtf48):
+    h = hrtf48.hrir(90, 0)
+    assert _energy_db(h[0]) - _energy_db(h[1]) > 6
+    assert _onset(h[0]) < _onset(h[1])
+    h = hrtf48.hrir(-90, 0)
+    assert _energy_db(h[1]) - _energy_db(h[0]) > 6
+    assert _onset(h[1]) < _onset(h[0])
+
+
+def test_front_is_symmetric(hrtf48):
+    h = hrtf48.hrir(0, 0)
+    assert abs(_energy_db(h[0]) - _energy_db(h[1])) < 1.0
+    assert abs(hrtf48.itd_seconds(0, 0)) < 30e-6
+
+
+def test_itd_within_head_size_limits(hrtf48):
+    itds = np.array([hrtf48.itd_seconds(az, 0) for az in range(-180, 181, 10)])
+    assert np.all(np.abs(itds) < 0.9e-3)  # a human/KEMAR head: at most ~0.7-0.8 ms
+    assert 0.5e-3 < abs(hrtf48.itd_seconds(90, 0)) < 0.9e-3
+    assert hrtf48.itd_seconds(60, 0) < 0 < hrtf48.itd_seconds(-60, 0)  # left source: left onset earlier
+    # monotonic growth from front to side
+    side = [abs(hrtf48.itd_seconds(a, 0)) for a in (0, 20, 40, 60, 80)]
+    assert all(b > a for a, b in zip(side, side[1:]))
+
+
+def test_interpolation_is_continuous(hrtf48):
+    a = hrtf48.spectra(31.0, 0)
+    b = hrtf48.spectra(31.5, 0)
+    rel = np.linalg.norm(np.abs(a) - np.abs(b)) / np.linalg.norm(np.abs(a))
+    assert rel < 0.05
+
+
+def test_resampled_to_any_rate():
+    for sr in (8000, 44100, 192000):
+        h = HRTF.default(sr)
+        assert h.sample_rate == sr
+        assert h.itd_seconds(90) == pytest.approx(HRTF.default(48000).itd_seconds(90), abs=max(30e-6, 1.0 / sr))
+
+
+def test_sofa_round_trip(tmp_path):
+    """A SOFA file written with sofar (2 directions, cartesian positions) loads with the right directions."""
+    import sofar
+
+    sofa = sofar.Sofa("SimpleFreeFieldHRIR")
+    ir = np.zeros((2, 2, 64))
+    ir[0, 0, 5], ir[0, 1, 10] = 1.0, 0.5  # source at +90 (left): left ear first and louder
+    ir[1, 1, 5], ir[1, 0, 10] = 1.0, 0.5  # source at -90
+    sofa.Data_IR = ir
+    sofa.Data_SamplingRate = 48000
+    sofa.SourcePosition = [[0, 1, 0], [0, -1, 0]]
+    sofa.SourcePosition_Type = "cartesian"
+    sofa.SourcePosition_Units = "metre"
+    path = tmp_path / "tiny.sofa"
+    sofar.write_sofa(str(path), sofa)
+    h = HRTF.from_sofa(path)
+    np.testing.assert_allclose(np.sort(h.azimuth), [-90, 90], atol=1e-9)
+    assert h.itd_seconds(90) < 0 < h.itd_seconds(-90)
+
+
+def test_bad_sofa(tmp_path):
+    p = tmp_path / "bad.sofa"
+    p.write_bytes(b"not a netcdf file at all")
+    with pytest.raises(InputError):
+        HRTF.from_sofa(p)
+    with pytest.raises(InputError):
+        HRTF.from_sofa(tmp_path / "missing.sofa")
