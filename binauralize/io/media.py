@@ -78,6 +78,9 @@ def probe(path: str | Path) -> MediaInfo:
     """Describe ``path`` (streams, rates, duration). Raises InputError on anything unreadable."""
     with _open(path) as c:
         a = c.streams.audio[0] if c.streams.audio else None
+        if a is not None and a.codec_context is None:
+            raise InputError(f"{Path(path).name}: its audio codec is not supported by this FFmpeg build "
+                             "(convert it to PCM/AAC/FLAC first)")
         v = next((s for s in c.streams.video if not _is_cover_art(s)), None)
         dur = float(c.duration / 1_000_000) if c.duration else None
         info = MediaInfo(
@@ -130,7 +133,8 @@ def _frame_to_float(frame) -> np.ndarray:
 
 
 def iter_audio(path: str | Path, stream_index: int | None = None) -> Iterator[np.ndarray]:
-    """Decode the audio track as float32 chunks ``[C, n]`` at its native rate (one chunk per decoded frame)."""
+    """Decode the audio track as float32 chunks ``[C, n]`` at its native rate (one chunk per decoded frame).
+    An LFE channel, if any, is left out."""
     import av
 
     with _open(path) as c:
@@ -140,7 +144,11 @@ def iter_audio(path: str | Path, stream_index: int | None = None) -> Iterator[np
         s.thread_type = "AUTO"
         try:
             for frame in c.decode(s):
-                yield _frame_to_float(frame)
+                x = _frame_to_float(frame)
+                names = [ch.name for ch in frame.layout.channels]
+                if "LFE" in names and len(names) > 1:  # the low-frequency effects channel is not part of the scene
+                    x = x[[i for i, n in enumerate(names) if n != "LFE"]]
+                yield x
         except av.error.FFmpegError as exc:
             raise InputError(f"{Path(path).name}: audio could not be decoded ({getattr(exc, 'strerror', exc)}); the file may be corrupt")
 
@@ -253,8 +261,11 @@ def mux_video_with_audio(in_path: str | Path, out_path: str | Path, audio: Itera
         a = out.add_stream(codec, rate=sample_rate, layout="stereo")
         if codec in ("aac", "libopus"):
             a.bit_rate = bit_rate
-        if codec == "flac" or codec == "alac":
-            a.codec_context.sample_fmt = a.codec_context.codec.audio_formats[0].name if codec == "alac" else "s32"
+        formats = [f.name for f in (a.codec_context.codec.audio_formats or [])]
+        for pref in ("fltp", "flt", "s32p", "s32", "s16p", "s16"):  # the highest resolution the encoder takes
+            if pref in formats:
+                a.codec_context.format = pref
+                break
         a.time_base = Fraction(1, sample_rate)
         try:
             for k, v in inp.metadata.items():

@@ -1,0 +1,232 @@
+"""End-to-end CLI tests on generated clips: round trips, unusual valid input, and every kind of bad input."""
+import json
+import subprocess
+import sys
+
+import av
+import numpy as np
+import pytest
+
+from binauralize.cli import main
+from binauralize.io.media import iter_audio
+from binauralize.metrics.spatial import gcc_phat_itd, ild_db
+from binauralize.testing.clips import make_clip, noise_bursts
+
+
+def run(args, capsys):
+    code = main([str(a) for a in args])
+    err = capsys.readouterr().err
+    return code, err
+
+
+def packets(path, kind="video"):
+    with av.open(str(path)) as c:
+        s = c.streams.video[0] if kind == "video" else c.streams.audio[0]
+        return [(bytes(p), float(p.pts * p.time_base) if p.pts is not None else None) for p in c.demux(s) if p.size]
+
+
+def decode(path):
+    return np.concatenate(list(iter_audio(path)), axis=1)
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    return make_clip(tmp_path_factory.mktemp("clips") / "clip.mp4", seconds=1.5)
+
+
+@pytest.fixture
+def tracks_left(tmp_path):
+    p = tmp_path / "left.json"
+    p.write_text(json.dumps({"sources": [{"name": "s", "azimuth": 50}]}))
+    return p
+
+
+def test_round_trip_video_packets_identical(clip, tracks_left, tmp_path, capsys):
+    out = tmp_path / "out.mp4"
+    rep = tmp_path / "rep.json"
+    code, err = run([clip, "-o", out, "--sources", tracks_left, "--report", rep, "-q"], capsys)
+    assert code == 0, err
+    assert packets(out) == packets(clip)  # the picture is bit-identical, timestamps too
+    with av.open(str(out)) as c:
+        a = c.streams.audio[0]
+        assert a.codec_context.sample_rate == 48000 and a.codec_context.channels == 2
+    y = decode(out)
+    assert abs(y.shape[1] - 1.5 * 48000) < 4096
+    assert gcc_phat_itd(y[0], y[1], 48000) > 200e-6 and ild_db(y[0], y[1], 48000) > 3
+    r = json.loads(rep.read_text())
+    assert r["tracks"]["sources"][0]["azimuth"] == 50 and r["sample_rate"] == 48000
+
+
+def test_input_never_modified_and_no_overwrite(clip, tracks_left, tmp_path, capsys):
+    before = clip.read_bytes()
+    out = tmp_path / "o.mp4"
+    out.write_bytes(b"precious")
+    code, err = run([clip, "-o", out, "--sources", tracks_left, "-q"], capsys)
+    assert code == 1 and "--overwrite" in err and out.read_bytes() == b"precious"
+    code, _ = run([clip, "-o", out, "--sources", tracks_left, "-q", "--overwrite"], capsys)
+    assert code == 0 and out.read_bytes() != b"precious"
+    assert clip.read_bytes() == before
+    code, err = run([clip, "-o", clip, "-q", "--overwrite"], capsys)
+    assert code == 1 and clip.read_bytes() == before
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_audio_only_outputs_keep_rate_and_direction(clip, tracks_left, tmp_path, capsys):
+    import soundfile as sf
+
+    for ext in ("wav", "flac"):
+        out = tmp_path / f"o.{ext}"
+        code, err = run([clip, "-o", out, "--sources", tracks_left, "-q"], capsys)
+        assert code == 0, err
+        y, sr = sf.read(out, always_2d=True)
+        assert sr == 48000 and y.shape[1] == 2
+        assert ild_db(y[:, 0], y[:, 1], sr) > 3
+
+
+def test_lossless_and_mono_mono(clip, tmp_path, capsys):
+    out = tmp_path / "o.mkv"
+    code, err = run([clip, "-o", out, "--lossless", "--method", "mono", "-q"], capsys)
+    assert code == 0, err
+    with av.open(str(out)) as c:
+        assert c.streams.audio[0].codec_context.name == "flac"
+    y = decode(out)
+    np.testing.assert_allclose(y[0], y[1])
+    src = decode(clip).mean(axis=0)
+    n = min(len(src), y.shape[1])
+    # lossless + mono-mono: the output's channels equal the decoded input (up to 24-bit rounding)
+    np.testing.assert_allclose(y[0, :n], src[:n], atol=1e-4)
+
+
+@pytest.mark.parametrize("kw,ext", [
+    (dict(sr=8000), ".mp4"),
+    (dict(sr=192000, acodec="flac"), ".mkv"),
+    (dict(channels=6, acodec="pcm_s16le"), ".mkv"),
+    (dict(channels=6), ".mp4"),
+    (dict(width=67, height=45, pix_fmt="yuv444p"), ".mkv"),
+    (dict(width=48, height=96), ".mp4"),
+    (dict(vfr=True, seconds=2.0), ".mkv"),
+    (dict(vcodec="libvpx", acodec="libopus"), ".webm"),
+    (dict(vcodec="mpeg4", acodec="mp3", sr=44100), ".avi"),
+    (dict(vcodec="libx264", acodec="aac"), ".mov"),
+])
+def test_unusual_valid_inputs(tmp_path, capsys, kw, ext):
+    src = make_clip(tmp_path / f"in{ext}", **kw)
+    out = tmp_path / f"out{ext}"
+    code, err = run([src, "-o", out], capsys)
+    assert code == 0, err
+    if ext == ".avi":  # AVI stores no presentation timestamps: compare the coded pictures only
+        assert [p[0] for p in packets(out)] == [p[0] for p in packets(src)]
+    else:
+        assert packets(out) == packets(src)
+    if kw.get("channels") == 6 and kw.get("acodec") == "pcm_s16le":
+        assert "differ" not in err  # six identical channels (lossless): no spatial notice
+
+
+def test_ten_minute_file(tmp_path, capsys):
+    src = make_clip(tmp_path / "long.mkv", seconds=600, sr=8000, fps=1, width=32, height=32, acodec="pcm_s16le")
+    out = tmp_path / "long_out.mkv"
+    code, err = run([src, "-o", out, "-q"], capsys)
+    assert code == 0, err
+    y = decode(out)
+    assert abs(y.shape[1] - 600 * 8000) < 8192
+
+
+def test_spatial_input_gets_a_notice(tmp_path, capsys):
+    a = noise_bursts(1.0, 48000, channels=2)
+    a[1] = np.roll(a[1], 200)
+    src = make_clip(tmp_path / "st.mp4", audio=a)
+    code, err = run([src, "-o", tmp_path / "o.mp4"], capsys)
+    assert code == 0 and "may already be spatial" in err
+
+
+def test_separate_audio_file(tmp_path, capsys):
+    vid = make_clip(tmp_path / "v.mp4", with_audio=False)
+    aud = make_clip(tmp_path / "a.wav", video=False, acodec="pcm_s16le")
+    code, err = run([vid, "-o", tmp_path / "o.mp4", "--audio", aud, "-q"], capsys)
+    assert code == 0, err
+
+
+def test_batch_into_folder(tmp_path, capsys):
+    a = make_clip(tmp_path / "a.mp4")
+    b = make_clip(tmp_path / "b.mkv")
+    outdir = tmp_path / "out"
+    code, err = run([a, b, "-o", outdir, "-q", "--jobs", "2"], capsys)
+    assert code == 0, err
+    assert sorted(p.name for p in outdir.iterdir()) == ["a_binaural.mp4", "b_binaural.mkv"]
+
+
+def _bad_wav_codec(path):
+    """A WAV whose format tag names no real codec."""
+    import struct
+
+    data = b"\x00" * 400
+    fmt = struct.pack("<HHIIHH", 0x0AAA, 1, 8000, 16000, 2, 16)
+    path.write_bytes(b"RIFF" + struct.pack("<I", 4 + 8 + len(fmt) + 8 + len(data)) + b"WAVE" + b"fmt "
+                     + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data)
+    return path
+
+
+def bad_inputs(tmp_path, clip):
+    (tmp_path / "text.mp4").write_text("this is not a video\n" * 50)
+    trunc = tmp_path / "trunc.mp4"
+    trunc.write_bytes(clip.read_bytes()[: len(clip.read_bytes()) // 3])
+    corrupt = tmp_path / "corrupt.mp4"
+    b = bytearray(clip.read_bytes())
+    b[: 64] = b"\xff" * 64
+    corrupt.write_bytes(bytes(b))
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    (tmp_path / "adir.mp4").mkdir()
+    make_clip(tmp_path / "noaudio.mp4", with_audio=False)
+    make_clip(tmp_path / "zero.wav", video=False, acodec="pcm_s16le", audio=np.zeros((1, 0), np.float32))
+    _bad_wav_codec(tmp_path / "badcodec.wav")
+    return {
+        "missing": tmp_path / "nope.mp4", "directory": tmp_path / "adir.mp4", "not media": tmp_path / "text.mp4",
+        "truncated": trunc, "corrupt": corrupt, "empty file": tmp_path / "empty.mp4",
+        "no audio": tmp_path / "noaudio.mp4", "zero-length": tmp_path / "zero.wav",
+        "unsupported codec": tmp_path / "badcodec.wav",
+    }
+
+
+def test_bad_inputs_one_line_error_no_output(clip, tmp_path, capsys):
+    for what, path in bad_inputs(tmp_path, clip).items():
+        out = tmp_path / f"out_{what.replace(' ', '_')}.wav"
+        code, err = run([path, "-o", out], capsys)
+        lines = [l for l in err.strip().splitlines() if l.strip()]
+        assert code != 0, what
+        assert "Traceback" not in err, what
+        assert lines and lines[-1].startswith("binauralize: error:"), (what, err)
+        assert not out.exists(), what
+        assert not list(tmp_path.glob(".*partial*")), what
+
+
+@pytest.mark.parametrize("content", [
+    "{not json", '{"sources": [{"name": "x"}]}', '{"sources": [{"azimuth": "left"}]}',
+    '{"sources": [{"track": [[1, 10], [0, 20]]}]}', '{"sources": [{"azimuth": 10, "distance": -1}]}',
+    '{"foo": 1}', '[{"track": []}]', '{"sources": [{"azimuth": 10, "elevation": 120}]}',
+])
+def test_malformed_tracks(clip, tmp_path, capsys, content):
+    t = tmp_path / "t.json"
+    t.write_text(content)
+    out = tmp_path / "o.mp4"
+    code, err = run([clip, "-o", out, "--sources", t], capsys)
+    assert code == 1 and err.startswith("binauralize: error:") and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_bad_output_choices(clip, tmp_path, capsys):
+    code, err = run([clip, "-o", tmp_path / "o.xyz"], capsys)
+    assert code == 1 and "unsupported output" in err
+    code, err = run([clip, "-o", tmp_path / "missing_dir" / "o.mp4"], capsys)
+    assert code == 1 and "does not exist" in err
+    code, err = run([clip, "-o", tmp_path / "o.webm", "--lossless"], capsys)
+    assert code == 1 and "lossless" in err
+    assert not list(tmp_path.glob("*.webm")) and not list(tmp_path.glob(".*partial*"))
+
+
+def test_console_script_runs(tmp_path, clip):
+    r = subprocess.run([sys.executable, "-m", "binauralize", str(clip), "-o", str(tmp_path / "o.wav"), "-q"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([sys.executable, "-m", "binauralize", str(tmp_path / "none.mp4"), "-o", str(tmp_path / "x.wav")],
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
