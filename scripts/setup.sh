@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Install everything binauralize needs into .venv inside this checkout (idempotent).
+#   bash scripts/setup.sh          # Python packages (+ Debian's python3-venv if missing, when run as root)
+#   bash scripts/setup.sh --bench  # also Debian's ffmpeg, for the speed benchmark's side-by-side decode
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+want_apt=()
+if ! "$PY" -c "import ensurepip, venv" >/dev/null 2>&1; then want_apt+=(python3-venv); fi
+if [[ "${1:-}" == "--bench" ]] && ! command -v ffmpeg >/dev/null; then want_apt+=(ffmpeg); fi
+if [[ ${#want_apt[@]} -gt 0 ]]; then
+  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
+    echo "setup: installing Debian packages: ${want_apt[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${want_apt[@]}" >/dev/null
+  else
+    echo "setup: please install these Debian packages first: ${want_apt[*]}" >&2
+    exit 1
+  fi
+fi
+[[ -x .venv/bin/python ]] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+.venv/bin/python -m pip install -q -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
+.venv/bin/python -c "import binauralize, av, sofar, soxr; print('setup: binauralize', binauralize.__version__, 'ready in .venv')"
