@@ -161,7 +161,7 @@ class HRTF:
         mag = np.tensordot(w, self._mag[idx], axes=1)  # [2, F]
         delay = w @ self._delay[idx]  # [2]
         h = minimum_phase_spectrum(mag, self.nfft) * np.exp(-2j * np.pi * self.freqs[None, :] * delay[:, None])
-        if len(self._cache) > 20000:
+        if len(self._cache) > 256:  # the renderer keeps its own cache of derived filters
             self._cache.clear()
         self._cache[key] = h
         return h
@@ -202,11 +202,15 @@ class HRTF:
     @functools.cached_property
     def diffuse_coherence(self) -> np.ndarray:
         """Real interaural coherence of a diffuse field ``[F]``: Re sum w H_L H_R* / sqrt(sum w|H_L|^2 sum w|H_R|^2)."""
-        spec = np.fft.rfft(self.irs, n=self.nfft, axis=-1)
         w = self.direction_weights
-        cross = np.einsum("m,mf->f", w, spec[:, 0] * np.conj(spec[:, 1]))
-        pl = np.einsum("m,mf->f", w, np.abs(spec[:, 0]) ** 2)
-        pr = np.einsum("m,mf->f", w, np.abs(spec[:, 1]) ** 2)
+        cross = np.zeros(self.freqs.size, dtype=complex)
+        pl = np.zeros(self.freqs.size)
+        pr = np.zeros(self.freqs.size)
+        for i in range(0, len(w), 64):  # in slices: bounded memory for large sets
+            spec = np.fft.rfft(self.irs[i: i + 64], n=self.nfft, axis=-1)
+            cross += np.einsum("m,mf->f", w[i: i + 64], spec[:, 0] * np.conj(spec[:, 1]))
+            pl += np.einsum("m,mf->f", w[i: i + 64], np.abs(spec[:, 0]) ** 2)
+            pr += np.einsum("m,mf->f", w[i: i + 64], np.abs(spec[:, 1]) ** 2)
         return np.real(cross) / np.sqrt(pl * pr + 1e-20)
 
 
