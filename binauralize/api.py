@@ -39,6 +39,29 @@ def soft_limit(x: np.ndarray, threshold: float = LIMIT_THRESHOLD) -> tuple[np.nd
     return x, n
 
 
+class EnvelopeMeter:
+    """Audio level in dB per 10-ms frame over a stream of mono chunks (for audio-visual synchrony)."""
+
+    def __init__(self, sample_rate: int, frame_s: float = 0.01):
+        self.hop = max(1, int(round(sample_rate * frame_s)))
+        self.frame_s = self.hop / sample_rate
+        self.rest = np.zeros(0)
+        self.values: list[np.ndarray] = []
+
+    def __call__(self, mono: np.ndarray) -> None:
+        x = np.concatenate([self.rest, mono])
+        n = len(x) // self.hop
+        if n:
+            fr = x[: n * self.hop].reshape(n, self.hop)
+            self.values.append(10 * np.log10(np.mean(fr.astype(np.float64) ** 2, axis=1) + 1e-12))
+        self.rest = x[n * self.hop:]
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        """(times [N] frame centres in s, level [N] dB)."""
+        db = np.concatenate(self.values) if self.values else np.zeros(0)
+        return (np.arange(len(db)) + 0.5) * self.frame_s, db
+
+
 class _Chunker:
     """Regroups small decoded chunks into ~``seconds``-long mono chunks (fewer Python round trips)."""
 
@@ -69,7 +92,8 @@ class Binauralizer:
     """
 
     def __init__(self, hrtf: str | Path | None = None, options: RenderOptions = RenderOptions(), method: str = "dsp",
-                 notice: Callable[[str], None] | None = None, progress: bool = False):
+                 notice: Callable[[str], None] | None = None, progress: bool = False,
+                 localize: "LocalizeOptions | None" = None):
         if method not in ("dsp", "mono"):
             raise ValueError("method must be 'dsp' or 'mono'")
         self.hrtf_path = str(hrtf) if hrtf else None
@@ -77,6 +101,9 @@ class Binauralizer:
         self.method = method
         self.notice = notice or (lambda m: print(f"binauralize: {m}", file=sys.stderr))
         self.progress = progress
+        from .vision.localize import LocalizeOptions
+
+        self.localize_options = localize or LocalizeOptions()
         if self.hrtf_path:
             HRTF.load(self.hrtf_path)  # fail early on a bad file
 
@@ -102,7 +129,8 @@ class Binauralizer:
     # ------------------------------------------------------------------ files
     def process_file(self, input: str | Path, output: str | Path, sources: list[SourceTrack] | str | Path | None = None,
                      audio: str | Path | None = None, overwrite: bool = False, report: str | Path | None = None,
-                     lossless: bool = False, keep_original_audio: bool = False) -> dict:
+                     lossless: bool = False, keep_original_audio: bool = False, preview: str | Path | None = None,
+                     save_tracks: str | Path | None = None) -> dict:
         """Binauralize a media file. See :func:`binauralize_file`."""
         t_start = time.perf_counter()
         inp, out = Path(input), Path(output)
@@ -118,19 +146,33 @@ class Binauralizer:
         if not ainfo.has_audio:
             raise InputError(f"{audio_src.name} has no audio track (give one with --audio FILE)")
         _check_output(inp, out, overwrite, info.has_video, extra_inputs=[audio_src])
-        tracks = _resolve_tracks(sources, say)
+        for extra in (preview, save_tracks):
+            if extra and Path(extra).exists() and not overwrite:
+                raise OutputError(f"{extra} exists; pass --overwrite to replace it")
+        if preview and not info.has_video:
+            raise OutputError("--preview needs a video input")
+        lo = self.localize_options
+        loc = _Background(self._analyse_frames, inp, lo) if sources is None and info.has_video else None
+        tracks = _resolve_tracks(sources, say) if sources is not None or not info.has_video else None
 
         # pass 1: statistics (T60, channel differences, length) with bounded memory
         sr = int(ainfo.sample_rate)
         t0 = time.perf_counter()
         mon = media.DownmixMonitor()
+        level = EnvelopeMeter(sr)
         envs, seen = [], 0
         need_t60 = self.method == "dsp" and self.options.reverb == "split" and self.options.t60 is None
-        for chunk in _Chunker(media.iter_audio(audio_src, ainfo.audio_index), sr * 10):
-            mono = mon(chunk)
-            seen += mono.size
-            if need_t60:
-                envs.append(band_envelopes(mono, sr))
+        try:
+            for chunk in _Chunker(media.iter_audio(audio_src, ainfo.audio_index), sr * 10):
+                mono = mon(chunk)
+                seen += mono.size
+                level(mono)
+                if need_t60:
+                    envs.append(band_envelopes(mono, sr))
+        except BaseException:
+            if loc is not None:
+                loc.cancel()
+            raise
         if seen == 0:
             raise InputError(f"{audio_src.name}: the audio track holds no samples (zero-length media)")
         if mon.side_to_mid_db is not None and mon.side_to_mid_db > -30:
@@ -139,6 +181,16 @@ class Binauralizer:
         t60 = self.options.t60
         if need_t60:
             t60 = estimate_t60(np.concatenate(envs, axis=1)) if envs else None
+        loc_report, fa = None, None
+        if loc is not None:
+            from .vision.localize import decide
+
+            fa = loc.result()
+            env_t, env_db = level.result()
+            tracks, loc_report = decide(fa, env_t, env_db, lo)
+            loc_report["detect_seconds"] = fa.detect_seconds
+            for m in loc_report["notices"]:
+                say(m)
         t_analysis = time.perf_counter() - t0
 
         # pass 2: decode -> render -> limit -> encode/mux, streaming
@@ -183,6 +235,15 @@ class Binauralizer:
         t_render = time.perf_counter() - t1
         if limited["n"]:
             say(f"{limited['n']} output samples were above {LIMIT_THRESHOLD} and were soft-limited")
+        written = []
+        if save_tracks:
+            _write_json_atomic(Path(save_tracks), tracks_to_json(tracks))
+            written.append(str(save_tracks))
+        if preview:
+            from .vision.preview import write_preview
+
+            written += [str(p) for p in write_preview(inp, preview, tracks, fa, fps=lo.fps, width=lo.width,
+                                                      fov=lo.fov, duration=seen / sr)]
 
         rep = {
             "input": str(inp), "output": str(out), "audio_source": str(audio_src),
@@ -198,6 +259,9 @@ class Binauralizer:
                 "channel_side_to_mid_db": mon.side_to_mid_db,
             },
             "tracks": tracks_to_json(tracks),
+            "tracks_source": "given (--sources)" if sources is not None else ("localized from the frames" if loc else "none: front"),
+            "localization": _slim(loc_report),
+            "also_written": written,
             "notices": notices,
             "limited_samples": limited["n"],
             "mux": stats,
@@ -207,6 +271,45 @@ class Binauralizer:
         if report:
             _write_json_atomic(Path(report), rep)
         return rep
+
+
+    def _analyse_frames(self, path: Path, lo):
+        from .vision.localize import analyse_video
+
+        return analyse_video(media.iter_frames(path, lo.fps, lo.width), lo)
+
+
+class _Background:
+    """Run ``fn(*args)`` in a thread (frame decoding and detection release the GIL, so they overlap the audio)."""
+
+    def __init__(self, fn, *args):
+        import threading
+
+        self._out: dict = {}
+        self._cancel = False
+
+        def run():
+            try:
+                self._out["value"] = fn(*args)
+            except BaseException as exc:  # re-raised in result()
+                self._out["error"] = exc
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+
+    def cancel(self) -> None:
+        self._cancel = True
+
+    def result(self):
+        self._thread.join()
+        if "error" in self._out:
+            raise self._out["error"]
+        return self._out["value"]
+
+
+def _slim(rep: dict | None) -> dict | None:
+    """The localization report without the per-frame arrays when they are long (kept: up to 10 minutes)."""
+    return rep
 
 
 def _reverb_reason(opt: RenderOptions, t60: float | None) -> str:
@@ -244,7 +347,7 @@ def _progress(total_s: float, enabled: bool, desc: str):
 
 def _resolve_tracks(sources, say) -> list[SourceTrack]:
     if sources is None:
-        say("no --sources given: the sound is placed in front (0 deg). Give tracks with --sources FILE.json")
+        say("no --sources given and no video to look at: the sound is placed in front (0 deg)")
         return [SourceTrack.static(0.0, name="front")]
     if isinstance(sources, (str, Path)):
         return load_tracks(sources)
@@ -290,11 +393,13 @@ def _json_default(o):
 def binauralize_file(input: str | Path, output: str | Path, sources=None, *, hrtf: str | Path | None = None,
                      options: RenderOptions = RenderOptions(), method: str = "dsp", audio=None, overwrite: bool = False,
                      report=None, lossless: bool = False, keep_original_audio: bool = False, progress: bool = False,
-                     notice: Callable[[str], None] | None = None) -> dict:
+                     notice: Callable[[str], None] | None = None, localize=None, preview=None,
+                     save_tracks=None) -> dict:
     """Binauralize ``input`` (video or audio file) into ``output`` (video with the original picture, or .wav/.flac).
 
     Args:
-        sources: list of :class:`SourceTrack`, a tracks JSON path, or None (front, with a notice).
+        sources: list of :class:`SourceTrack`, a tracks JSON path, or None: localize the sources in the frames
+            (video input) or place the sound in front (audio input), with a notice.
         hrtf: SOFA file (default: bundled MIT KEMAR).
         options: renderer settings.
         method: 'dsp' or 'mono' (Mono-Mono baseline).
@@ -303,9 +408,13 @@ def binauralize_file(input: str | Path, output: str | Path, sources=None, *, hrt
         report: write the report JSON here too.
         lossless: ALAC/FLAC/PCM instead of AAC in the video container.
         keep_original_audio: also copy the input's original audio stream(s) into the output.
+        localize: :class:`binauralize.vision.localize.LocalizeOptions` (field of view, analysis rate...).
+        preview: write a preview video (and a PNG next to it) of what was decided.
+        save_tracks: write the tracks used, in the ``--sources`` schema.
     Returns:
         The report dict (tracks used, decisions and why, timings, notices).
     """
-    b = Binauralizer(hrtf=hrtf, options=options, method=method, notice=notice, progress=progress)
+    b = Binauralizer(hrtf=hrtf, options=options, method=method, notice=notice, progress=progress, localize=localize)
     return b.process_file(input, output, sources=sources, audio=audio, overwrite=overwrite, report=report,
-                          lossless=lossless, keep_original_audio=keep_original_audio)
+                          lossless=lossless, keep_original_audio=keep_original_audio, preview=preview,
+                          save_tracks=save_tracks)

@@ -36,7 +36,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True,
                    help="output file (.mp4/.mov/.mkv/.webm/.avi keep the video; .wav/.flac audio only), or a folder "
                         "for several inputs")
-    p.add_argument("--sources", metavar="JSON", help="source tracks (where each sound source is over time)")
+    p.add_argument("--sources", metavar="JSON", help="source tracks (where each sound source is over time); "
+                   "default: found in the frames (faces whose mouth moves with the sound, moving objects)")
+    p.add_argument("--fov", type=float, default=70.0, metavar="DEG",
+                   help="horizontal field of view of the camera in degrees (default 70: a phone's main camera)")
+    p.add_argument("--preview", metavar="MP4", help="draw what was decided: boxes, sounding source, azimuth "
+                   "(also writes a .png summary next to it)")
+    p.add_argument("--save-tracks", metavar="JSON", help="write the tracks used (edit and feed back with --sources)")
     p.add_argument("--audio", metavar="FILE", help="take the sound from this file instead of the input's track")
     p.add_argument("--report", metavar="JSON", help="write what was done and why (tracks, decisions, timings)")
     p.add_argument("--hrtf", metavar="SOFA", help="HRIR set in SOFA format (default: bundled MIT KEMAR)")
@@ -72,6 +78,7 @@ def _options(args):
 def _run_one(inp: str, out: str, args_dict: dict, progress: bool) -> dict:
     from .api import binauralize_file
     from .dsp.render import RenderOptions
+    from .vision.localize import LocalizeOptions
 
     quiet = args_dict["quiet"]
     name = Path(inp).name
@@ -84,7 +91,9 @@ def _run_one(inp: str, out: str, args_dict: dict, progress: bool) -> dict:
         inp, out, sources=args_dict["sources"], hrtf=args_dict["hrtf"], options=RenderOptions(**args_dict["options"]),
         method=args_dict["method"], audio=args_dict["audio"], overwrite=args_dict["overwrite"],
         report=args_dict.get("report"), lossless=args_dict["lossless"],
-        keep_original_audio=args_dict["keep_original_audio"], progress=progress, notice=notice)
+        keep_original_audio=args_dict["keep_original_audio"], progress=progress, notice=notice,
+        localize=LocalizeOptions(fov=args_dict["fov"]), preview=args_dict.get("preview"),
+        save_tracks=args_dict.get("save_tracks"))
 
 
 def _batch_outputs(inputs: list[str], out: Path) -> list[tuple[str, str]]:
@@ -116,10 +125,13 @@ def main(argv: list[str] | None = None) -> int:
             load_tracks(args.sources)  # validate once, before any work
         common = dict(sources=args.sources, hrtf=args.hrtf, options=asdict(opts), method=args.method,
                       audio=args.audio, overwrite=args.overwrite, lossless=args.lossless,
-                      keep_original_audio=args.keep_original_audio, quiet=args.quiet)
+                      keep_original_audio=args.keep_original_audio, quiet=args.quiet, fov=args.fov)
+        if not 1.0 <= args.fov <= 179.0:
+            raise BinauralizeError("--fov must be between 1 and 179 degrees")
         out = Path(args.output)
         if len(args.inputs) == 1 and not out.is_dir() and not args.output.endswith(os.sep):
-            rep = _run_one(args.inputs[0], args.output, dict(common, report=args.report), progress=not args.quiet)
+            rep = _run_one(args.inputs[0], args.output, dict(common, report=args.report, preview=args.preview,
+                                                             save_tracks=args.save_tracks), progress=not args.quiet)
             if not args.quiet:
                 print(f"binauralize: wrote {rep['output']} ({rep['duration_s']:.1f} s audio, "
                       f"{rep['realtime_factor']:.1f}x real time)", file=sys.stderr)

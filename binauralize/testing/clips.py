@@ -37,7 +37,7 @@ def make_clip(path: str | Path, seconds: float = 1.0, sr: int = 48000, audio: np
             vs.width, vs.height, vs.pix_fmt = width, height, pix_fmt
             vs.time_base = Fraction(1, 1000 if vfr else fps)
             if vcodec == "libx264":
-                vs.options = {"preset": "ultrafast", "g": str(fps)}
+                vs.options = {"preset": "ultrafast", "g": str(fps), "crf": "18"}
         a_s = None
         if with_audio:
             layout = {1: "mono", 2: "stereo", 6: "5.1"}[audio.shape[0]]

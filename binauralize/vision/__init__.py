@@ -1,0 +1,1 @@
+"""Seeing the sources: detectors with registry-installed weights, sounding-object choice, tracking."""

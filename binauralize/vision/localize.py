@@ -1,0 +1,377 @@
+"""From frames to source tracks: detect candidates, follow them, decide which one sounds, map to directions.
+
+1. ``analyse_video``: one streaming pass over frames sampled at ``fps`` (real timestamps): faces every
+   ``detect_every``-th analysis frame, causal box tracking between detections, mouth-motion energy per face at every
+   analysis frame, a localized-motion candidate, and shot boundaries. Only small per-frame records are kept.
+2. ``decide``: audio-visual synchrony (Pearson correlation, over a sliding window, of each face's mouth motion with
+   the audio envelope and with its rate of change; in the spirit of Hershey & Movellan 2000 and the
+   "talking face" cues of Chung & Zisserman 2016) gives each face a sounding score; the talking face gets the
+   sound, with weights that cross-fade between faces; with no candidate the last position is held for ``hold_s``
+   and then the sound goes to the front (reported as off-screen).
+3. Directions by the pinhole model of :mod:`binauralize.dsp.geometry` (``fov``), distance from the face width
+   (an adult face is ~0.16 m wide). Output: :class:`SourceTrack` list, the same schema as ``--sources``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+import numpy as np
+
+from ..dsp.geometry import DEFAULT_FOV_DEG, pixel_to_direction, focal_length_px
+from ..tracks import SourceTrack
+from .detect import Box, FaceDetector, colour_histogram, is_shot_boundary, motion_candidate, mouth_crop
+
+FACE_WIDTH_M = 0.16
+
+
+@dataclass(frozen=True)
+class LocalizeOptions:
+    """Settings of the localizer.
+
+    Attributes:
+        fps: analysis frame rate (Hz). detect_every: run the face detector every n-th analysis frame.
+        width: analysis frame width in pixels. fov: horizontal field of view of the camera (degrees).
+        window_s: synchrony window (s). hold_s: how long an off-screen sound keeps its last position (s).
+        smooth_s: smoothing of positions and weights (s). min_detections: detections a face track needs.
+        switch_margin: how much better (in correlation) another face's synchrony must be to take the sound.
+    """
+
+    fps: float = 10.0
+    detect_every: int = 4
+    width: int = 480
+    fov: float = DEFAULT_FOV_DEG
+    window_s: float = 3.0
+    hold_s: float = 2.0
+    smooth_s: float = 0.4
+    min_detections: int = 2
+    switch_margin: float = 0.15
+
+
+@dataclass
+class FaceTrack:
+    """A face followed over analysis frames (indices into the frame records)."""
+
+    id: int
+    shot: int
+    frames: list = field(default_factory=list)  # analysis frame indices
+    boxes: list = field(default_factory=list)  # Box per frame (last detection, held between detections)
+    motion: list = field(default_factory=list)  # mouth motion energy per frame (nan when unknown)
+    detections: int = 0
+    last_detect_frame: int = -1
+    prev_crop: np.ndarray | None = None
+
+
+@dataclass
+class FrameAnalysis:
+    """What the frame pass found."""
+
+    times: np.ndarray
+    shots: np.ndarray
+    width: int
+    height: int
+    faces: list[FaceTrack]
+    motion: list  # per frame: (cx, cy, energy, frac) or None
+    detect_seconds: float = 0.0
+
+
+def analyse_video(frames: Iterable[tuple[float, np.ndarray]], options: LocalizeOptions = LocalizeOptions(),
+                  progress: Callable[[float], None] | None = None) -> FrameAnalysis:
+    """Stream frames ``(t, rgb [H, W, 3])`` (already at the analysis rate and width) -> :class:`FrameAnalysis`."""
+    import time
+
+    import cv2
+
+    det = FaceDetector()
+    times, shots, motion = [], [], []
+    active: list[FaceTrack] = []
+    done: list[FaceTrack] = []
+    next_id = 0
+    shot = 0
+    prev_hist = prev_small = None
+    w = h = 0
+    t_det = 0.0
+    max_gap = max(2, int(round(1.0 * options.fps)))
+    for i, (t, rgb) in enumerate(frames):
+        h, w = rgb.shape[:2]
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        small_rgb = cv2.resize(rgb, (64, max(1, int(64 * h / w))), interpolation=cv2.INTER_AREA)
+        hist = colour_histogram(small_rgb)
+        if prev_hist is not None and is_shot_boundary(prev_hist, hist):
+            shot += 1
+            done += active
+            active = []
+            prev_small = None
+        prev_hist = hist
+        small = cv2.resize(gray, (160, max(1, int(160 * h / w))), interpolation=cv2.INTER_AREA)
+        motion.append(motion_candidate(prev_small, small) if prev_small is not None else None)
+        prev_small = small
+        times.append(t)
+        shots.append(shot)
+        if i % options.detect_every == 0:
+            t0 = time.perf_counter()
+            boxes = det(gray)
+            t_det += time.perf_counter() - t0
+            used = set()
+            for tr in active:  # greedy association by overlap / centre distance
+                last = tr.boxes[-1]
+                best, best_j = 0.0, None
+                for j, b in enumerate(boxes):
+                    if j in used:
+                        continue
+                    d = np.hypot(b.cx - last.cx, b.cy - last.cy) / max(last.w, 1.0)
+                    s = max(b.iou(last), 1.0 - d) if d < 1.0 else b.iou(last)
+                    if s > best and s > 0.2:
+                        best, best_j = s, j
+                if best_j is not None:
+                    used.add(best_j)
+                    tr.boxes.append(boxes[best_j])
+                    tr.detections += 1
+                    tr.last_detect_frame = i
+                    tr.frames.append(i)
+            for j, b in enumerate(boxes):
+                if j not in used:
+                    tr = FaceTrack(next_id, shot, [i], [b], [], 1, i)
+                    next_id += 1
+                    active.append(tr)
+            keep = []
+            for tr in active:
+                if i - tr.last_detect_frame > max_gap:
+                    done.append(tr)
+                else:
+                    keep.append(tr)
+            active = keep
+        for tr in active:
+            if not tr.frames or tr.frames[-1] != i:
+                tr.frames.append(i)
+                tr.boxes.append(tr.boxes[-1])
+            crop = mouth_crop(gray, tr.boxes[-1])
+            eyes = mouth_crop(gray, tr.boxes[-1], rows=(0.2, 0.5))
+            if crop is not None and eyes is not None and tr.prev_crop is not None:
+                # mouth motion beyond what the whole head does (head turns and gestures move both regions)
+                mouth = float(np.mean(np.abs(crop - tr.prev_crop[0])))
+                head = float(np.mean(np.abs(eyes - tr.prev_crop[1])))
+                tr.motion.append(max(0.0, mouth - head))
+            else:
+                tr.motion.append(np.nan)
+            tr.prev_crop = (crop, eyes) if crop is not None and eyes is not None else None
+        if progress is not None:
+            progress(t)
+    done += active
+    faces = [f for f in done if f.detections >= options.min_detections]
+    for f in faces:
+        f.prev_crop = None
+        # drop the held frames after the last detection (the face may have left)
+        n = f.frames.index(f.last_detect_frame) + 1
+        f.frames, f.boxes, f.motion = f.frames[:n], f.boxes[:n], f.motion[:n]
+    return FrameAnalysis(np.array(times), np.array(shots), w, h, faces, motion, t_det)
+
+
+def _window_corr(a: np.ndarray, b: np.ndarray, half: int) -> np.ndarray:
+    """Pearson correlation of a and b [N] in a centred window of +-half samples (nan-aware) -> [N]."""
+    n = len(a)
+    out = np.full(n, np.nan)
+    for i in range(n):
+        lo, hi = max(0, i - half), min(n, i + half + 1)
+        x, y = a[lo:hi], b[lo:hi]
+        ok = np.isfinite(x) & np.isfinite(y)
+        if ok.sum() < max(6, half // 2):
+            continue
+        x, y = x[ok] - x[ok].mean(), y[ok] - y[ok].mean()
+        den = np.sqrt((x * x).sum() * (y * y).sum())
+        out[i] = (x * y).sum() / den if den > 1e-12 else 0.0
+    return out
+
+
+def _smooth(x: np.ndarray, n: int) -> np.ndarray:
+    """Centred moving average over n samples (edges renormalised); nan treated as missing."""
+    if n <= 1:
+        return x
+    k = np.ones(n)
+    ok = np.isfinite(x)
+    a = (n - 1) // 2  # centred slice of the full convolution, valid for any length of x
+    num = np.convolve(np.where(ok, x, 0.0), k, mode="full")[a: a + len(x)]
+    den = np.convolve(ok.astype(float), k, mode="full")[a: a + len(x)]
+    return np.where(den > 0, num / np.maximum(den, 1e-12), np.nan)
+
+
+def envelope_at(times: np.ndarray, env_times: np.ndarray, env_db: np.ndarray, width_s: float) -> np.ndarray:
+    """Audio envelope (dB) averaged over ``width_s`` around each time."""
+    out = np.empty(len(times))
+    for i, t in enumerate(times):
+        sel = (env_times >= t - width_s / 2) & (env_times < t + width_s / 2)
+        out[i] = env_db[sel].mean() if sel.any() else -120.0
+    return out
+
+
+def decide(fa: FrameAnalysis, env_times: np.ndarray, env_db: np.ndarray,
+           options: LocalizeOptions = LocalizeOptions()) -> tuple[list[SourceTrack], dict]:
+    """Choose the sounding source over time -> (tracks in the ``--sources`` schema, report dict)."""
+    times = fa.times
+    n = len(times)
+    report: dict = {"analysis_fps": options.fps, "fov_deg": options.fov, "frames": n, "faces": [], "notices": [],
+                    "off_screen": []}
+    if n == 0:
+        report["notices"].append("no video frames could be analysed: the sound is placed in front")
+        return [SourceTrack.static(0.0, name="front")], report
+    env = envelope_at(times, env_times, env_db, 1.0 / options.fps)
+    active_audio = env > np.max(env) - 40.0
+    denv = np.abs(np.gradient(env))
+    half = int(round(options.window_s * options.fps / 2))
+    f_px = focal_length_px(fa.width, options.fov)
+    m = len(fa.faces)
+    scores = np.full((m, n), np.nan)
+    visible = np.zeros((m, n), bool)
+    az = np.full((m, n), np.nan)
+    el = np.full((m, n), np.nan)
+    dist = np.full((m, n), np.nan)
+    for k, f in enumerate(fa.faces):
+        idx = np.array(f.frames)
+        visible[k, idx] = True
+        mot = np.full(n, np.nan)
+        mot[idx] = f.motion
+        s = np.nanmax(np.stack([_window_corr(mot, env, half), _window_corr(mot, denv, half)]), axis=0)
+        scores[k] = np.where(visible[k], s, np.nan)
+        cx = np.array([b.cx for b in f.boxes])
+        cy = np.array([b.cy for b in f.boxes])
+        bw = np.array([b.w for b in f.boxes])
+        a, e = pixel_to_direction(cx, cy, fa.width, fa.height, options.fov)
+        az[k, idx], el[k, idx] = a, e
+        dist[k, idx] = np.clip(FACE_WIDTH_M * f_px / np.maximum(bw, 1.0), 0.3, 20.0)
+    # weights: one face at a time gets the sound, the one whose mouth moves with it; switching needs a clear
+    # margin (hysteresis), so near-ties keep the current talker instead of a phantom source between the two
+    weights = np.zeros((m, n))
+    with np.errstate(all="ignore"):
+        mean_score = np.array([np.nanmean(scores[k]) if np.isfinite(scores[k]).any() else np.nan for k in range(m)])
+    current = -1
+    for i in range(n):
+        vis = np.nonzero(visible[:, i])[0]
+        if len(vis) == 0:
+            current = -1
+            continue
+        s = np.nan_to_num(scores[vis, i], nan=-1.0)
+        if np.all(s == -1.0):  # no synchrony evidence yet: rank by each face's mean synchrony over its track
+            s = np.nan_to_num(mean_score[vis], nan=0.0)
+        best = int(vis[np.argmax(s)])
+        if current not in vis:
+            current = best
+        elif best != current and active_audio[i]:
+            s_cur = float(np.nan_to_num(scores[current, i], nan=0.0))
+            if s.max() > s_cur + options.switch_margin:
+                current = best
+        weights[current, i] = 1.0
+    nsm = max(1, int(round(options.smooth_s * options.fps)))
+    for k in range(m):
+        weights[k] = np.where(visible[k], _smooth(np.where(visible[k], weights[k], np.nan), nsm), 0.0)
+        for arr in (az, el, dist):
+            arr[k] = np.where(visible[k], _smooth(arr[k], nsm), np.nan)
+    # motion candidate when no face is visible (kept only when it persists: isolated blips are noise)
+    mot_ok = np.array([mc is not None for mc in fa.motion], dtype=float)
+    face_any = visible.any(axis=0)
+    use_motion = (_smooth(mot_ok, max(3, nsm)) > 0.6) & ~face_any
+    hold = int(round(options.hold_s * options.fps))
+    # dense weights of every source [S, n]; held for hold_s after a face leaves, then the front takes over
+    names, dense, specs = [], [], []
+    for k, f in enumerate(fa.faces):
+        idx = np.array(f.frames)
+        held = weights[k].copy()
+        last = idx[-1]
+        end = min(n, last + 1 + hold)
+        if end > last + 1:
+            gap = ~(face_any[last + 1:end] | use_motion[last + 1:end])
+            held[last + 1:end] = np.where(gap, weights[k, last], 0.0)
+        names.append(f"face{f.id}")
+        dense.append(held)
+        specs.append(("face", k, idx))
+        sc = scores[k, idx]
+        report["faces"].append({
+            "name": f"face{f.id}", "shot": int(f.shot), "first_s": float(times[idx[0]]), "last_s": float(times[idx[-1]]),
+            "detections": f.detections, "median_azimuth_deg": float(np.nanmedian(az[k, idx])),
+            "mean_sounding_score": float(np.nanmean(sc)) if np.isfinite(sc).any() else None,
+            "share_of_sound": float(weights[k, idx][active_audio[idx]].mean()) if active_audio[idx].any() else 0.0,
+        })
+    if use_motion.any():
+        idx = np.nonzero(use_motion)[0]
+        names.append("motion")
+        dense.append(use_motion.astype(float))
+        specs.append(("motion", None, idx))
+        report["motion_seconds"] = float(len(idx) / options.fps)
+    dense_w = np.array(dense) if dense else np.zeros((0, n))
+    front_w = (dense_w.sum(axis=0) < 1e-6).astype(float) if len(dense_w) else np.ones(n)
+    tracks: list[SourceTrack] = []
+    for name, w, (kind, k, idx) in zip(names, dense_w, specs):
+        if kind == "face":
+            f = fa.faces[k]
+            tracks.append(_track(name, times, idx, az[k], el[k], dist[k], w,
+                                 {"kind": "face", "shot": int(f.shot), "detections": f.detections}))
+        else:
+            ok = [i for i in idx if fa.motion[i] is not None]
+            cx = np.interp(idx, ok, [fa.motion[i][0] for i in ok]) * fa.width
+            cy = np.interp(idx, ok, [fa.motion[i][1] for i in ok]) * fa.height
+            a, e = pixel_to_direction(cx, cy, fa.width, fa.height, options.fov)
+            az_m, el_m = np.full(n, np.nan), np.full(n, np.nan)
+            az_m[idx], el_m[idx] = _smooth(a, nsm), _smooth(e, nsm)
+            tracks.append(_track(name, times, idx, az_m, el_m, np.full(n, 10.0), w, {"kind": "motion"}))
+    if front_w.any():
+        tracks.append(SourceTrack("front (off-screen)", np.zeros(1), np.zeros(1), np.zeros(1), np.full(1, 2.0),
+                                  *_compress(times, front_w), info={"kind": "off-screen"}))
+        report["off_screen"] = _ranges(times, front_w > 0.5)
+        total = float(front_w.mean() * (times[-1] - times[0] + 1.0 / options.fps))
+        if len(dense_w):
+            report["notices"].append(f"no visible sound source for {total:.1f} s ({_fmt_ranges(report['off_screen'])}): "
+                                     "the sound is placed in front there")
+        else:
+            report["notices"].append("no candidate sound source (face or moving object) was found: "
+                                     "the sound is placed in front")
+    report["sounding_by_frame"] = {"time": np.round(times, 3).tolist(),
+                                   "weights": {t.name: np.round(np.interp(times, t.weight_times, t.weight), 3).tolist()
+                                               for t in tracks},
+                                   "audio_active": active_audio.tolist()}
+    return tracks, report
+
+
+def _track(name, times, idx, az, el, dist, weight, info) -> SourceTrack:
+    t = times[idx]
+    wt, w = _compress(times, weight)
+    if len(t) == 1:
+        return SourceTrack(name, t, az[idx], el[idx], dist[idx], wt, w, info)
+    keep = _decimate(t, az[idx], tol=0.5)
+    return SourceTrack(name, t[keep], az[idx][keep], el[idx][keep], dist[idx][keep], wt, w, info)
+
+
+def _decimate(t: np.ndarray, v: np.ndarray, tol: float) -> np.ndarray:
+    """Indices of points to keep so that linear interpolation stays within ``tol`` (greedy)."""
+    keep = [0]
+    for i in range(1, len(t) - 1):
+        a = keep[-1]
+        j = i + 1
+        interp = v[a] + (v[j] - v[a]) * (t[i] - t[a]) / (t[j] - t[a])
+        if abs(interp - v[i]) > tol:
+            keep.append(i)
+    keep.append(len(t) - 1)
+    return np.array(keep)
+
+
+def _compress(times: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weight curve -> (times, values) without redundant interior points of constant runs."""
+    w = np.round(w, 3)
+    keep = [0] + [i for i in range(1, len(w) - 1) if not (w[i] == w[i - 1] == w[i + 1])] + ([len(w) - 1] if len(w) > 1 else [])
+    return times[keep].astype(float), w[keep].astype(float)
+
+
+def _ranges(times: np.ndarray, mask: np.ndarray) -> list[list[float]]:
+    out, start = [], None
+    for i, mk in enumerate(mask):
+        if mk and start is None:
+            start = times[i]
+        if not mk and start is not None:
+            out.append([round(float(start), 2), round(float(times[i]), 2)])
+            start = None
+    if start is not None:
+        out.append([round(float(start), 2), round(float(times[-1]), 2)])
+    return out
+
+
+def _fmt_ranges(r: list) -> str:
+    s = ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in r[:4])
+    return s + (" ..." if len(r) > 4 else "")

@@ -1,0 +1,135 @@
+"""What the tool decided, to look at: a preview video (boxes, which source sounds, azimuth over time) and a PNG.
+
+The preview is drawn at the analysis frame rate and width; each detected face gets a box (green and thick when it
+is judged sounding, grey otherwise) with its name and sounding weight; every source with weight > 0 gets a marker
+at its azimuth on the top edge; a strip at the bottom plots the weighted azimuth of the whole clip with a cursor.
+"""
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from ..dsp.geometry import direction_to_pixel
+from ..tracks import SourceTrack, block_directions
+
+STRIP = 64
+
+
+def weighted_azimuth(tracks: list[SourceTrack], times: np.ndarray) -> np.ndarray:
+    """Weight-averaged azimuth of all sources at ``times`` (what the renderer aims at) -> [N] degrees."""
+    az, _, _, w = block_directions(tracks, times)
+    return (az * w).sum(axis=0)
+
+
+def write_preview(video: str | Path, out: str | Path, tracks: list[SourceTrack], fa=None, fps: float = 10.0,
+                  width: int = 480, fov: float = 70.0, duration: float | None = None) -> list[Path]:
+    """Write ``out`` (mp4, H.264) and ``out`` with suffix .png. Returns the paths written (atomically)."""
+    import av
+    import cv2
+
+    from ..io.media import iter_frames
+
+    out = Path(out)
+    tmp = out.with_name(f".{out.stem}.partial{out.suffix}")
+    frame_faces = {}
+    if fa is not None:
+        for f in fa.faces:
+            for i, b in zip(f.frames, f.boxes):
+                frame_faces.setdefault(i, []).append((f"face{f.id}", b))
+    name_to_track = {t.name: t for t in tracks}
+    dur = duration or (float(fa.times[-1]) + 1.0 / fps if fa is not None and len(fa.times) else 10.0)
+    tl = np.linspace(0, dur, 400)
+    az_line = weighted_azimuth(tracks, tl)
+    try:
+        with av.open(str(tmp), "w", format="mp4") as c:
+            vs = None
+            for i, (t, img) in enumerate(iter_frames(video, fps, width)):
+                h, w = img.shape[:2]
+                if vs is None:
+                    vs = c.add_stream("libx264", rate=int(round(fps)))
+                    vs.width, vs.height = w - w % 2, (h + STRIP) - (h + STRIP) % 2
+                    vs.pix_fmt = "yuv420p"
+                    vs.time_base = Fraction(1, 1000)
+                    vs.options = {"preset": "veryfast", "crf": "23"}
+                canvas = np.zeros((h + STRIP, w, 3), np.uint8)
+                canvas[:h] = img
+                for name, b in frame_faces.get(i, []):
+                    tr = name_to_track.get(name)
+                    wgt = float(np.interp(t, tr.weight_times, tr.weight)) if tr is not None else 0.0
+                    col = (40, 220, 60) if wgt > 0.5 else (160, 160, 160)
+                    cv2.rectangle(canvas, (int(b.x0), int(b.y0)), (int(b.x1), int(b.y1)), col, 3 if wgt > 0.5 else 1)
+                    label = f"{name} {'SOUNDING' if wgt > 0.5 else 'silent'} {wgt:.2f}"
+                    cv2.putText(canvas, label, (int(b.x0), max(12, int(b.y0) - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.4, col, 1)
+                az, el, _, wts = block_directions(tracks, np.array([t]))
+                for s in range(az.shape[0]):
+                    if wts[s, 0] < 0.05 or abs(az[s, 0]) >= 89:
+                        continue
+                    try:
+                        x, _ = direction_to_pixel(az[s, 0], 0.0, w, h, fov)
+                    except ValueError:
+                        continue
+                    x = int(np.clip(x, 0, w - 1))
+                    cv2.drawMarker(canvas, (x, 8), (255, 200, 0), cv2.MARKER_TRIANGLE_DOWN, 14, 2)
+                _draw_strip(canvas, h, w, tl, az_line, t, dur)
+                fr = av.VideoFrame.from_ndarray(canvas[: vs.height, : vs.width], format="rgb24")
+                fr.pts = int(round(t * 1000))
+                for p in vs.encode(fr):
+                    c.mux(p)
+            if vs is not None:
+                for p in vs.encode(None):
+                    c.mux(p)
+        tmp.replace(out)
+    except BaseException:
+        if tmp.exists():
+            tmp.unlink()
+        raise
+    png = out.with_suffix(".png")
+    summary_png(png, tracks, fa, dur)
+    return [out, png]
+
+
+def _draw_strip(canvas, h, w, tl, az_line, t, dur):
+    import cv2
+
+    canvas[h:] = 24
+    ys = h + STRIP // 2 - (np.clip(az_line, -90, 90) / 90.0) * (STRIP // 2 - 4)
+    xs = tl / max(dur, 1e-9) * (w - 1)
+    pts = np.stack([xs, ys], axis=1).astype(np.int32)
+    cv2.line(canvas, (0, h + STRIP // 2), (w - 1, h + STRIP // 2), (80, 80, 80), 1)
+    cv2.polylines(canvas, [pts], False, (255, 200, 0), 1)
+    cx = int(t / max(dur, 1e-9) * (w - 1))
+    cv2.line(canvas, (cx, h), (cx, h + STRIP - 1), (255, 255, 255), 1)
+    cv2.putText(canvas, "left", (2, h + 12), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (200, 200, 200), 1)
+    cv2.putText(canvas, "right", (2, h + STRIP - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (200, 200, 200), 1)
+
+
+def summary_png(path: Path, tracks: list[SourceTrack], fa, dur: float) -> None:
+    """Azimuth of each source over time (opacity = its weight) and the weights, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t = np.linspace(0, dur, 600)
+    az, _, _, w = block_directions(tracks, t)
+    fig, ax = plt.subplots(2, 1, figsize=(9, 5), sharex=True, gridspec_kw={"height_ratios": [2, 1]})
+    for s, tr in enumerate(tracks):
+        col = f"C{s % 10}"
+        a = np.where(w[s] > 0.02, az[s], np.nan)
+        ax[0].plot(t, a, color=col, lw=1, alpha=0.4)
+        ax[0].scatter(t, a, s=4 + 20 * w[s], color=col, alpha=np.clip(w[s], 0.05, 1), label=tr.name)
+        ax[1].plot(t, w[s], color=col, label=tr.name)
+    ax[0].plot(t, (az * w).sum(axis=0), color="k", lw=1.5, label="rendered (weighted)")
+    ax[0].set_ylabel("azimuth (deg), + = left")
+    ax[0].axhline(0, color="grey", lw=0.5)
+    ax[0].legend(fontsize=7, loc="upper right", ncol=2)
+    ax[1].set_ylabel("share of the sound")
+    ax[1].set_xlabel("time (s)")
+    ax[0].set_title("binauralize: sources and where the sound is placed")
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.stem}.partial.png")
+    fig.savefig(tmp, dpi=80)
+    plt.close(fig)
+    tmp.replace(path)
