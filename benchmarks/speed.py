@@ -3,6 +3,7 @@
     bash scripts/setup.sh --bench      # ffmpeg from Debian, for the side-by-side decode
     .venv/bin/python benchmarks/speed.py --repeats 3            # 60 s 1080p30 H.264 + AAC
     .venv/bin/python benchmarks/speed.py --memory-only          # 1-min vs 10-min memory flatness
+    .venv/bin/python benchmarks/speed.py --localize             # no --sources: sources found in the frames
 
 Writes benchmarks/results/speed.json and prints a markdown table (copied into docs/benchmarks.md).
 Targets (issue 2): binauralize >= 5x real time and <= 2x ffmpeg's decode time; peak RSS < 1.5 GB and a
@@ -87,9 +88,10 @@ def timed(cmd: list[str]) -> tuple[float, float]:
     return wall, ru.ru_maxrss / 1024.0
 
 
-def binauralize_cmd(video: Path, out: Path, tracks: Path, extra=()) -> list[str]:
+def binauralize_cmd(video: Path, out: Path, tracks: Path | None, extra=()) -> list[str]:
     exe = Path(sys.executable).parent / "binauralize"
-    return [str(exe), str(video), "-o", str(out), "--sources", str(tracks), "--overwrite", "-q", *extra]
+    src = ["--sources", str(tracks)] if tracks else []
+    return [str(exe), str(video), "-o", str(out), *src, "--overwrite", "-q", *extra]
 
 
 def main(argv=None) -> int:
@@ -98,11 +100,14 @@ def main(argv=None) -> int:
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--memory-only", action="store_true")
     ap.add_argument("--extra", nargs="*", default=[], help="extra flags for binauralize")
+    ap.add_argument("--localize", action="store_true", help="no --sources: sources are localized in the frames")
     args = ap.parse_args(argv)
     RESULTS.mkdir(exist_ok=True)
     tracks = CACHE / "tracks.json"
     CACHE.mkdir(exist_ok=True)
     tracks.write_text(json.dumps({"sources": [{"name": "s", "track": [[0, 60], [30, -60], [60, 30]]}]}))
+    if args.localize:
+        tracks = None
     res: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                              "platform": platform.platform()}, "date": time.strftime("%Y-%m-%d %H:%M")}
     lines = []
@@ -140,7 +145,8 @@ def main(argv=None) -> int:
     lines += [f"| peak RSS, 1-min 360p | {mem[1]['peak_rss_mib']:.0f} MiB | |",
               f"| peak RSS, 10-min 360p | {mem[10]['peak_rss_mib']:.0f} MiB | within 10% of 1-min |",
               f"| growth 10 min vs 1 min | {growth:+.1%} | <= +10% |"]
-    name = "speed_memory_only.json" if args.memory_only else "speed.json"
+    name = ("speed_memory_only" if args.memory_only else "speed") + ("_localize" if args.localize else "") + ".json"
+    res["localize"] = args.localize
     (RESULTS / name).write_text(json.dumps(res, indent=2))
     print("\n".join(lines))
     return 0

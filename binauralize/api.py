@@ -181,6 +181,7 @@ class Binauralizer:
         t60 = self.options.t60
         if need_t60:
             t60 = estimate_t60(np.concatenate(envs, axis=1)) if envs else None
+        renderer = self.renderer(sr)  # loads the HRTF while the frames are still being analysed
         loc_report, fa = None, None
         if loc is not None:
             from .vision.localize import decide
@@ -194,7 +195,6 @@ class Binauralizer:
         t_analysis = time.perf_counter() - t0
 
         # pass 2: decode -> render -> limit -> encode/mux, streaming
-        renderer = self.renderer(sr)
         limited = {"n": 0}
         bar = _progress(seen / sr, self.progress, f"rendering {inp.name}")
 
@@ -217,7 +217,7 @@ class Binauralizer:
                 stats = {}
             else:
                 codec, out_rate = media.output_codec(out, lossless, sr)
-                stream = rendered()
+                stream = _prefetch(rendered())
                 if out_rate != sr:
                     say(f"{codec} cannot carry {sr} Hz: the binaural track is resampled to {out_rate} Hz "
                         "(use --lossless or a .wav/.flac output to keep the rate)")
@@ -279,32 +279,34 @@ class Binauralizer:
         return analyse_video(media.iter_frames(path, lo.fps, lo.width), lo)
 
 
+def _analyse_frames_job(path: str, lo) -> object:
+    from .vision.localize import analyse_video
+
+    return analyse_video(media.iter_frames(path, lo.fps, lo.width, fast=True), lo)
+
+
 class _Background:
-    """Run ``fn(*args)`` in a thread (frame decoding and detection release the GIL, so they overlap the audio)."""
+    """Run the frame analysis in a separate process, so decoding and detection run on their own core while the
+    main process analyses the audio and loads the HRTF (a thread would contend for the GIL)."""
 
-    def __init__(self, fn, *args):
-        import threading
+    def __init__(self, fn, path, lo):
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
 
-        self._out: dict = {}
-        self._cancel = False
-
-        def run():
-            try:
-                self._out["value"] = fn(*args)
-            except BaseException as exc:  # re-raised in result()
-                self._out["error"] = exc
-
-        self._thread = threading.Thread(target=run, daemon=True)
-        self._thread.start()
+        # fork where available: the child starts at once with the modules already imported (no threads run yet)
+        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        self._ex = ProcessPoolExecutor(max_workers=1, mp_context=ctx)
+        self._fut = self._ex.submit(_analyse_frames_job, str(path), lo)
 
     def cancel(self) -> None:
-        self._cancel = True
+        self._fut.cancel()
+        self._ex.shutdown(wait=False, cancel_futures=True)
 
     def result(self):
-        self._thread.join()
-        if "error" in self._out:
-            raise self._out["error"]
-        return self._out["value"]
+        try:
+            return self._fut.result()
+        finally:
+            self._ex.shutdown(wait=True)
 
 
 def _slim(rep: dict | None) -> dict | None:
@@ -321,6 +323,44 @@ def _reverb_reason(opt: RenderOptions, t60: float | None) -> str:
         return f"estimated T60 {t60:.2f} s < {opt.dry_below_t60} s: input treated as dry, all of it placed at the source"
     return (f"estimated T60 {t60:.2f} s: the input's own reverberation (after {opt.early_ms:.0f} ms) is rendered "
             f"diffusely (width {opt.diffuse}), the direct part at the source direction")
+
+
+def _prefetch(gen: Iterator[np.ndarray], depth: int = 2) -> Iterator[np.ndarray]:
+    """Run a generator in a thread, ``depth`` items ahead (decoding+rendering overlap encoding+muxing)."""
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    end = object()
+    stop = threading.Event()
+
+    def work():
+        try:
+            for item in gen:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(end)
+        except BaseException as exc:  # handed to the consumer
+            q.put(exc)
+
+    t = threading.Thread(target=work, daemon=True)
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is end:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
 
 
 def _resample_stream(chunks: Iterator[np.ndarray], sr_in: int, sr_out: int) -> Iterator[np.ndarray]:

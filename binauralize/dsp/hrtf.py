@@ -18,7 +18,6 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-from scipy import signal
 
 from ..errors import InputError
 from .geometry import great_circle_deg, sph_to_cart, cart_to_sph
@@ -39,6 +38,8 @@ def resample_axis(x: np.ndarray, sr_in: float, sr_out: float, axis: int = -1) ->
     """Polyphase resampling along ``axis`` (Kaiser-windowed FIR; exact rational ratio)."""
     if sr_in == sr_out:
         return x
+    from scipy import signal
+
     frac = Fraction(int(round(sr_out)), int(round(sr_in))).limit_denominator(1000)
     return signal.resample_poly(x, frac.numerator, frac.denominator, axis=axis)
 
@@ -57,6 +58,8 @@ def minimum_phase_spectrum(mag: np.ndarray, nfft: int) -> np.ndarray:
 def _onset_seconds(irs: np.ndarray, sr: float, threshold_db: float = -20.0, up: int = 8) -> np.ndarray:
     """Onset time in seconds of each impulse response [..., N]: first crossing of ``threshold_db`` below the peak
     of the 3 kHz low-passed, ``up``-times upsampled response (threshold onset detection, Katz & Noisternig 2014)."""
+    from scipy import signal
+
     sos = signal.butter(4, min(3000.0, 0.45 * sr), fs=sr, output="sos")
     low = signal.sosfiltfilt(sos, irs, axis=-1)
     fine = signal.resample_poly(low, up, 1, axis=-1)

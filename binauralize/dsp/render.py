@@ -18,7 +18,6 @@ from dataclasses import dataclass, replace
 from typing import Iterable, Iterator
 
 import numpy as np
-from scipy import signal
 
 from ..tracks import SourceTrack, block_directions
 from .filters import TIMBRE_MODES, bulk_delay, diffuse_side_filter, direct_filter_spectrum, filter_length
@@ -96,6 +95,8 @@ def crossfaded_convolve(x: np.ndarray, spectra: np.ndarray, block: int, length: 
 
 def _fftconvolve_same_start(x: np.ndarray, h: np.ndarray) -> np.ndarray:
     """Linear convolution truncated to len(x) (causal)."""
+    from scipy import signal
+
     return signal.oaconvolve(x, h)[: len(x)]
 
 

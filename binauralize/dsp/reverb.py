@@ -12,7 +12,6 @@ as processing it whole (frames are aligned to absolute sample positions; recursi
 from __future__ import annotations
 
 import numpy as np
-from scipy import signal
 
 
 def stft_size(sample_rate: float, early_ms: float = 10.0) -> int:
@@ -54,6 +53,8 @@ def split_direct_reverberant(x: np.ndarray, sample_rate: float, t60: float, star
     frames = _frames(xp, n, hop)
     spec = np.fft.rfft(frames * win, axis=-1)  # [L, F]
     power = np.abs(spec) ** 2
+    from scipy import signal
+
     alpha = np.exp(-hop / (sample_rate * smoothing_ms / 1000.0))
     smooth = signal.lfilter([1 - alpha], [1, -alpha], power, axis=0)
     ne = n // hop  # one window back: the first frame that shares no samples with the current one

@@ -182,11 +182,14 @@ class DownmixMonitor:
         return 10 * math.log10(max(self.side, 1e-30) / self.mid)
 
 
-def iter_frames(path: str | Path, fps: float, max_width: int | None = 640) -> Iterator[tuple[float, np.ndarray]]:
+def iter_frames(path: str | Path, fps: float, max_width: int | None = 640,
+                fast: bool = False) -> Iterator[tuple[float, np.ndarray]]:
     """Sample video frames at ``fps`` using their real presentation timestamps (variable frame rate safe).
 
     Yields ``(t_seconds, rgb uint8 [H, W, 3])``, the first decoded frame at or after each analysis tick, scaled to
-    ``max_width`` pixels wide (aspect kept) when wider.
+    ``max_width`` pixels wide (aspect kept) when wider. ``fast``: for analysis only, skip the decoder's deblocking
+    filter and frames no other frame refers to (~30% less decoding work; slightly blockier pictures, and the frames
+    seen are the reference frames nearest to each tick).
     """
     import av
 
@@ -196,6 +199,9 @@ def iter_frames(path: str | Path, fps: float, max_width: int | None = 640) -> It
             raise InputError(f"{Path(path).name} has no video stream")
         s = vs[0]
         s.thread_type = "AUTO"
+        if fast:
+            s.codec_context.options = {"skip_loop_filter": "all"}
+            s.codec_context.skip_frame = "NONREF"
         next_t = None
         try:
             for frame in c.decode(s):
@@ -209,7 +215,8 @@ def iter_frames(path: str | Path, fps: float, max_width: int | None = 640) -> It
                 w, h = frame.width, frame.height
                 if max_width and w > max_width:
                     nh = int(round(h * max_width / w / 2)) * 2
-                    img = frame.to_ndarray(format="rgb24", width=max_width, height=max(nh, 2))
+                    img = frame.to_ndarray(format="rgb24", width=max_width, height=max(nh, 2),
+                                           interpolation="FAST_BILINEAR")
                 else:
                     img = frame.to_ndarray(format="rgb24")
                 yield t, img
