@@ -45,11 +45,11 @@ def load_dry(path: Path) -> np.ndarray:
     return resample_axis(x, sr, SR)
 
 
-VIDEO_W, VIDEO_H, VIDEO_FOV = 960, 360, 90.0
+VIDEO_W, VIDEO_H, VIDEO_FOV = 960, 360, 100.0
 
 
 def detected_render(mono: np.ndarray, az: float, workdir: Path) -> tuple[np.ndarray, dict]:
-    """Make a video showing a real face photo where ``az`` projects (960x360, 90 deg field of view), with ``mono``
+    """Make a video showing a real face photo where ``az`` projects (960x360, 100 deg field of view), with ``mono``
     as its sound; run the whole tool on it with no tracks (sources localized in the frames); return its output."""
     from binauralize.api import binauralize_file
     from binauralize.dsp.geometry import direction_to_pixel
@@ -57,7 +57,7 @@ def detected_render(mono: np.ndarray, az: float, workdir: Path) -> tuple[np.ndar
     from binauralize.testing.faces import face_image
     from binauralize.vision.localize import LocalizeOptions
 
-    size = 140
+    size = 260
     face, _ = face_image(size)
     x, _ = direction_to_pixel(az, 0.0, VIDEO_W, VIDEO_H, VIDEO_FOV)
     x0 = int(round(x - size / 2))
@@ -178,7 +178,7 @@ def write_report(rows: list[dict], out: Path, elapsed: float) -> None:
              "whose broadband ILD points to the true side (lateral sources). ILD sign = GT's: share of active 100-ms "
              "frames where the sign of the broadband ILD matches the ground truth's own (frames with |ILD| > 0.5 dB; "
              "in this reverberant room the truth itself leans the wrong way in some frames). DETECTED: the whole tool "
-             "run on a video (960x360, 90 deg field of view) showing a real face photo where the source is, with no "
+             "run on a video (960x360, 100 deg field of view) showing a real face photo where the source is, with no "
              "tracks given. ITD err: median "
              "|GCC-PHAT ITD error| per 100 ms. IACC of the ground truth: "
              f"{np.mean([r['iacc_gt'] for r in rows if r['method'] == names[0]]):.2f} on average. mono dev: RMS of "

@@ -77,3 +77,114 @@ def gao2019_metrics(pred: np.ndarray, gt: np.ndarray, sr: float, pad_mode: str =
     """STFT and ENV distances under protocol ``gao2019`` for a prediction and ground truth ``[2, T]`` at ``sr``."""
     p, g = prepare_gao2019(pred, gt, sr)
     return {"stft": stft_distance(p, g, pad_mode), "env": envelope_distance(p, g)}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Protocol "pseudobinaural": the extra metrics of Xu et al., CVPR 2021 (PseudoBinaural), public evaluate.py. Same
+# preparation as gao2019 (16 kHz soxr HQ, peak normalisation), same STFT.
+
+def magnitude_distance(pred: np.ndarray, gt: np.ndarray, pad_mode: str = "reflect") -> float:
+    """Mag distance: per channel ``mean(|P - G|^2)`` of the complex STFTs, summed over channels (PseudoBinaural's
+    ``Magnitude_distance``; it is twice the per-channel STFT distance by construction)."""
+    return float(sum(np.mean(np.abs(librosa_stft(pred[c], pad_mode=pad_mode) - librosa_stft(gt[c], pad_mode=pad_mode)) ** 2)
+                     for c in range(2)))
+
+
+def phase_difference_distance(pred: np.ndarray, gt: np.ndarray, pad_mode: str = "reflect") -> float:
+    """D_phase: mean absolute wrapped difference (radians, in [0, pi]) between the phases of the STFTs of the L-R
+    difference signals (PseudoBinaural's ``Angle_Diff_distance``; a zero bin has phase 0 as librosa.magphase gives)."""
+    pd = librosa_stft(pred[0] - pred[1], pad_mode=pad_mode)
+    gd = librosa_stft(gt[0] - gt[1], pad_mode=pad_mode)
+    d = np.abs(np.angle(pd) - np.angle(gd))
+    return float(np.mean(np.minimum(d, np.clip(2 * np.pi - d, 0, 2 * np.pi))))
+
+
+def snr_pseudobinaural(pred: np.ndarray, gt: np.ndarray) -> float:
+    """SNR (dB) as PseudoBinaural computes it: ``10 log10((mean(G^2) + 1e-4) / (mean((P - G)^2) + 1e-4))``."""
+    mse = np.mean((pred - gt) ** 2)
+    return float(10.0 * np.log10((np.mean(gt**2) + 1e-4) / (mse + 1e-4)))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Protocol "richard2021": Richard et al., "Neural Synthesis of Binaural Speech from Mono Audio", ICLR 2021, public
+# code (src/losses.py, src/utils.py): 48 kHz, no normalisation, STFT n_fft 2048, Hann window 40 ms, hop 10 ms,
+# centred with reflect padding (torch.stft defaults).
+
+def torch_like_stft(x: np.ndarray, sr: int = 48000, n_fft: int = 2048, win_ms: float = 40.0, hop_hz: float = 100.0) -> np.ndarray:
+    """``torch.stft(x, n_fft, hop=sr/hop_hz, win=sr*win_ms/1000, window=hann_window(win), center=True,
+    pad_mode='reflect')`` for 1-D ``x`` -> ``[n_fft/2 + 1, L]``."""
+    win = int(sr * win_ms / 1000)
+    hop = int(sr / hop_hz)
+    w = np.hanning(win + 1)[:-1]  # torch.hann_window is periodic
+    lpad = (n_fft - win) // 2
+    w = np.pad(w, (lpad, n_fft - win - lpad))
+    xp = np.pad(np.asarray(x, dtype=np.float64), n_fft // 2, mode="reflect")
+    n_frames = 1 + (len(xp) - n_fft) // hop
+    frames = np.lib.stride_tricks.sliding_window_view(xp, n_fft)[::hop][:n_frames]
+    return np.fft.rfft(frames * w, axis=-1).T
+
+
+def waveform_l2(pred: np.ndarray, gt: np.ndarray) -> float:
+    """Mean squared waveform error over both channels (Richard et al. report it x 10^3)."""
+    return float(np.mean((pred - gt) ** 2))
+
+
+def amplitude_error(pred: np.ndarray, gt: np.ndarray, sr: int = 48000) -> float:
+    """Mean absolute difference of STFT magnitudes over both channels (Richard et al.'s ``AmplitudeLoss``)."""
+    return float(np.mean([np.mean(np.abs(np.abs(torch_like_stft(pred[c], sr)) - np.abs(torch_like_stft(gt[c], sr))))
+                          for c in range(pred.shape[0])]))
+
+
+def phase_error(pred: np.ndarray, gt: np.ndarray, sr: int = 48000, ignore_below: float = 0.1) -> float:
+    """Mean angular error (radians) of STFT bins whose |Re| + |Im| exceeds ``ignore_below`` times the mean over
+    the ground truth, in both signals (Richard et al.'s ``PhaseLoss``)."""
+    p = np.concatenate([torch_like_stft(pred[c], sr).reshape(-1) for c in range(pred.shape[0])])
+    g = np.concatenate([torch_like_stft(gt[c], sr).reshape(-1) for c in range(gt.shape[0])])
+    ge = np.abs(g.real) + np.abs(g.imag)
+    pe = np.abs(p.real) + np.abs(p.imag)
+    keep = (ge > ignore_below * ge.mean()) & (pe > ignore_below * ge.mean())
+    if not keep.any():
+        return float("nan")
+    d = np.abs(np.arctan2(p.real[keep], p.imag[keep]) - np.arctan2(g.real[keep], g.imag[keep]))
+    return float(np.mean(np.pi - np.abs(d - np.pi)))
+
+
+def multi_resolution_stft(pred: np.ndarray, gt: np.ndarray,
+                          resolutions=((1024, 120, 600), (2048, 240, 1200), (512, 50, 240))) -> float:
+    """Multi-resolution STFT distance (Yamamoto et al. 2020, Parallel WaveGAN, Eq. 5-7): mean over resolutions
+    (n_fft, hop, win) and channels of spectral convergence plus mean |log magnitude difference|."""
+    total = []
+    for n_fft, hop, win in resolutions:
+        for c in range(pred.shape[0]):
+            p = np.abs(librosa_stft(pred[c], n_fft, hop, win, pad_mode="reflect"))
+            g = np.abs(librosa_stft(gt[c], n_fft, hop, win, pad_mode="reflect"))
+            sc = np.linalg.norm(g - p) / max(np.linalg.norm(g), 1e-12)
+            mag = np.mean(np.abs(np.log(np.maximum(g, 1e-7)) - np.log(np.maximum(p, 1e-7))))
+            total.append(sc + mag)
+    return float(np.mean(total))
+
+
+PROTOCOLS = {
+    "gao2019": "2.5D Visual Sound evaluate.py: 16 kHz (soxr HQ), peak-normalised, STFT 512/160/400 Hann, sums over channels",
+    "pseudobinaural": "PseudoBinaural evaluate.py: as gao2019, plus Mag distance, D_phase (L-R phase), SNR",
+    "richard2021": "Richard et al. ICLR 2021: 48 kHz, no normalisation; wave L2, amplitude and phase errors (STFT 2048/480/1920)",
+    "mrstft": "multi-resolution STFT (Parallel WaveGAN), at the signals' own rate, no normalisation",
+}
+
+
+def all_signal_metrics(pred: np.ndarray, gt: np.ndarray, sr: float) -> dict:
+    """Every signal metric, each under its protocol name -> flat dict ``{'gao2019/stft': ..., ...}``."""
+    p16, g16 = prepare_gao2019(pred, gt, sr)
+    out = {"gao2019/stft": stft_distance(p16, g16), "gao2019/env": envelope_distance(p16, g16),
+           "pseudobinaural/mag": magnitude_distance(p16, g16), "pseudobinaural/dphase": phase_difference_distance(p16, g16),
+           "pseudobinaural/snr": snr_pseudobinaural(p16, g16)}
+    n = min(pred.shape[-1], gt.shape[-1])
+    p, g = np.asarray(pred[:, :n], float), np.asarray(gt[:, :n], float)
+    if int(sr) != 48000:
+        import soxr
+
+        p = soxr.resample(p.T, sr, 48000, quality="HQ").T
+        g = soxr.resample(g.T, sr, 48000, quality="HQ").T
+    out.update({"richard2021/wave_l2_x1e3": 1e3 * waveform_l2(p, g), "richard2021/amplitude": amplitude_error(p, g),
+                "richard2021/phase": phase_error(p, g), "mrstft/distance": multi_resolution_stft(pred[:, :n], gt[:, :n])})
+    return out

@@ -93,3 +93,43 @@ def cue_errors(pred: np.ndarray, gt: np.ndarray, sr: float, frame_s: float = 0.1
         "iacc_pred": interaural_coherence(pred, sr),
         "iacc_gt": interaural_coherence(gt, sr),
     }
+
+
+HEAD_RADIUS_M = 0.0875
+SPEED_OF_SOUND = 343.0
+
+
+def azimuth_from_itd(itd_s) -> np.ndarray:
+    """Azimuth in degrees (frontal hemifield, + = left) from an ITD (s, + = left leads) by inverting Woodworth's
+    spherical-head formula ``ITD = (r / c) (theta + sin theta)`` (r = 8.75 cm)."""
+    itd = np.atleast_1d(np.asarray(itd_s, dtype=float))
+    theta = np.linspace(0, np.pi / 2, 2001)
+    model = HEAD_RADIUS_M / SPEED_OF_SOUND * (theta + np.sin(theta))
+    az = np.interp(np.abs(itd), model, theta)
+    return np.sign(itd) * np.rad2deg(az)
+
+
+def lateral_class(az_deg, centre_deg: float = 15.0) -> np.ndarray:
+    """-1 (right), 0 (centre within +-``centre_deg``), +1 (left)."""
+    a = np.asarray(az_deg, dtype=float)
+    return np.where(np.abs(a) <= centre_deg, 0, np.sign(a)).astype(int)
+
+
+def direction_metrics(pred: np.ndarray, sr: float, true_az_deg, frame_s: float = 0.1) -> dict:
+    """Azimuth estimated from the prediction's ITD per ``frame_s`` frame against known azimuths (a number or one per
+    frame): median absolute error (deg) and left/centre/right accuracy over active frames."""
+    c = cues_over_time(pred, sr, frame_s)
+    est = azimuth_from_itd(c["itd"])
+    truth = np.broadcast_to(np.asarray(true_az_deg, dtype=float), est.shape)
+    act = c["active"]
+    if not act.any():
+        return {"azimuth_err_deg": float("nan"), "lcr_accuracy": float("nan")}
+    return {"azimuth_err_deg": float(np.median(np.abs(est[act] - np.clip(truth[act], -90, 90)))),
+            "lcr_accuracy": float(np.mean(lateral_class(est[act]) == lateral_class(truth[act])))}
+
+
+def mono_compatibility_db(pred: np.ndarray, mono: np.ndarray) -> float:
+    """Level of ``(L + R)/2 - mono`` relative to ``mono`` in dB (-inf when identical; below -20 dB is transparent)."""
+    n = min(pred.shape[-1], len(mono))
+    err = np.mean((pred[:, :n].mean(axis=0) - mono[:n]) ** 2)
+    return float(10 * np.log10(err / max(np.mean(mono[:n] ** 2), 1e-20) + 1e-30))
