@@ -29,7 +29,7 @@ def photo() -> np.ndarray:
     from skimage import data
     from skimage.transform import resize
 
-    img = data.astronaut()[:400, 60:460]  # head and shoulders
+    img = data.astronaut()[10:250, 105:345]  # the head, large enough for the face detector
     return (resize(img, (SIZE, SIZE), anti_aliasing=True) * 255).astype(np.uint8)
 
 

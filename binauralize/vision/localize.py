@@ -35,6 +35,7 @@ class LocalizeOptions:
         window_s: synchrony window (s). hold_s: how long an off-screen sound keeps its last position (s).
         smooth_s: smoothing of positions and weights (s). min_detections: detections a face track needs.
         switch_margin: how much better (in correlation) another face's synchrony must be to take the sound.
+        min_dwell_s: for how long it must stay that much better before the sound moves (no flicker).
     """
 
     fps: float = 10.0
@@ -46,6 +47,7 @@ class LocalizeOptions:
     smooth_s: float = 0.4
     min_detections: int = 2
     switch_margin: float = 0.15
+    min_dwell_s: float = 0.8
 
 
 @dataclass
@@ -244,6 +246,8 @@ def decide(fa: FrameAnalysis, env_times: np.ndarray, env_db: np.ndarray,
     with np.errstate(all="ignore"):
         mean_score = np.array([np.nanmean(scores[k]) if np.isfinite(scores[k]).any() else np.nan for k in range(m)])
     current = -1
+    challenger, streak = -1, 0
+    dwell = max(1, int(round(options.min_dwell_s * options.fps)))
     for i in range(n):
         vis = np.nonzero(visible[:, i])[0]
         if len(vis) == 0:
@@ -258,7 +262,12 @@ def decide(fa: FrameAnalysis, env_times: np.ndarray, env_db: np.ndarray,
         elif best != current and active_audio[i]:
             s_cur = float(np.nan_to_num(scores[current, i], nan=0.0))
             if s.max() > s_cur + options.switch_margin:
-                current = best
+                streak = streak + 1 if best == challenger else 1
+                challenger = best
+                if streak >= dwell:  # the challenger must stay clearly better for min_dwell_s
+                    current, challenger, streak = best, -1, 0
+            else:
+                challenger, streak = -1, 0
         weights[current, i] = 1.0
     nsm = max(1, int(round(options.smooth_s * options.fps)))
     for k in range(m):
@@ -297,6 +306,12 @@ def decide(fa: FrameAnalysis, env_times: np.ndarray, env_db: np.ndarray,
         specs.append(("motion", None, idx))
         report["motion_seconds"] = float(len(idx) / options.fps)
     dense_w = np.array(dense) if dense else np.zeros((0, n))
+    if len(dense_w):  # a source seen within hold_s after a silent-picture start takes the start too
+        tot = dense_w.sum(axis=0)
+        for i in range(n - 1, -1, -1):
+            if tot[i] < 1e-6 and i + 1 < n and tot[i + 1] >= 1e-6 and i + 1 - _first_gap_start(tot, i) <= hold:
+                dense_w[:, i] = dense_w[:, i + 1]
+                tot[i] = tot[i + 1]
     front_w = (dense_w.sum(axis=0) < 1e-6).astype(float) if len(dense_w) else np.ones(n)
     tracks: list[SourceTrack] = []
     for name, w, (kind, k, idx) in zip(names, dense_w, specs):
@@ -328,6 +343,14 @@ def decide(fa: FrameAnalysis, env_times: np.ndarray, env_db: np.ndarray,
                                                for t in tracks},
                                    "audio_active": active_audio.tolist()}
     return tracks, report
+
+
+def _first_gap_start(tot: np.ndarray, i: int) -> int:
+    """Start index of the run of empty frames containing ``i``; only a run that starts the clip is backfilled."""
+    j = i
+    while j > 0 and tot[j - 1] < 1e-6:
+        j -= 1
+    return j if j == 0 else -10**9
 
 
 def _track(name, times, idx, az, el, dist, weight, info) -> SourceTrack:
