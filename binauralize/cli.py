@@ -111,8 +111,113 @@ def _batch_outputs(inputs: list[str], out: Path) -> list[tuple[str, str]]:
     return pairs
 
 
+def build_evaluate_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="binauralize evaluate",
+        description="Score binaural predictions against ground truth (papers' metrics, interaural cues, direction), "
+                    "or run a spatializer over a dataset split, or check an output's direction against tracks.",
+        epilog="examples:\n"
+               "  binauralize evaluate --predictions out/dsp out/mono --ground-truth data/binaural_audios --out eval/\n"
+               "  binauralize evaluate --model dsp --data mydata --split test --out eval/\n"
+               "  binauralize evaluate --direction-check clip_3d.mp4 --tracks tracks.json --out eval/",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--predictions", nargs="+", metavar="DIR", help="folders of predicted binaural files")
+    p.add_argument("--names", nargs="+", help="method names for the prediction folders (default: folder names)")
+    p.add_argument("--ground-truth", metavar="DIR", help="folder of ground-truth binaural files (paired by name)")
+    p.add_argument("--azimuths", metavar="JSON", help="optional {clip name: azimuth deg} for direction metrics")
+    p.add_argument("--model", nargs="+", choices=["mono", "dsp", "plain"], help="spatializer(s) to run on --data")
+    p.add_argument("--data", metavar="DIR", help="dataset folder (binaural_audios/, meta/, splits/)")
+    p.add_argument("--split", default="test", help="split name (splits/NAME.txt)")
+    p.add_argument("--hrtf", metavar="SOFA", help="HRTF for the dsp/plain models")
+    p.add_argument("--direction-check", metavar="OUTPUT", help="binaural output to check against --tracks")
+    p.add_argument("--tracks", metavar="JSON", help="tracks for --direction-check")
+    p.add_argument("--out", default="evaluation", help="folder for per_clip.csv, summary.json, results.md, PNGs")
+    p.add_argument("--json", metavar="FILE", help="also write per-clip and summary results to this JSON file")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--debug", action="store_true")
+    return p
+
+
+def evaluate_main(argv: list[str]) -> int:
+    args = build_evaluate_parser().parse_args(argv)
+    try:
+        from . import evaluate as ev
+
+        out = Path(args.out)
+        if args.direction_check:
+            if not args.tracks:
+                raise BinauralizeError("--direction-check needs --tracks")
+            res = ev.direction_check(Path(args.direction_check), Path(args.tracks))
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "direction_check.json").write_text(json.dumps(res))
+            _direction_plot(res, out / "direction_check.png")
+            print(f"direction check: {res['frames']} active 100-ms frames, left/centre/right agreement "
+                  f"{res['lcr_agreement']:.0%}, correlation {res['correlation']:.2f}, median |error| "
+                  f"{res['median_abs_err_deg']:.1f} deg -> {out}/direction_check.png")
+            return 0
+        from tqdm import tqdm
+
+        if args.predictions:
+            if not args.ground_truth:
+                raise BinauralizeError("--predictions needs --ground-truth")
+            if args.names and len(args.names) != len(args.predictions):
+                raise BinauralizeError("--names must give one name per --predictions folder")
+            az = json.loads(Path(args.azimuths).read_text()) if args.azimuths else None
+            total = sum(len(ev.pair_folders(Path(d), Path(args.ground_truth))) for d in args.predictions)
+            with tqdm(total=total, disable=args.quiet, desc="scoring") as bar:
+                rows = ev.evaluate_folders([Path(d) for d in args.predictions], Path(args.ground_truth), args.names,
+                                           az, progress=bar.update)
+            title = f"Predictions vs {args.ground_truth}"
+        elif args.model:
+            if not args.data:
+                raise BinauralizeError("--model needs --data DIR")
+            clips = ev.discover_dataset(Path(args.data), args.split)
+            rows = []
+            with tqdm(total=len(clips) * len(args.model), disable=args.quiet, desc="evaluating") as bar:
+                for m in args.model:
+                    rows += ev.evaluate_model(m, clips, hrtf=args.hrtf, progress=bar.update)
+            title = f"{args.data} split {args.split}"
+        else:
+            raise BinauralizeError("give --predictions/--ground-truth, --model/--data or --direction-check")
+        summary = ev.write_outputs(rows, out, title)
+        if args.json:
+            Path(args.json).write_text(json.dumps({"per_clip": rows, "summary": summary}, indent=1))
+        print((out / "results.md").read_text())
+        return 0
+    except BinauralizeError as exc:
+        print(f"binauralize evaluate: error: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(f"binauralize evaluate: internal error: {exc.__class__.__name__}: {exc}", file=sys.stderr)
+        return 3
+
+
+def _direction_plot(res: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    t = np.array(res["time"])
+    act = np.array(res["active"])
+    fig, ax = plt.subplots(figsize=(9, 3))
+    ax.plot(t, res["track_az"], "k-", label="tracks (weighted azimuth)")
+    ax.plot(t[act], np.array(res["estimated_az"])[act], ".", ms=3, label="output, azimuth from ITD (Woodworth)")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("azimuth (deg), + = left")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "evaluate":
+        return evaluate_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

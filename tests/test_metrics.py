@@ -93,7 +93,7 @@ def test_woodworth_and_classes():
 
 def test_mono_compatibility():
     x = np.random.default_rng(5).standard_normal(1000)
-    assert mono_compatibility_db(np.stack([x + 0.1, x - 0.1]), x) < -100
+    assert mono_compatibility_db(np.stack([x + 0.1, x - 0.1]), x) <= -119
     assert mono_compatibility_db(np.stack([x, 0 * x]), x) == pytest.approx(10 * np.log10(0.25), abs=1e-6)
 
 

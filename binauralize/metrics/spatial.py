@@ -132,4 +132,4 @@ def mono_compatibility_db(pred: np.ndarray, mono: np.ndarray) -> float:
     """Level of ``(L + R)/2 - mono`` relative to ``mono`` in dB (-inf when identical; below -20 dB is transparent)."""
     n = min(pred.shape[-1], len(mono))
     err = np.mean((pred[:, :n].mean(axis=0) - mono[:n]) ** 2)
-    return float(10 * np.log10(err / max(np.mean(mono[:n] ** 2), 1e-20) + 1e-30))
+    return float(10 * np.log10(err / max(np.mean(mono[:n] ** 2), 1e-20) + 1e-12))  # floor: -120 dB

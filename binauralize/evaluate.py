@@ -1,0 +1,293 @@
+"""Evaluation harness: score spatializers or folders of predictions against binaural ground truth.
+
+Three uses (``binauralize evaluate ...``):
+
+1. ``--predictions DIR [DIR ...] --ground-truth DIR``: score folders of predicted binaural files against ground truth
+   files paired by name.
+2. ``--model mono|dsp|plain --data DIR --split NAME``: run a spatializer over a dataset split. Layout (the one the
+   dataset generator writes, FAIR-Play-like): ``binaural_audios/<id>.wav`` (ground truth), ``meta/<id>.json`` with
+   a ``"tracks"`` entry in the ``--sources`` schema (oracle positions), ``splits/<NAME>.txt`` (one id per line),
+   optional ``mono_audios/<id>.wav`` (a real single-microphone recording; otherwise the input is (L+R)/2).
+3. ``--direction-check OUTPUT --tracks TRACKS``: no ground truth; does the output's lateralization over time follow
+   the tracks (e.g. the detected sounding source of a real video)?
+
+Every run writes to ``--out``: ``per_clip.csv``, ``summary.json``, ``results.md`` (mean and standard error, as the
+papers report) and PNG plots (per-method bars, ITD/ILD over time against the ground truth, L-R spectrograms).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .errors import InputError
+from .metrics.signal import all_signal_metrics
+from .metrics.spatial import (azimuth_from_itd, cue_errors, cues_over_time, direction_metrics, lateral_class,
+                              mono_compatibility_db)
+
+AUDIO_EXTS = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".mp4", ".mkv", ".mov", ".webm")
+HEADLINE = [("gao2019/stft", "STFT", "{:.3f}"), ("gao2019/env", "ENV", "{:.4f}"), ("pseudobinaural/mag", "Mag", "{:.3f}"),
+            ("pseudobinaural/dphase", "D_phase", "{:.3f}"), ("pseudobinaural/snr", "SNR dB", "{:.2f}"),
+            ("richard2021/wave_l2_x1e3", "wave L2 x1e3", "{:.3f}"), ("richard2021/amplitude", "amplitude", "{:.4f}"),
+            ("richard2021/phase", "phase", "{:.3f}"), ("mrstft/distance", "MR-STFT", "{:.3f}"),
+            ("itd_err_us", "ITD err us", "{:.0f}"), ("ild_err_db", "ILD err dB", "{:.2f}"),
+            ("azimuth_err_deg", "az err deg", "{:.1f}"), ("lcr_accuracy", "L/C/R acc", "{:.0%}"),
+            ("mono_compat_db", "mono dev dB", "{:.1f}")]
+
+
+def load_audio(path: Path) -> tuple[np.ndarray, int]:
+    """Any audio (or video's audio) file -> float ``[C, T]`` and its rate (via PyAV; mono becomes [1, T])."""
+    from .io import media
+
+    info = media.probe(path)
+    if not info.has_audio:
+        raise InputError(f"{path.name} has no audio")
+    x = np.concatenate(list(media.iter_audio(path)), axis=1).astype(np.float64)
+    return x, int(info.sample_rate)
+
+
+def _stereo(x: np.ndarray, what: str) -> np.ndarray:
+    if x.shape[0] == 1:
+        return np.repeat(x, 2, axis=0)
+    if x.shape[0] != 2:
+        raise InputError(f"{what}: expected 1 or 2 channels, got {x.shape[0]}")
+    return x
+
+
+def score_pair(pred: np.ndarray, gt: np.ndarray, sr: int, mono: np.ndarray | None = None,
+               azimuth: float | None = None) -> dict:
+    """All metrics for one prediction ``[2, T]`` against its ground truth ``[2, T]`` at ``sr``."""
+    n = min(pred.shape[-1], gt.shape[-1])
+    pred, gt = pred[:, :n], gt[:, :n]
+    r = all_signal_metrics(pred, gt, sr)
+    ce = cue_errors(pred, gt, sr)
+    r.update({"itd_err_us": ce["itd_err_us"], "ild_err_db": ce["ild_err_db"], "iacc_pred": ce["iacc_pred"],
+              "iacc_gt": ce["iacc_gt"], "ild_side_agreement": ce["side_agreement"]})
+    for band, v in ce["ild_band_err_db"].items():
+        r[f"ild_err_db/{band}"] = v
+    if azimuth is not None:
+        r.update(direction_metrics(pred, sr, azimuth))
+    r["mono_compat_db"] = mono_compatibility_db(pred, gt.mean(axis=0) if mono is None else mono[:n])
+    return r
+
+
+@dataclass
+class Clip:
+    name: str
+    gt: Path
+    mono: Path | None = None
+    tracks: list | None = None
+
+
+def discover_dataset(data: Path, split: str) -> list[Clip]:
+    """Clips of a dataset split (layout in the module docstring)."""
+    from .tracks import parse_tracks
+
+    ids_file = data / "splits" / f"{split}.txt"
+    if not ids_file.is_file():
+        raise InputError(f"no split file {ids_file}")
+    clips = []
+    for line in ids_file.read_text().split():
+        cid = Path(line).stem
+        gt = next((data / "binaural_audios" / f"{cid}{e}" for e in (".wav", ".flac")
+                   if (data / "binaural_audios" / f"{cid}{e}").exists()), None)
+        if gt is None:
+            raise InputError(f"split {split}: no binaural_audios/{cid}.wav")
+        meta = data / "meta" / f"{cid}.json"
+        tracks = parse_tracks(json.loads(meta.read_text())["tracks"]) if meta.exists() else None
+        mono = data / "mono_audios" / f"{cid}.wav"
+        clips.append(Clip(cid, gt, mono if mono.exists() else None, tracks))
+    return clips
+
+
+def pair_folders(pred_dir: Path, gt_dir: Path) -> list[tuple[str, Path, Path]]:
+    """(name, prediction, ground truth) for files with the same stem in both folders."""
+    def index(d: Path) -> dict:
+        if not d.is_dir():
+            raise InputError(f"not a folder: {d}")
+        return {p.stem: p for p in sorted(d.iterdir()) if p.suffix.lower() in AUDIO_EXTS}
+
+    p, g = index(pred_dir), index(gt_dir)
+    common = sorted(set(p) & set(g))
+    if not common:
+        raise InputError(f"no files with matching names in {pred_dir} and {gt_dir}")
+    return [(k, p[k], g[k]) for k in common]
+
+
+def evaluate_folders(pred_dirs: list[Path], gt_dir: Path, names: list[str] | None = None,
+                     azimuths: dict | None = None, progress: Callable | None = None) -> list[dict]:
+    """Rows (one per method and clip) for folders of predictions against a folder of ground truths."""
+    rows = []
+    names = names or [d.name for d in pred_dirs]
+    for method, d in zip(names, pred_dirs):
+        for clip, pp, gp in pair_folders(d, gt_dir):
+            pred, sr_p = load_audio(pp)
+            gt, sr_g = load_audio(gp)
+            if sr_p != sr_g:
+                import soxr
+
+                pred = soxr.resample(pred.T, sr_p, sr_g, quality="HQ").T
+            az = (azimuths or {}).get(clip)
+            r = score_pair(_stereo(pred, pp.name), _stereo(gt, gp.name), sr_g, azimuth=az)
+            rows.append({"method": method, "clip": clip, **r})
+            if progress:
+                progress()
+    return rows
+
+
+def evaluate_model(model: str, clips: list[Clip], hrtf=None, progress: Callable | None = None) -> list[dict]:
+    """Run a spatializer ('mono', 'dsp' with oracle tracks, 'plain' HRTF convolution) over clips and score it."""
+    from .api import Binauralizer
+    from .dsp.render import PLAIN, RenderOptions
+    from .tracks import block_directions
+
+    if model not in ("mono", "dsp", "plain"):
+        raise InputError(f"unknown model {model!r}: choose mono, dsp or plain (learned models come with issue 6/7)")
+    b = Binauralizer(hrtf=hrtf, method="mono" if model == "mono" else "dsp",
+                     options=PLAIN if model == "plain" else RenderOptions())
+    rows = []
+    for c in clips:
+        gt, sr = load_audio(c.gt)
+        gt = _stereo(gt, c.gt.name)
+        if c.mono is not None:
+            mono, sr_m = load_audio(c.mono)
+            mono = mono.mean(axis=0)
+        else:
+            mono = gt.mean(axis=0)
+        pred = b.render(mono, sr, c.tracks or [])
+        az = None
+        if c.tracks:
+            t = np.arange(0, gt.shape[-1] / sr, 0.1) + 0.05
+            a, _, _, w = block_directions(c.tracks, t)
+            az = (a * w).sum(axis=0)
+        rows.append({"method": model, "clip": c.name, **score_pair(pred, gt, sr, mono=mono, azimuth=az)})
+        if progress:
+            progress()
+    return rows
+
+
+def direction_check(output: Path, tracks_path: Path, frame_s: float = 0.1) -> dict:
+    """No ground truth: the output's ITD-derived azimuth per 100 ms against the tracks' weighted azimuth."""
+    from .tracks import block_directions, load_tracks
+
+    y, sr = load_audio(output)
+    y = _stereo(y, output.name)
+    tracks = load_tracks(tracks_path)
+    c = cues_over_time(y, sr, frame_s)
+    est = azimuth_from_itd(c["itd"])
+    a, _, _, w = block_directions(tracks, c["time"])
+    want = (a * w).sum(axis=0)
+    act = c["active"]
+    same_side = np.mean(lateral_class(est[act], 5.0) == lateral_class(want[act], 5.0)) if act.any() else float("nan")
+    corr = float(np.corrcoef(est[act], want[act])[0, 1]) if act.sum() > 2 and np.std(want[act]) > 0 and np.std(est[act]) > 0 else float("nan")
+    return {"frames": int(act.sum()), "lcr_agreement": float(same_side), "correlation": corr,
+            "median_abs_err_deg": float(np.median(np.abs(est[act] - want[act]))) if act.any() else float("nan"),
+            "time": c["time"].tolist(), "estimated_az": est.tolist(), "track_az": want.tolist(), "active": act.tolist()}
+
+
+# ------------------------------------------------------------------------------------------------ reporting
+def summarize(rows: list[dict]) -> dict:
+    """Per method and metric: mean, standard error and count (NaNs ignored)."""
+    out: dict = {}
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    keys = [k for k in rows[0] if k not in ("method", "clip")] if rows else []
+    for m in methods:
+        rs = [r for r in rows if r["method"] == m]
+        out[m] = {}
+        for k in keys:
+            v = np.array([r.get(k, np.nan) for r in rs], dtype=float)
+            v = v[np.isfinite(v)]
+            if len(v):
+                out[m][k] = {"mean": float(v.mean()), "sem": float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else 0.0,
+                             "n": int(len(v))}
+    return out
+
+
+def markdown_table(summary: dict, title: str = "Results") -> str:
+    cols = [c for c in HEADLINE if any(c[0] in s for s in summary.values())]
+    lines = [f"# {title}", "", "Mean +- standard error over clips. STFT/ENV/Mag/D_phase/SNR: protocols gao2019 and "
+             "pseudobinaural (16 kHz, peak-normalised, sums over channels); wave L2 / amplitude / phase: richard2021 "
+             "(48 kHz, no normalisation); lower is better except SNR and L/C/R accuracy.", "",
+             "| method | " + " | ".join(c[1] for c in cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for m, s in summary.items():
+        cells = []
+        for key, _, fmt in cols:
+            if key in s:
+                cells.append(fmt.format(s[key]["mean"]) + " +- " + fmt.format(s[key]["sem"]).lstrip("+"))
+            else:
+                cells.append("n/a")
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_outputs(rows: list[dict], out: Path, title: str, plots: list[tuple] | None = None) -> dict:
+    """per_clip.csv, summary.json, results.md and bar plots in ``out``. Returns the summary."""
+    out.mkdir(parents=True, exist_ok=True)
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    with open(out / "per_clip.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        for r in rows:
+            w.writerow(r)
+    summary = summarize(rows)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    (out / "results.md").write_text(markdown_table(summary, title))
+    _bar_plot(summary, out / "bars.png")
+    for args in plots or []:
+        _cue_plot(*args)
+    return summary
+
+
+def _bar_plot(summary: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = [("gao2019/stft", "STFT distance"), ("gao2019/env", "ENV distance"), ("itd_err_us", "ITD error (us)")]
+    fig, ax = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.2))
+    methods = list(summary)
+    for a, (k, label) in zip(ax, keys):
+        means = [summary[m].get(k, {}).get("mean", np.nan) for m in methods]
+        sems = [summary[m].get(k, {}).get("sem", 0) for m in methods]
+        a.bar(range(len(methods)), means, yerr=sems, color=[f"C{i}" for i in range(len(methods))])
+        a.set_xticks(range(len(methods)))
+        a.set_xticklabels(methods, rotation=30, ha="right", fontsize=7)
+        a.set_title(label, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def _cue_plot(path: Path, pred: np.ndarray, gt: np.ndarray, sr: int, title: str) -> None:
+    """ITD and ILD over time of a prediction against the ground truth, and L-R spectrograms of both."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cp, cg = cues_over_time(pred, sr), cues_over_time(gt, sr)
+    fig, ax = plt.subplots(2, 2, figsize=(11, 5))
+    act = cg["active"]
+    ax[0, 0].plot(cg["time"][act], cg["itd"][act] * 1e6, ".", label="ground truth")
+    ax[0, 0].plot(cp["time"][act], cp["itd"][act] * 1e6, ".", label="prediction")
+    ax[0, 0].set_ylabel("ITD (us), + = left leads")
+    ax[0, 0].legend(fontsize=7)
+    ax[1, 0].plot(cg["time"][act], cg["ild"][act], ".")
+    ax[1, 0].plot(cp["time"][act], cp["ild"][act], ".")
+    ax[1, 0].set_ylabel("ILD (dB), + = left louder")
+    ax[1, 0].set_xlabel("time (s)")
+    for j, (sig, name) in enumerate(((gt, "ground truth"), (pred, "prediction"))):
+        d = sig[0] - sig[1]
+        ax[j, 1].specgram(d, NFFT=1024, Fs=sr, noverlap=768, cmap="magma")
+        ax[j, 1].set_title(f"L-R spectrogram: {name}", fontsize=8)
+        ax[j, 1].set_ylabel("Hz")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=70)
+    plt.close(fig)
