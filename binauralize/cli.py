@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: estimated blindly; 0 = dry)")
     p.add_argument("--diffuse", type=float, default=0.5, metavar="W",
                    help="width of the reverberant part, 0 = mono .. 1 = diffuse field (default 0.5)")
+    p.add_argument("--room", nargs="?", const="7x5x3:0.5", metavar="LxWxH:T60",
+                   help="add a synthetic room for DRY recordings: early reflections (image sources through the HRTF) "
+                        "and a diffuse late tail; default size 7x5x3 m, T60 0.5 s (off unless given)")
     p.add_argument("--lossless", action="store_true", help="lossless audio in the video container (ALAC/FLAC/PCM)")
     p.add_argument("--keep-original-audio", action="store_true", help="also keep the original audio track(s)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
@@ -72,7 +75,25 @@ def _options(args):
 
     if args.t60 is not None and args.t60 < 0:
         raise BinauralizeError("--t60 must be >= 0 seconds")
-    return RenderOptions(timbre=args.timbre, reverb=args.reverb, t60=args.t60, diffuse=args.diffuse)
+    room = None
+    if args.room:
+        room = parse_room(args.room)
+    return RenderOptions(timbre=args.timbre, reverb=args.reverb, t60=args.t60, diffuse=args.diffuse, room=room)
+
+
+def parse_room(text: str):
+    """'LxWxH:T60' (metres, seconds) -> RoomOptions."""
+    from .dsp.room import RoomOptions
+
+    try:
+        dims, rt = text.split(":") if ":" in text else (text, "0.5")
+        size = tuple(float(v) for v in dims.lower().split("x"))
+        rt60 = float(rt)
+    except ValueError:
+        raise BinauralizeError(f"--room: expected LxWxH:T60 such as 7x5x3:0.5, got {text!r}")
+    if len(size) != 3 or min(size) < 1.0 or max(size) > 100 or not 0.1 <= rt60 <= 5.0:
+        raise BinauralizeError("--room: sizes must be 1-100 m and T60 0.1-5 s")
+    return RoomOptions(size=size, rt60=rt60)
 
 
 def _run_one(inp: str, out: str, args_dict: dict, progress: bool) -> dict:
@@ -87,8 +108,13 @@ def _run_one(inp: str, out: str, args_dict: dict, progress: bool) -> dict:
         if not quiet:
             print(f"binauralize: {name}: {msg}", file=sys.stderr)
 
+    opts = dict(args_dict["options"])
+    if opts.get("room"):
+        from .dsp.room import RoomOptions
+
+        opts["room"] = RoomOptions(**{k: tuple(v) if isinstance(v, list) else v for k, v in opts["room"].items()})
     return binauralize_file(
-        inp, out, sources=args_dict["sources"], hrtf=args_dict["hrtf"], options=RenderOptions(**args_dict["options"]),
+        inp, out, sources=args_dict["sources"], hrtf=args_dict["hrtf"], options=RenderOptions(**opts),
         method=args_dict["method"], audio=args_dict["audio"], overwrite=args_dict["overwrite"],
         report=args_dict.get("report"), lossless=args_dict["lossless"],
         keep_original_audio=args_dict["keep_original_audio"], progress=progress, notice=notice,

@@ -138,3 +138,19 @@ def test_t60_estimate_tracks_the_room(rng):
     dry = estimate_t60(band_envelopes(bursts, SR))
     assert dry is None or dry < 0.2
     assert 0.15 < ests[0] < 0.5 and 0.45 < ests[1] < 1.3 and ests[1] > ests[0]
+
+
+def test_synthetic_room_adds_reverberation_not_at_the_expense_of_direction(hrtf48, rng):
+    from binauralize.dsp.room import RoomOptions
+    from binauralize.metrics.spatial import interaural_coherence
+
+    x = np.zeros(SR)
+    x[1000:1480] = rng.standard_normal(480)  # a 10-ms burst, then silence
+    dry = Renderer(hrtf48, RenderOptions(reverb="off")).render(x, [SourceTrack.static(50)])
+    wet = Renderer(hrtf48, RenderOptions(reverb="off", room=RoomOptions(rt60=0.4))).render(x, [SourceTrack.static(50)])
+    np.testing.assert_allclose(wet[:, :1150], dry[:, :1150], atol=1e-9)  # nothing before the first reflection
+    tail = wet[:, 6000:]
+    assert np.sum(tail**2) > 1e-3 * np.sum(wet**2)  # a decaying tail where the dry output is silent
+    assert np.sum(dry[:, 6000:] ** 2) < 1e-12
+    assert interaural_coherence(tail, SR) < 0.9  # the tail is diffuse
+    assert gcc_phat_itd(wet[0, :3000], wet[1, :3000], SR) > 200e-6  # direct sound still from the left

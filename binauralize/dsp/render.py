@@ -39,6 +39,9 @@ class RenderOptions:
         early_ms: the part of the room response counted as direct (ms); later sound is rendered diffusely.
         regularization: epsilon of the side-from-mid ratio (bounds the side where the mid has nulls).
         block_ms: filter update interval in milliseconds (crossfade length).
+        room: add a synthetic room (:class:`binauralize.dsp.room.RoomOptions`) for dry inputs; None = off.
+            Its reflections are computed once, for the first source's position at the start (a moving source
+            keeps a moving direct sound; its reflections do not follow it).
     """
 
     timbre: str = "mid"
@@ -49,6 +52,7 @@ class RenderOptions:
     regularization: float = 0.05
     block_ms: float = 10.0
     early_ms: float = 10.0
+    room: "RoomOptions | None" = None
 
     def __post_init__(self):
         if self.timbre not in TIMBRE_MODES:
@@ -118,13 +122,15 @@ class Renderer:
         self.delay = bulk_delay(options.timbre, self.length)
         self._spec_cache: dict = {}
         self._diffuse = None
+        self._room: dict = {}
 
     # ------------------------------------------------------------------ sizes
     @property
     def context(self) -> int:
         """Samples of input needed before and after a segment for exact segment-wise processing."""
-        return int(np.ceil((self.length + 2 * stft_size(self.sample_rate, self.options.early_ms) + 0.5 * self.sample_rate + self.delay)
-                           / self.block) * self.block)
+        room = 1.5 * self.options.room.rt60 * self.sample_rate if self.options.room is not None else 0.0
+        return int(np.ceil((self.length + 2 * stft_size(self.sample_rate, self.options.early_ms) + 0.5 * self.sample_rate
+                            + self.delay + room) / self.block) * self.block)
 
     def with_options(self, **changes) -> "Renderer":
         """A renderer with some options changed (shares the HRTF)."""
@@ -185,6 +191,18 @@ class Renderer:
         """Decorrelated side of the reverberant part -> ``[T]``."""
         return self.options.diffuse * _fftconvolve_same_start(reverberant, self.diffuse_filter)
 
+    def room_brir(self, tracks: list[SourceTrack]) -> np.ndarray | None:
+        """Reflections-only BRIR ``[2, L]`` of the synthetic room for the first source's position at t = 0."""
+        if self.options.room is None:
+            return None
+        az, el, dist, _ = (tracks[0] if tracks else SourceTrack.static(0.0)).at([0.0])
+        key = (round(float(az[0]), 1), round(float(el[0]), 1), round(float(dist[0]), 2))
+        if key not in self._room:
+            from .room import reflections_brir
+
+            self._room[key] = reflections_brir(self.hrtf, *key, self.options.room)
+        return self._room[key]
+
     def render_segment(self, x: np.ndarray, start: int, tracks: list[SourceTrack], t60: float | None = None) -> np.ndarray:
         """Render ``x`` [T] whose first sample is absolute sample ``start`` (a multiple of ``block``) -> ``[2, T]``.
 
@@ -212,6 +230,12 @@ class Renderer:
                 rev = np.concatenate([np.zeros(self.delay), reverberant])[: len(xx)]
                 side = self.diffuse(rev)
                 out = out + np.stack([rev + side, rev - side])
+        brir = self.room_brir(tracks)
+        if brir is not None:
+            from scipy import signal
+
+            delayed = np.concatenate([np.zeros(self.delay), xx])[: len(xx)]
+            out = out + np.stack([signal.oaconvolve(delayed, brir[c])[: len(xx)] for c in range(2)])
         return out[:, :t]
 
     # ------------------------------------------------------------------ whole signals

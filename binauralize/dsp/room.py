@@ -1,0 +1,104 @@
+"""An optional synthetic room for dry inputs (``--room``): early reflections by the image-source method
+(Allen & Berkley 1979, via pyroomacoustics' ShoeBox) rendered through the HRTF from their own directions, and a late
+tail of exponentially decaying noise whose interaural coherence is the HRTF set's diffuse-field coherence.
+
+The direct sound stays with the renderer; this module builds the reflections-only binaural room impulse response
+``[2, L]`` for one source position, with the same delay reference as the direct sound (time 0 = direct arrival).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .geometry import cart_to_sph, sph_to_cart
+from .hrtf import HRTF, minimum_phase_spectrum
+
+
+@dataclass(frozen=True)
+class RoomOptions:
+    """A shoebox room. Sizes in metres; the listener (camera) stands at ``listener`` facing +x (front).
+
+    Attributes:
+        size: (length x, width y, height z).
+        rt60: reverberation time in seconds (sets the wall absorption by Sabine's formula).
+        listener: listener position; default: 1/3 of the length, centred across, 1.6 m high.
+        max_order: image-source order of the early reflections (higher orders are in the late tail).
+        seed: seed of the late tail's noise.
+    """
+
+    size: tuple = (7.0, 5.0, 3.0)
+    rt60: float = 0.5
+    listener: tuple | None = None
+    max_order: int = 2
+    seed: int = 11
+
+
+def _listener(opts: RoomOptions) -> np.ndarray:
+    if opts.listener is not None:
+        return np.asarray(opts.listener, dtype=float)
+    return np.array([opts.size[0] / 3.0, opts.size[1] / 2.0, min(1.6, opts.size[2] - 0.2)])
+
+
+def reflections_brir(hrtf: HRTF, az: float, el: float, distance: float, opts: RoomOptions = RoomOptions(),
+                     length_s: float | None = None) -> np.ndarray:
+    """Reflections-only BRIR ``[2, L]`` at ``hrtf.sample_rate`` for a source at (az, el, distance) from the listener,
+    normalised so that the direct sound (not included) would have unit gain at the listener."""
+    import pyroomacoustics as pra
+
+    fs = int(hrtf.sample_rate)
+    c = 343.0
+    size = np.asarray(opts.size, dtype=float)
+    lis = _listener(opts)
+    src = lis + sph_to_cart(az, el, distance)
+    src = np.clip(src, 0.1, size - 0.1)  # keep the source inside the room
+    d_direct = float(np.linalg.norm(src - lis))
+    absorption, max_order = pra.inverse_sabine(opts.rt60, size)
+    room = pra.ShoeBox(size, fs=fs, materials=pra.Material(absorption), max_order=min(opts.max_order, max_order))
+    room.add_source(src)
+    room.add_microphone(lis)
+    room.image_source_model()
+    srcobj = room.sources[0]
+    images = srcobj.images.T  # [K, 3]
+    damping = np.asarray(srcobj.damping).reshape(len(images), -1).mean(axis=1) if np.size(srcobj.damping) else np.ones(len(images))
+    length = int((length_s or 1.5 * opts.rt60) * fs)
+    out = np.zeros((2, length))
+    df = minimum_phase_spectrum(hrtf.diffuse_field_magnitude, hrtf.nfft)
+    for img, g in zip(images, damping):
+        v = img - lis
+        dist = float(np.linalg.norm(v))
+        if dist - d_direct < 1e-6:
+            continue  # the direct path: rendered by the renderer
+        a, e, _ = cart_to_sph(v)
+        delay = (dist - d_direct) / c * fs
+        gain = g * d_direct / dist
+        h = np.fft.irfft(hrtf.spectra(float(a), float(e)) / df[None], n=hrtf.nfft)[:, : hrtf.nfft // 2]
+        start = int(np.floor(delay))
+        frac = delay - start
+        seg = (1 - frac) * h + frac * np.pad(h, ((0, 0), (1, 0)))[:, :-1]  # linear fractional delay
+        end = min(length, start + seg.shape[1])
+        if start < length:
+            out[:, start:end] += gain * seg[:, : end - start]
+    # late tail: diffuse, from the end of the early part, energy continuous with the reflections' decay
+    t_mix = (opts.max_order + 1) * float(np.min(size)) / c
+    n0 = int(t_mix * fs)
+    if n0 < length:
+        rng = np.random.default_rng(opts.seed)
+        n = length - n0
+        decay = np.exp(-6.9 * np.arange(n) / (opts.rt60 * fs))
+        a, b = rng.standard_normal(n), rng.standard_normal(n)
+        coh = float(np.clip(np.mean(hrtf.diffuse_coherence[(hrtf.freqs > 200) & (hrtf.freqs < 2000)]), 0.0, 0.99))
+        th = 0.5 * np.arcsin(coh)  # two noises mixed for a given correlation
+        left = np.cos(th) * a + np.sin(th) * b
+        right = np.sin(th) * a + np.cos(th) * b
+        # level: the diffuse energy of a room with this T60 relative to the direct sound at d_direct (Sabine)
+        vol = float(np.prod(size))
+        surf = 2 * (size[0] * size[1] + size[0] * size[2] + size[1] * size[2])
+        alpha = 0.161 * vol / (opts.rt60 * surf)
+        r_crit = 0.057 * np.sqrt(vol / opts.rt60)
+        late_energy = (d_direct / r_crit) ** 2 * np.exp(-13.8 * t_mix / opts.rt60)
+        scale = np.sqrt(late_energy / max(np.sum(decay**2), 1e-12))
+        out[0, n0:] += scale * decay * left
+        out[1, n0:] += scale * decay * right
+        del alpha
+    return out
