@@ -230,3 +230,24 @@ def test_console_script_runs(tmp_path, clip):
     r = subprocess.run([sys.executable, "-m", "binauralize", str(tmp_path / "none.mp4"), "-o", str(tmp_path / "x.wav")],
                        capture_output=True, text=True)
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+
+
+def test_metadata_kept(tmp_path, capsys):
+    src = make_clip(tmp_path / "m.mp4", metadata={"title": "my holiday", "comment": "keep me"})
+    out = tmp_path / "o.mp4"
+    code, err = run([src, "-o", out, "-q"], capsys)
+    assert code == 0, err
+    with av.open(str(out)) as c:
+        assert c.metadata.get("title") == "my holiday"
+
+
+def test_frames_carry_real_timestamps_vfr(tmp_path):
+    from binauralize.io.media import iter_frames
+
+    src = make_clip(tmp_path / "vfr.mkv", vfr=True, seconds=3.0, fps=10)
+    with av.open(str(src)) as c:
+        true_pts = sorted(float(f.pts * f.time_base) for f in c.decode(video=0))
+    got = [t for t, _ in iter_frames(src, fps=5.0, max_width=None)]
+    assert all(t in true_pts for t in got)  # every analysis frame is a real frame with its own timestamp
+    assert np.all(np.diff(got) >= 0.2 - 1e-6)  # at most 5 per second
+    assert got[0] == true_pts[0]

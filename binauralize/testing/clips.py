@@ -22,7 +22,8 @@ def noise_bursts(seconds: float, sr: int, seed: int = 0, channels: int = 1) -> n
 def make_clip(path: str | Path, seconds: float = 1.0, sr: int = 48000, audio: np.ndarray | None = None,
               width: int = 64, height: int = 48, fps: int = 10, video: bool = True, with_audio: bool = True,
               vcodec: str = "libx264", acodec: str = "aac", pix_fmt: str = "yuv420p", vfr: bool = False,
-              draw: Callable[[int, int, int], np.ndarray] | None = None, channels: int = 1) -> Path:
+              draw: Callable[[int, int, int], np.ndarray] | None = None, channels: int = 1,
+              metadata: dict | None = None) -> Path:
     """Write a clip to ``path``. ``audio``: ``[C, T]`` float; default noise bursts. ``draw(i, w, h)`` -> RGB frame.
     ``vfr``: irregular frame timestamps (variable frame rate)."""
     import av
@@ -31,6 +32,8 @@ def make_clip(path: str | Path, seconds: float = 1.0, sr: int = 48000, audio: np
     if audio is None and with_audio:
         audio = noise_bursts(seconds, sr, channels=channels)
     with av.open(str(path), "w") as c:
+        for k, v in (metadata or {}).items():
+            c.metadata[k] = v
         vs = None
         if video:
             vs = c.add_stream(vcodec, rate=fps)
