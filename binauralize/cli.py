@@ -151,7 +151,10 @@ def build_evaluate_parser() -> argparse.ArgumentParser:
     p.add_argument("--names", nargs="+", help="method names for the prediction folders (default: folder names)")
     p.add_argument("--ground-truth", metavar="DIR", help="folder of ground-truth binaural files (paired by name)")
     p.add_argument("--azimuths", metavar="JSON", help="optional {clip name: azimuth deg} for direction metrics")
-    p.add_argument("--model", nargs="+", choices=["mono", "dsp", "plain"], help="spatializer(s) to run on --data")
+    p.add_argument("--model", nargs="+", choices=["mono", "dsp", "plain", "dsp-flipped"],
+                   help="spatializer(s) to run on --data (dsp-flipped: Flipped-Visual, mirrored positions)")
+    p.add_argument("--results-page", metavar="MD", help="also write a docs page: this table beside the published "
+                   "FAIR-Play numbers")
     p.add_argument("--data", metavar="DIR", help="dataset folder (binaural_audios/, meta/, splits/)")
     p.add_argument("--split", default="test", help="split name (splits/NAME.txt)")
     p.add_argument("--hrtf", metavar="SOFA", help="HRTF for the dsp/plain models")
@@ -206,6 +209,8 @@ def evaluate_main(argv: list[str]) -> int:
         else:
             raise BinauralizeError("give --predictions/--ground-truth, --model/--data or --direction-check")
         summary = ev.write_outputs(rows, out, title)
+        if args.results_page:
+            ev.write_results_page(summary, Path(args.results_page), title, "binauralize evaluate " + " ".join(argv))
         if args.json:
             Path(args.json).write_text(json.dumps({"per_clip": rows, "summary": summary}, indent=1))
         print((out / "results.md").read_text())
@@ -240,10 +245,61 @@ def _direction_plot(res: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def dataset_main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="binauralize dataset", description="Make or prepare binaural datasets.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("synth", help="generate a SimBinaural-style synthetic set (see docs/dataset.md)")
+    s.add_argument("--out", required=True)
+    s.add_argument("--num-clips", type=int, required=True)
+    s.add_argument("--seconds", type=float, default=10.0)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--workers", type=int, default=0, help="processes (default: all cores)")
+    s.add_argument("--shard", default="0/1", help="i/n: make clips i, i+n, i+2n... (for cluster arrays)")
+    s.add_argument("--sample-rate", type=int, default=24000)
+    s.add_argument("--fps", type=int, default=10)
+    s.add_argument("--size", default="320x180", help="video WxH")
+    s.add_argument("--sources-dir", help="dry recordings (default: Debian's sonic-pi-samples)")
+    s.add_argument("--hrtf", help="SOFA HRTF for the ground truth (default: bundled MIT KEMAR)")
+    s.add_argument("--heldout-hrtf", help="SOFA HRTF used for ~10%% of the clips (the HRTF split)")
+    s.add_argument("-q", "--quiet", action="store_true")
+    sp = sub.add_parser("splits", help="(re)write the scene/position/HRTF splits of a generated set")
+    sp.add_argument("dir")
+    sp.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    try:
+        from .data import synth
+
+        if args.cmd == "splits":
+            print(json.dumps(synth.write_splits(Path(args.dir), args.seed)))
+            return 0
+        try:
+            i, n = (int(v) for v in args.shard.split("/"))
+            w, h = (int(v) for v in args.size.lower().split("x"))
+        except ValueError:
+            raise BinauralizeError("--shard must look like 0/4 and --size like 320x180")
+        if not 0 <= i < n or args.num_clips < 1 or args.seconds <= 0:
+            raise BinauralizeError("need 0 <= i < n in --shard, --num-clips >= 1 and --seconds > 0")
+        cfg = synth.SynthConfig(seconds=args.seconds, sample_rate=args.sample_rate, fps=args.fps, width=w, height=h,
+                                sources_dir=args.sources_dir, hrtf=args.hrtf, heldout_hrtf=args.heldout_hrtf)
+        from tqdm import tqdm
+
+        count = len(range(i, args.num_clips, n))
+        with tqdm(total=count, disable=args.quiet, desc="clips", unit="clip") as bar:
+            synth.generate_set(Path(args.out), args.num_clips, args.seed, cfg, args.workers, (i, n), progress=bar.update)
+        if not args.quiet:
+            print(f"binauralize dataset: wrote {count} clips to {args.out}", file=sys.stderr)
+        return 0
+    except BinauralizeError as exc:
+        print(f"binauralize dataset: error: {exc}", file=sys.stderr)
+        return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "evaluate":
         return evaluate_main(argv[1:])
+    if argv and argv[0] == "dataset":
+        return dataset_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -35,8 +35,9 @@ def make_dataset(root, n=3):
 def test_model_over_split_ranks_oracle_first(tmp_path, capsys):
     make_dataset(tmp_path / "data")
     out = tmp_path / "eval"
-    code = main(["evaluate", "--model", "mono", "plain", "--data", str(tmp_path / "data"), "--split", "test",
-                 "--out", str(out), "--json", str(tmp_path / "r.json"), "-q"])
+    code = main(["evaluate", "--model", "mono", "plain", "dsp-flipped", "--data", str(tmp_path / "data"), "--split",
+                 "test", "--out", str(out), "--json", str(tmp_path / "r.json"), "-q",
+                 "--results-page", str(tmp_path / "page.md")])
     assert code == 0, capsys.readouterr().err
     summary = json.loads((out / "summary.json").read_text())
     # from the real mono, the plain renderer with oracle tracks reproduces this ground truth exactly
@@ -45,6 +46,9 @@ def test_model_over_split_ranks_oracle_first(tmp_path, capsys):
     for f in ("per_clip.csv", "results.md", "bars.png"):
         assert (out / f).stat().st_size > 0
     assert "| mono |" in (out / "results.md").read_text()
+    assert "Published FAIR-Play" in (tmp_path / "page.md").read_text()
+    # Flipped-Visual puts the lateral clips on the wrong side
+    assert summary["dsp-flipped"]["lcr_accuracy"]["mean"] < summary["plain"]["lcr_accuracy"]["mean"]
 
 
 def test_prediction_folders(tmp_path, capsys):

@@ -1,0 +1,1 @@
+"""Datasets: the synthetic binaural generator (synth.py)."""

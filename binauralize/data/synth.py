@@ -1,0 +1,417 @@
+"""A SimBinaural-style generator (Garg et al., BMVC 2021): simulated rooms, real dry recordings as sources, binaural
+ground truth through a measured HRTF, a separate real-mono (omnidirectional microphone) track, and a video in which
+every on-screen source is drawn where it is.
+
+Layout written under ``--out`` (FAIR-Play-like; documented in docs/dataset.md):
+
+    binaural_audios/<id>.wav   ground-truth binaural [2, T] (float32)
+    mono_audios/<id>.wav       real-mono track: omni microphone at the camera, own room response, colour, noise
+    mono_mix/<id>.wav          (L + R) / 2 of the ground truth
+    stems/<id>_<k>.wav         dry source stems as played (before the room)
+    rirs/<id>.npz              per source: binaural room impulse response (direct + reflections) at the start, RT60
+    videos/<id>.mp4            H.264 video (glyphs over a photo background)
+    meta/<id>.json             everything else: room, camera, HRTF, sources, per-frame directions, tracks, seeds
+    splits/*.txt               scene / position / HRTF splits (written by :func:`write_splits`)
+
+Every clip is a pure function of (seed, index, config): same seed -> identical files.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..dsp.geometry import cart_to_sph, direction_to_pixel, sph_to_cart
+from ..dsp.hrtf import HRTF, resample_axis
+from ..dsp.render import PLAIN, Renderer
+from ..dsp.room import RoomOptions, reflections_brir
+from ..tracks import SourceTrack, tracks_to_json
+
+SONIC_PI_DIR = "/usr/share/sonic-pi/samples"
+EMOJI_FONT = "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf"
+CLASS_GLYPH = {"drum": "\U0001F941", "tabla": "\U0001FA98", "guitar": "\U0001F3B8", "bass": "\U0001F3BB",
+               "synth": "\U0001F3B9", "bell": "\U0001F514", "voice": "\U0001F5E3", "ambient": "\U0001F3B5",
+               "percussion": "\U0001FA87", "other": "\U0001F50A"}
+PREFIX_CLASS = {"drum": "drum", "bd": "drum", "sn": "drum", "tabla": "tabla", "guit": "guitar", "bass": "bass",
+                "elec": "synth", "mehackit": "synth", "glitch": "synth", "ambi": "ambient", "perc": "percussion",
+                "loop": "drum", "vinyl": "other", "misc": "other"}
+BACKGROUNDS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "camera")  # bundled in scikit-image
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """Generator settings (defaults: 10-s clips at 24 kHz, 320x180 video at 10 fps, 1-3 sources)."""
+
+    seconds: float = 10.0
+    sample_rate: int = 24000
+    fps: int = 10
+    width: int = 320
+    height: int = 180
+    max_sources: int = 3
+    p_moving: float = 0.4
+    p_offscreen: float = 0.15
+    p_silent_distractor: float = 0.15
+    sources_dir: str | None = None
+    hrtf: str | None = None
+    heldout_hrtf: str | None = None
+    p_heldout: float = 0.1
+    max_order: int = 3
+
+
+def dry_pool(sources_dir: str | None) -> list[tuple[str, str]]:
+    """(path, class) of the dry recordings: ``sources_dir`` (class = file-name prefix before '_', or the sub-folder)
+    or Debian's sonic-pi-samples (CC0 freesound recordings)."""
+    root = Path(sources_dir or SONIC_PI_DIR)
+    if not root.is_dir():
+        from ..errors import InputError
+
+        raise InputError(f"no dry sources: {root} missing (install Debian's sonic-pi-samples or pass --sources-dir)")
+    out = []
+    for p in sorted(root.rglob("*")):
+        if p.suffix.lower() not in (".wav", ".flac", ".ogg"):
+            continue
+        prefix = p.stem.split("_")[0].lower()
+        cls = PREFIX_CLASS.get(prefix, p.parent.name if p.parent != root else prefix)
+        out.append((str(p), cls))
+    if not out:
+        from ..errors import InputError
+
+        raise InputError(f"no .wav/.flac/.ogg files in {root}")
+    return out
+
+
+def _load_dry(path: str, sr: int) -> np.ndarray:
+    import soundfile as sf
+
+    x, fs = sf.read(path, always_2d=True, dtype="float64")
+    x = resample_axis(x.mean(axis=1), fs, sr)
+    return x / (np.sqrt(np.mean(x**2)) + 1e-9)
+
+
+def _phrase(rng, files: list[str], n: int, sr: int) -> np.ndarray:
+    """Fill ``n`` samples with random pieces of the class's recordings separated by short pauses."""
+    out = np.zeros(n)
+    i = int(rng.integers(0, sr // 2))
+    while i < n:
+        x = _load_dry(files[int(rng.integers(len(files)))], sr)
+        seg = min(len(x), int(rng.uniform(0.5, 3.0) * sr), n - i)
+        s0 = int(rng.integers(0, max(1, len(x) - seg)))
+        out[i:i + seg] += x[s0:s0 + seg] * rng.uniform(0.5, 1.0)
+        i += seg + int(rng.uniform(0.05, 0.8) * sr)
+    return out
+
+
+@dataclass
+class SourceSpec:
+    cls: str
+    files: list
+    start_xyz: list
+    end_xyz: list
+    sounding: bool
+    moving: bool
+    onscreen: bool = True
+    info: dict = field(default_factory=dict)
+
+
+def _scene(rng, cfg: SynthConfig, pool) -> dict:
+    size = np.array([rng.uniform(4.5, 10.0), rng.uniform(3.5, 8.0), rng.uniform(2.6, 4.0)])
+    rt60 = float(rng.uniform(0.2, 0.9))
+    cam = np.array([rng.uniform(0.15, 0.3) * size[0], size[1] / 2 + rng.uniform(-0.5, 0.5), 1.5])
+    fov = float(rng.uniform(55.0, 85.0))
+    by_class: dict = {}
+    for p, c in pool:
+        by_class.setdefault(c, []).append(p)
+    classes = sorted(by_class)
+    n = int(rng.choice(np.arange(1, cfg.max_sources + 1), p=_count_probs(cfg.max_sources)))
+    sources = []
+    chosen = rng.choice(len(classes), size=min(n, len(classes)), replace=False)
+    for k, ci in enumerate(chosen):
+        off = rng.random() < cfg.p_offscreen and n > 1
+        half = fov / 2 - 4
+        az = rng.uniform(half + 10, 80) * rng.choice([-1, 1]) if off else rng.uniform(-half, half)
+        dist = rng.uniform(1.2, 4.5)
+        el = rng.uniform(-8, 8)
+        start = _inside(cam + sph_to_cart(az, el, dist), size)
+        moving = rng.random() < cfg.p_moving
+        if moving:
+            az2 = np.clip(az + rng.uniform(-30, 30), -80, 80)
+            end = _inside(cam + sph_to_cart(az2, el, rng.uniform(1.2, 4.5)), size)
+        else:
+            end = start
+        sources.append(SourceSpec(classes[ci], by_class[classes[ci]], start.tolist(), end.tolist(), True, bool(moving),
+                                  not off))
+    if rng.random() < cfg.p_silent_distractor:  # seen but silent
+        cls = classes[int(rng.integers(len(classes)))]
+        az = rng.uniform(-fov / 2 + 5, fov / 2 - 5)
+        pos = _inside(cam + sph_to_cart(az, 0, rng.uniform(1.5, 4)), size)
+        sources.append(SourceSpec(cls, by_class[cls], pos.tolist(), pos.tolist(), False, False, True))
+    return {"size": size.tolist(), "rt60": rt60, "camera": cam.tolist(), "fov": fov, "sources": sources,
+            "background": BACKGROUNDS[int(rng.integers(len(BACKGROUNDS)))]}
+
+
+def _count_probs(m: int) -> np.ndarray:
+    p = np.array([0.45, 0.35, 0.2][:m])
+    return p / p.sum()
+
+
+def _inside(p: np.ndarray, size: np.ndarray) -> np.ndarray:
+    return np.clip(p, 0.3, size - 0.3)
+
+
+def _direction(cam: np.ndarray, pos: np.ndarray) -> tuple[float, float, float]:
+    a, e, r = cart_to_sph(np.asarray(pos) - cam)
+    return float(a), float(e), float(r)
+
+
+def _positions(spec: SourceSpec, times: np.ndarray, seconds: float) -> np.ndarray:
+    a = np.asarray(spec.start_xyz)
+    b = np.asarray(spec.end_xyz)
+    u = np.clip(times / seconds, 0, 1)[:, None]
+    return a[None] + u * (b - a)[None]
+
+
+def generate_clip(out: Path, index: int, seed: int, cfg: SynthConfig, pool=None) -> dict:
+    """Generate clip ``index`` of the set with ``seed`` into ``out``; returns its metadata."""
+    import pyroomacoustics as pra
+    import soundfile as sf
+
+    pool = pool or dry_pool(cfg.sources_dir)
+    rng = np.random.default_rng([seed, index])
+    cid = f"{index:06d}"
+    sr, n = cfg.sample_rate, int(round(cfg.seconds * cfg.sample_rate))
+    scene = _scene(rng, cfg, pool)
+    heldout = bool(cfg.heldout_hrtf and rng.random() < cfg.p_heldout)
+    hrtf_path = cfg.heldout_hrtf if heldout else cfg.hrtf
+    hrtf = HRTF.load(hrtf_path, float(sr))
+    renderer = Renderer(hrtf, PLAIN)
+    cam = np.array(scene["camera"])
+    size = np.array(scene["size"])
+    room_opts = RoomOptions(size=tuple(size), rt60=scene["rt60"], listener=tuple(cam), max_order=cfg.max_order,
+                            seed=int(rng.integers(1 << 30)))
+    frame_t = np.arange(int(round(cfg.seconds * cfg.fps))) / cfg.fps
+    binaural = np.zeros((2, n))
+    mic = np.zeros(n)
+    tracks, src_meta, stems, rirs = [], [], [], {}
+    absorption, _ = pra.inverse_sabine(scene["rt60"], size)
+    for k, spec in enumerate(scene["sources"]):
+        pos_f = _positions(spec, frame_t, cfg.seconds)
+        dirs = np.array([_direction(cam, p) for p in pos_f])  # [F, 3] az, el, dist
+        meta = {"class": spec.cls, "sounding": spec.sounding, "moving": spec.moving, "onscreen": spec.onscreen,
+                "start_xyz": spec.start_xyz, "end_xyz": spec.end_xyz,
+                "azimuth": dirs[:, 0].round(3).tolist(), "elevation": dirs[:, 1].round(3).tolist(),
+                "distance": dirs[:, 2].round(3).tolist()}
+        if spec.sounding:
+            dry = _phrase(rng, spec.files, n, sr) * 0.05
+            stems.append(dry)
+            track = SourceTrack(f"{spec.cls}{k}", frame_t, dirs[:, 0], dirs[:, 1], dirs[:, 2], info={"class": spec.cls})
+            direct = renderer.render(dry / np.maximum(1.0, 1.0), [track])
+            gain = 1.0 / np.interp(np.arange(n) / sr, frame_t, dirs[:, 2])
+            refl = reflections_brir(hrtf, dirs[0, 0], dirs[0, 1], dirs[0, 2], room_opts)
+            from scipy.signal import oaconvolve
+
+            wet = np.stack([oaconvolve(dry, refl[c])[:n] for c in range(2)])
+            binaural += direct * gain[None] + wet / dirs[0, 2]
+            # omni microphone at the camera: its own room response (image sources + ray-free Sabine tail by pra)
+            room = pra.ShoeBox(size, fs=sr, materials=pra.Material(absorption), max_order=cfg.max_order + 3)
+            room.add_source(np.asarray(spec.start_xyz))
+            room.add_microphone(cam + np.array([0.02, 0.01, 0.03]))
+            room.compute_rir()
+            rir = np.asarray(room.rir[0][0])
+            mic += oaconvolve(dry, rir)[:n]
+            tracks.append(track)
+            hrir_direct = renderer.hrtf.hrir(dirs[0, 0], dirs[0, 1], refl.shape[1] if refl.shape[1] < 4096 else 4096)
+            brir = refl.copy()
+            brir[:, : hrir_direct.shape[1]] += hrir_direct
+            rirs[f"brir_{k}"] = (brir / dirs[0, 2]).astype(np.float16)
+            meta["stem"] = f"stems/{cid}_{k}.wav"
+        src_meta.append(meta)
+    # real mono: colouration (random tilt), noise, level (Okano et al.: models must face real microphones)
+    mono_real = _colour(mic, sr, rng) + _noise(n, sr, rng) * np.sqrt(np.mean(mic**2) + 1e-12) * 10 ** (-rng.uniform(25, 45) / 20)
+    mono_real *= 10 ** (rng.uniform(-6, 3) / 20)
+    peak = max(np.abs(binaural).max(), 1e-9)
+    scale = 0.9 / peak
+    binaural *= scale
+    mono_real *= 0.9 / max(np.abs(mono_real).max(), 1e-9)
+    for d in ("binaural_audios", "mono_audios", "mono_mix", "stems", "rirs", "videos", "meta"):
+        (out / d).mkdir(parents=True, exist_ok=True)
+    sf.write(out / "binaural_audios" / f"{cid}.wav", binaural.T.astype(np.float32), sr, subtype="FLOAT")
+    sf.write(out / "mono_audios" / f"{cid}.wav", mono_real.astype(np.float32), sr, subtype="FLOAT")
+    sf.write(out / "mono_mix" / f"{cid}.wav", binaural.mean(axis=0).astype(np.float32), sr, subtype="FLOAT")
+    for k, s in enumerate(stems):
+        sf.write(out / "stems" / f"{cid}_{k}.wav", (s * scale).astype(np.float32), sr, subtype="FLOAT")
+    rirs["rt60"] = np.array(scene["rt60"], dtype=np.float32)
+    np.savez_compressed(out / "rirs" / f"{cid}.npz", **rirs)
+    pixels = _write_video(out / "videos" / f"{cid}.mp4", scene, src_meta, cfg, rng)
+    for m, px in zip(src_meta, pixels):
+        m["pixel_xy"] = px
+    meta = {
+        "id": cid, "seed": seed, "index": index, "config": asdict(cfg), "sample_rate": sr, "fps": cfg.fps,
+        "room": {"size": scene["size"], "rt60": scene["rt60"], "absorption": float(absorption)},
+        "camera": {"position": scene["camera"], "fov_deg": scene["fov"], "width": cfg.width, "height": cfg.height,
+                   "facing": "+x (azimuth 0)"},
+        "background": scene["background"], "hrtf": hrtf_path or "bundled MIT KEMAR", "hrtf_heldout": heldout,
+        "binaural_scale": scale, "sources": src_meta, "tracks": tracks_to_json(tracks),
+        "scene_id": hashlib.sha1(f"{scene['background']}|{np.round(size, 1).tolist()}".encode()).hexdigest()[:10],
+    }
+    (out / "meta" / f"{cid}.json").write_text(json.dumps(meta, indent=1))
+    return meta
+
+
+def _colour(x: np.ndarray, sr: int, rng) -> np.ndarray:
+    """A random spectral tilt (+-6 dB across the band) and a gentle high cut, as different microphones have."""
+    from scipy.signal import butter, sosfilt
+
+    tilt = rng.uniform(-6, 6)
+    lo = sosfilt(butter(1, 1000, fs=sr, output="sos"), x)
+    y = x + (10 ** (tilt / 20) - 1) * (x - lo)
+    cut = min(rng.uniform(6000, 11000), 0.45 * sr)
+    return sosfilt(butter(2, cut, fs=sr, output="sos"), y)
+
+
+def _noise(n: int, sr: int, rng) -> np.ndarray:
+    """Pink-ish background noise, unit RMS."""
+    w = np.fft.rfft(rng.standard_normal(n))
+    f = np.fft.rfftfreq(n, 1 / sr)
+    w /= np.sqrt(np.maximum(f, 20.0))
+    x = np.fft.irfft(w, n=n)
+    return x / (np.sqrt(np.mean(x**2)) + 1e-12)
+
+
+def _glyph(cls: str, size: int) -> np.ndarray:
+    """RGBA glyph of a class: its Noto colour emoji when the font is installed, else a coloured disc."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    if os.path.exists(EMOJI_FONT):
+        try:
+            font = ImageFont.truetype(EMOJI_FONT, 109)
+            img = Image.new("RGBA", (136, 128), (0, 0, 0, 0))
+            ImageDraw.Draw(img).text((0, 0), CLASS_GLYPH.get(cls, CLASS_GLYPH["other"]), font=font, embedded_color=True)
+            img = img.crop(img.getbbox() or (0, 0, 136, 128))
+            return np.asarray(img.resize((size, size)))
+        except Exception:
+            pass
+    img = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    hue = int(hashlib.md5(cls.encode()).hexdigest()[:6], 16)
+    ImageDraw.Draw(img).ellipse((0, 0, size - 1, size - 1), fill=((hue >> 16) & 255, (hue >> 8) & 255, hue & 255, 255))
+    return np.asarray(img)
+
+
+def _background(name: str, w: int, h: int, rng) -> np.ndarray:
+    import cv2
+
+    try:
+        from skimage import data
+
+        img = getattr(data, name)()
+        if img.ndim == 2:
+            img = np.repeat(img[..., None], 3, axis=2)
+        img = img[..., :3]
+    except Exception:
+        img = (rng.random((h, w, 3)) * 80 + 60).astype(np.uint8)
+    ih, iw = img.shape[:2]
+    scale = max(w / iw, h / ih)
+    img = cv2.resize(img, (int(np.ceil(iw * scale)), int(np.ceil(ih * scale))), interpolation=cv2.INTER_AREA)
+    y0 = int(rng.integers(0, img.shape[0] - h + 1))
+    x0 = int(rng.integers(0, img.shape[1] - w + 1))
+    return (img[y0:y0 + h, x0:x0 + w] * 0.7).astype(np.uint8)  # dimmed so glyphs stand out
+
+
+def _write_video(path: Path, scene: dict, src_meta: list, cfg: SynthConfig, rng) -> list:
+    """Draw each on-screen source's glyph where it projects, scaled by distance; returns first-frame pixel centres."""
+    from ..testing.clips import make_clip
+
+    bg = _background(scene["background"], cfg.width, cfg.height, rng)
+    glyphs = {}
+    frames = int(round(cfg.seconds * cfg.fps))
+    pixels = []
+    for m in src_meta:
+        try:
+            x, y = direction_to_pixel(m["azimuth"][0], m["elevation"][0], cfg.width, cfg.height, scene["fov"])
+            pixels.append([round(float(x), 1), round(float(y), 1)])
+        except ValueError:
+            pixels.append(None)
+
+    def draw(i, w, h):
+        img = bg.copy()
+        order = np.argsort([-m["distance"][i] for m in src_meta])  # far ones first (occlusion)
+        for j in order:
+            m = src_meta[j]
+            try:
+                x, y = direction_to_pixel(m["azimuth"][i], m["elevation"][i], w, h, scene["fov"])
+            except ValueError:
+                continue
+            s = int(np.clip(0.9 * h / max(m["distance"][i], 0.5), 12, h // 2))
+            g = glyphs.setdefault((m["class"], s), _glyph(m["class"], s))
+            x0, y0 = int(round(x - s / 2)), int(round(y - s / 2))
+            xa, ya, xb, yb = max(0, x0), max(0, y0), min(w, x0 + s), min(h, y0 + s)
+            if xa >= xb or ya >= yb:
+                continue
+            patch = g[ya - y0: yb - y0, xa - x0: xb - x0]
+            alpha = patch[..., 3:4] / 255.0
+            img[ya:yb, xa:xb] = (img[ya:yb, xa:xb] * (1 - alpha) + patch[..., :3] * alpha).astype(np.uint8)
+        return img
+
+    make_clip(path, seconds=cfg.seconds, sr=8000, audio=np.zeros((1, int(cfg.seconds * 8000)), np.float32),
+              width=cfg.width, height=cfg.height, fps=cfg.fps, draw=draw, with_audio=False)
+    return pixels
+
+
+def write_splits(out: Path, seed: int = 0) -> dict:
+    """Scene split (80/10/10 by scene id: rooms+backgrounds unseen), position split (test: first source's azimuth
+    in [10, 25] deg on either side, a band unseen in training), HRTF split (test: clips made with the held-out HRTF)."""
+    metas = [json.loads(p.read_text()) for p in sorted((out / "meta").glob("*.json"))]
+    splits: dict = {}
+
+    def bucket(key: str) -> float:
+        return int(hashlib.sha1(f"{seed}|{key}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+
+    for m in metas:
+        b = bucket(m["scene_id"])
+        name = "scene_train" if b < 0.8 else ("scene_val" if b < 0.9 else "scene_test")
+        splits.setdefault(name, []).append(m["id"])
+        az0 = abs(next((s["azimuth"][0] for s in m["sources"] if s["sounding"]), 0.0))
+        splits.setdefault("position_test" if 10 <= az0 <= 25 else "position_train", []).append(m["id"])
+        splits.setdefault("hrtf_test" if m["hrtf_heldout"] else "hrtf_train", []).append(m["id"])
+    (out / "splits").mkdir(exist_ok=True)
+    for name, ids in splits.items():
+        (out / "splits" / f"{name}.txt").write_text("\n".join(ids) + "\n")
+    return {k: len(v) for k, v in splits.items()}
+
+
+def _worker(args) -> str:
+    out, index, seed, cfg = args
+    generate_clip(Path(out), index, seed, cfg)
+    return f"{index:06d}"
+
+
+def generate_set(out: Path, num_clips: int, seed: int, cfg: SynthConfig, workers: int = 0, shard: tuple = (0, 1),
+                 progress=None) -> list[str]:
+    """Generate clips ``shard[0]::shard[1]`` of ``range(num_clips)`` in parallel; splits are written when the set
+    is complete (a single shard, or run ``binauralize dataset splits`` after all shards)."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    dry_pool(cfg.sources_dir)  # fail early
+    out.mkdir(parents=True, exist_ok=True)
+    idx = [i for i in range(num_clips) if i % shard[1] == shard[0]]
+    done = []
+    workers = workers or os.cpu_count() or 1
+    if workers == 1:
+        for i in idx:
+            done.append(_worker((str(out), i, seed, cfg)))
+            if progress:
+                progress()
+    else:
+        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as ex:
+            for cid in ex.map(_worker, [(str(out), i, seed, cfg) for i in idx], chunksize=1):
+                done.append(cid)
+                if progress:
+                    progress()
+    if shard[1] == 1:
+        write_splits(out, seed)
+    return done
