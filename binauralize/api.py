@@ -260,7 +260,7 @@ class Binauralizer:
             },
             "tracks": tracks_to_json(tracks),
             "tracks_source": "given (--sources)" if sources is not None else ("localized from the frames" if loc else "none: front"),
-            "localization": _slim(loc_report),
+            "localization": loc_report,
             "also_written": written,
             "notices": notices,
             "limited_samples": limited["n"],
@@ -307,11 +307,6 @@ class _Background:
             return self._fut.result()
         finally:
             self._ex.shutdown(wait=True)
-
-
-def _slim(rep: dict | None) -> dict | None:
-    """The localization report without the per-frame arrays when they are long (kept: up to 10 minutes)."""
-    return rep
 
 
 def _reverb_reason(opt: RenderOptions, t60: float | None) -> str:

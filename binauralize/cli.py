@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="horizontal field of view of the camera in degrees (default 70: a phone's main camera)")
     p.add_argument("--preview", metavar="MP4", help="draw what was decided: boxes, sounding source, azimuth "
                    "(also writes a .png summary next to it)")
+    p.add_argument("--flip-visual", action="store_true",
+                   help="baseline: mirror the frames before localizing (Flipped-Visual); for evaluations")
     p.add_argument("--save-tracks", metavar="JSON", help="write the tracks used (edit and feed back with --sources)")
     p.add_argument("--audio", metavar="FILE", help="take the sound from this file instead of the input's track")
     p.add_argument("--report", metavar="JSON", help="write what was done and why (tracks, decisions, timings)")
@@ -118,7 +120,7 @@ def _run_one(inp: str, out: str, args_dict: dict, progress: bool) -> dict:
         method=args_dict["method"], audio=args_dict["audio"], overwrite=args_dict["overwrite"],
         report=args_dict.get("report"), lossless=args_dict["lossless"],
         keep_original_audio=args_dict["keep_original_audio"], progress=progress, notice=notice,
-        localize=LocalizeOptions(fov=args_dict["fov"]), preview=args_dict.get("preview"),
+        localize=LocalizeOptions(fov=args_dict["fov"], mirror=args_dict.get("flip_visual", False)), preview=args_dict.get("preview"),
         save_tracks=args_dict.get("save_tracks"))
 
 
@@ -312,7 +314,8 @@ def main(argv: list[str] | None = None) -> int:
             load_tracks(args.sources)  # validate once, before any work
         common = dict(sources=args.sources, hrtf=args.hrtf, options=asdict(opts), method=args.method,
                       audio=args.audio, overwrite=args.overwrite, lossless=args.lossless,
-                      keep_original_audio=args.keep_original_audio, quiet=args.quiet, fov=args.fov)
+                      keep_original_audio=args.keep_original_audio, quiet=args.quiet, fov=args.fov,
+                      flip_visual=args.flip_visual)
         if not 1.0 <= args.fov <= 179.0:
             raise BinauralizeError("--fov must be between 1 and 179 degrees")
         out = Path(args.output)

@@ -2,12 +2,21 @@
 # Install everything binauralize needs into .venv inside this checkout (idempotent).
 #   bash scripts/setup.sh          # Python packages (+ Debian's python3-venv if missing, when run as root)
 #   bash scripts/setup.sh --bench  # also Debian's ffmpeg, for the speed benchmark's side-by-side decode
+#   bash scripts/setup.sh --dataset  # also Debian's sonic-pi-samples (CC0 recordings) and Noto colour emoji,
+#                                    # for `binauralize dataset synth`
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 want_apt=()
 if ! "$PY" -c "import ensurepip, venv" >/dev/null 2>&1; then want_apt+=(python3-venv); fi
-if [[ "${1:-}" == "--bench" ]] && ! command -v ffmpeg >/dev/null; then want_apt+=(ffmpeg); fi
+for arg in "$@"; do
+  case "$arg" in
+    --bench) command -v ffmpeg >/dev/null || want_apt+=(ffmpeg) ;;
+    --dataset) [[ -d /usr/share/sonic-pi/samples ]] || want_apt+=(sonic-pi-samples)
+               [[ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ]] || want_apt+=(fonts-noto-color-emoji) ;;
+    *) echo "setup: unknown option $arg (use --bench and/or --dataset)" >&2; exit 2 ;;
+  esac
+done
 if [[ ${#want_apt[@]} -gt 0 ]]; then
   if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
     echo "setup: installing Debian packages: ${want_apt[*]}"

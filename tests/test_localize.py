@@ -33,6 +33,8 @@ def test_face_on_the_left_then_mirrored(tmp_path, capsys):
     assert itd > 100e-6 and ild > 2, (itd, ild)  # left ear leads and is louder
     assert rep["tracks_source"] == "localized from the frames"
     assert rep["localization"]["faces"] and rep["localization"]["faces"][0]["median_azimuth_deg"] > 15
+    y3, _, _ = render(clip, tmp_path, capsys, "flipped.wav", ["--flip-visual"])  # Flipped-Visual baseline
+    assert cues(y3)[1] < -2
     mirrored = talking_faces_clip(tmp_path / "right.mp4", [0.2], talking=0, mirror=True)
     y2, _, _ = render(mirrored, tmp_path, capsys, "out2.wav")
     itd2, ild2 = cues(y2)

@@ -208,7 +208,7 @@ def generate_clip(out: Path, index: int, seed: int, cfg: SynthConfig, pool=None)
             dry = _phrase(rng, spec.files, n, sr) * 0.05
             stems.append(dry)
             track = SourceTrack(f"{spec.cls}{k}", frame_t, dirs[:, 0], dirs[:, 1], dirs[:, 2], info={"class": spec.cls})
-            direct = renderer.render(dry / np.maximum(1.0, 1.0), [track])
+            direct = renderer.render(dry, [track])
             gain = 1.0 / np.interp(np.arange(n) / sr, frame_t, dirs[:, 2])
             refl = reflections_brir(hrtf, dirs[0, 0], dirs[0, 1], dirs[0, 2], room_opts)
             from scipy.signal import oaconvolve

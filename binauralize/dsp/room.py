@@ -93,12 +93,9 @@ def reflections_brir(hrtf: HRTF, az: float, el: float, distance: float, opts: Ro
         right = np.sin(th) * a + np.cos(th) * b
         # level: the diffuse energy of a room with this T60 relative to the direct sound at d_direct (Sabine)
         vol = float(np.prod(size))
-        surf = 2 * (size[0] * size[1] + size[0] * size[2] + size[1] * size[2])
-        alpha = 0.161 * vol / (opts.rt60 * surf)
         r_crit = 0.057 * np.sqrt(vol / opts.rt60)
         late_energy = (d_direct / r_crit) ** 2 * np.exp(-13.8 * t_mix / opts.rt60)
         scale = np.sqrt(late_energy / max(np.sum(decay**2), 1e-12))
         out[0, n0:] += scale * decay * left
         out[1, n0:] += scale * decay * right
-        del alpha
     return out

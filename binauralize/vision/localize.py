@@ -36,6 +36,7 @@ class LocalizeOptions:
         smooth_s: smoothing of positions and weights (s). min_detections: detections a face track needs.
         switch_margin: how much better (in correlation) another face's synchrony must be to take the sound.
         min_dwell_s: for how long it must stay that much better before the sound moves (no flicker).
+        mirror: flip every frame left-right before looking (the Flipped-Visual baseline of the papers).
     """
 
     fps: float = 10.0
@@ -48,6 +49,7 @@ class LocalizeOptions:
     min_detections: int = 2
     switch_margin: float = 0.15
     min_dwell_s: float = 0.8
+    mirror: bool = False
 
 
 @dataclass
@@ -95,6 +97,8 @@ def analyse_video(frames: Iterable[tuple[float, np.ndarray]], options: LocalizeO
     t_det = 0.0
     max_gap = max(2, int(round(1.0 * options.fps)))
     for i, (t, rgb) in enumerate(frames):
+        if options.mirror:
+            rgb = np.ascontiguousarray(rgb[:, ::-1])
         h, w = rgb.shape[:2]
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         small_rgb = cv2.resize(rgb, (64, max(1, int(64 * h / w))), interpolation=cv2.INTER_AREA)
