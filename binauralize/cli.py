@@ -264,6 +264,10 @@ def dataset_main(argv: list[str]) -> int:
     s.add_argument("--hrtf", help="SOFA HRTF for the ground truth (default: bundled MIT KEMAR)")
     s.add_argument("--heldout-hrtf", help="SOFA HRTF used for ~10%% of the clips (the HRTF split)")
     s.add_argument("-q", "--quiet", action="store_true")
+    fp = sub.add_parser("prepare-fairplay", help="extract 10-fps frames and 16-kHz audio from a FAIR-Play copy")
+    fp.add_argument("root")
+    fp.add_argument("--overwrite", action="store_true")
+    fp.add_argument("-q", "--quiet", action="store_true")
     sp = sub.add_parser("splits", help="(re)write the scene/position/HRTF splits of a generated set")
     sp.add_argument("dir")
     sp.add_argument("--seed", type=int, default=0)
@@ -273,6 +277,16 @@ def dataset_main(argv: list[str]) -> int:
 
         if args.cmd == "splits":
             print(json.dumps(synth.write_splits(Path(args.dir), args.seed)))
+            return 0
+        if args.cmd == "prepare-fairplay":
+            from tqdm import tqdm
+
+            from .data import fairplay
+
+            n = len(fairplay.FairPlay(args.root).ids())
+            with tqdm(total=n, disable=args.quiet, desc="clips", unit="clip") as bar:
+                counts = fairplay.prepare(args.root, overwrite=args.overwrite, progress=bar.update)
+            print(json.dumps(counts))
             return 0
         try:
             i, n = (int(v) for v in args.shard.split("/"))
