@@ -268,6 +268,9 @@ def dataset_main(argv: list[str]) -> int:
     fp.add_argument("root")
     fp.add_argument("--overwrite", action="store_true")
     fp.add_argument("-q", "--quiet", action="store_true")
+    cd = sub.add_parser("card", help="distributions of a generated set (JSON and a PNG)")
+    cd.add_argument("dir")
+    cd.add_argument("--png", help="write the distribution plot here")
     sp = sub.add_parser("splits", help="(re)write the scene/position/HRTF splits of a generated set")
     sp.add_argument("dir")
     sp.add_argument("--seed", type=int, default=0)
@@ -277,6 +280,9 @@ def dataset_main(argv: list[str]) -> int:
 
         if args.cmd == "splits":
             print(json.dumps(synth.write_splits(Path(args.dir), args.seed)))
+            return 0
+        if args.cmd == "card":
+            print(json.dumps(synth.dataset_card(Path(args.dir), Path(args.png) if args.png else None), indent=1))
             return 0
         if args.cmd == "prepare-fairplay":
             from tqdm import tqdm

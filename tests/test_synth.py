@@ -78,3 +78,8 @@ def test_cli_set_with_splits_and_evaluate(tmp_path, sources_dir, capsys):
     code = main(["evaluate", "--model", "mono", "dsp", "--data", str(out), "--split", "all", "--out", str(tmp_path / "ev"), "-q"])
     assert code == 0
     assert write_splits(out)["hrtf_train"] == 4
+    capsys.readouterr()
+    assert main(["dataset", "card", str(out), "--png", str(tmp_path / "card.png")]) == 0
+    card = json.loads(capsys.readouterr().out)
+    assert card["clips"] == 4 and sum(card["classes"].values()) == card["sounding"]
+    assert (tmp_path / "card.png").stat().st_size > 0

@@ -415,3 +415,56 @@ def generate_set(out: Path, num_clips: int, seed: int, cfg: SynthConfig, workers
     if shard[1] == 1:
         write_splits(out, seed)
     return done
+
+
+def dataset_card(root: Path, out_png: Path | None = None) -> dict:
+    """Distributions of a generated set (classes, sources per clip, azimuths, RT60, on/off-screen, moving) -> dict,
+    and a PNG of them when ``out_png`` is given."""
+    metas = [json.loads(p.read_text()) for p in sorted((Path(root) / "meta").glob("*.json"))]
+    if not metas:
+        from ..errors import InputError
+
+        raise InputError(f"no meta/*.json in {root}")
+    classes: dict = {}
+    az, rt, counts = [], [], []
+    flags = {"moving": 0, "offscreen": 0, "silent_distractor": 0, "sounding": 0, "heldout_hrtf": 0}
+    for m in metas:
+        rt.append(m["room"]["rt60"])
+        sounding = [s for s in m["sources"] if s["sounding"]]
+        counts.append(len(sounding))
+        flags["heldout_hrtf"] += int(m["hrtf_heldout"])
+        for s in m["sources"]:
+            if s["sounding"]:
+                classes[s["class"]] = classes.get(s["class"], 0) + 1
+                az.append(s["azimuth"][0])
+                flags["sounding"] += 1
+                flags["moving"] += int(s["moving"])
+                flags["offscreen"] += int(not s["onscreen"])
+            else:
+                flags["silent_distractor"] += 1
+    card = {"clips": len(metas), "classes": dict(sorted(classes.items())),
+            "sources_per_clip": {str(k): counts.count(k) for k in sorted(set(counts))},
+            "rt60_s": {"min": float(np.min(rt)), "median": float(np.median(rt)), "max": float(np.max(rt))},
+            "azimuth_deg": {"min": float(np.min(az)), "median": float(np.median(az)), "max": float(np.max(az))},
+            **flags}
+    if out_png:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(1, 4, figsize=(16, 3.2))
+        ax[0].bar(list(classes), list(classes.values()))
+        ax[0].tick_params(axis="x", rotation=45, labelsize=7)
+        ax[0].set_title("sounding sources per class")
+        ax[1].bar([str(k) for k in sorted(set(counts))], [counts.count(k) for k in sorted(set(counts))])
+        ax[1].set_title("sounding sources per clip")
+        ax[2].hist(az, bins=36, range=(-90, 90))
+        ax[2].set_title("azimuth at start (deg, + = left)")
+        ax[3].hist(rt, bins=20)
+        ax[3].set_title("RT60 (s)")
+        fig.suptitle(f"{len(metas)} clips")
+        fig.tight_layout()
+        fig.savefig(out_png, dpi=80)
+        plt.close(fig)
+    return card
