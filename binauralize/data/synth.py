@@ -60,6 +60,8 @@ class SynthConfig:
     heldout_hrtf: str | None = None
     p_heldout: float = 0.1
     max_order: int = 3
+    p_pan: float = 0.3
+    max_pan_deg_per_s: float = 6.0
 
 
 def dry_pool(sources_dir: str | None) -> list[tuple[str, str]]:
@@ -149,8 +151,9 @@ def _scene(rng, cfg: SynthConfig, pool) -> dict:
         az = rng.uniform(-fov / 2 + 5, fov / 2 - 5)
         pos = _inside(cam + sph_to_cart(az, 0, rng.uniform(1.5, 4)), size)
         sources.append(SourceSpec(cls, by_class[cls], pos.tolist(), pos.tolist(), False, False, True))
+    pan = float(rng.uniform(-cfg.max_pan_deg_per_s, cfg.max_pan_deg_per_s)) if rng.random() < cfg.p_pan else 0.0
     return {"size": size.tolist(), "rt60": rt60, "camera": cam.tolist(), "fov": fov, "sources": sources,
-            "background": BACKGROUNDS[int(rng.integers(len(BACKGROUNDS)))]}
+            "background": BACKGROUNDS[int(rng.integers(len(BACKGROUNDS)))], "pan_deg_per_s": pan}
 
 
 def _count_probs(m: int) -> np.ndarray:
@@ -199,7 +202,9 @@ def generate_clip(out: Path, index: int, seed: int, cfg: SynthConfig, pool=None)
     absorption, _ = pra.inverse_sabine(scene["rt60"], size)
     for k, spec in enumerate(scene["sources"]):
         pos_f = _positions(spec, frame_t, cfg.seconds)
-        dirs = np.array([_direction(cam, p) for p in pos_f])  # [F, 3] az, el, dist
+        dirs = np.array([_direction(cam, p) for p in pos_f])  # [F, 3] world az, el, dist
+        # the camera (= the listener's head) turns at pan_deg_per_s: directions relative to it rotate the other way
+        dirs[:, 0] = (dirs[:, 0] - scene["pan_deg_per_s"] * frame_t + 180.0) % 360.0 - 180.0
         meta = {"class": spec.cls, "sounding": spec.sounding, "moving": spec.moving, "onscreen": spec.onscreen,
                 "start_xyz": spec.start_xyz, "end_xyz": spec.end_xyz,
                 "azimuth": dirs[:, 0].round(3).tolist(), "elevation": dirs[:, 1].round(3).tolist(),
@@ -252,7 +257,8 @@ def generate_clip(out: Path, index: int, seed: int, cfg: SynthConfig, pool=None)
         "id": cid, "seed": seed, "index": index, "config": asdict(cfg), "sample_rate": sr, "fps": cfg.fps,
         "room": {"size": scene["size"], "rt60": scene["rt60"], "absorption": float(absorption)},
         "camera": {"position": scene["camera"], "fov_deg": scene["fov"], "width": cfg.width, "height": cfg.height,
-                   "facing": "+x (azimuth 0)"},
+                   "facing": "+x (azimuth 0) at t = 0", "pan_deg_per_s": scene["pan_deg_per_s"],
+                   "yaw_deg": (scene["pan_deg_per_s"] * frame_t).round(3).tolist()},
         "background": scene["background"], "hrtf": hrtf_path or "bundled MIT KEMAR", "hrtf_heldout": heldout,
         "binaural_scale": scale, "sources": src_meta, "tracks": tracks_to_json(tracks),
         "scene_id": hashlib.sha1(f"{scene['background']}|{np.round(size, 1).tolist()}".encode()).hexdigest()[:10],
@@ -300,7 +306,7 @@ def _glyph(cls: str, size: int) -> np.ndarray:
     return np.asarray(img)
 
 
-def _background(name: str, w: int, h: int, rng) -> np.ndarray:
+def _background(name: str, w: int, h: int, rng, extra_w: int = 0) -> np.ndarray:
     import cv2
 
     try:
@@ -313,18 +319,22 @@ def _background(name: str, w: int, h: int, rng) -> np.ndarray:
     except Exception:
         img = (rng.random((h, w, 3)) * 80 + 60).astype(np.uint8)
     ih, iw = img.shape[:2]
-    scale = max(w / iw, h / ih)
+    ww = w + extra_w
+    scale = max(ww / iw, h / ih)
     img = cv2.resize(img, (int(np.ceil(iw * scale)), int(np.ceil(ih * scale))), interpolation=cv2.INTER_AREA)
     y0 = int(rng.integers(0, img.shape[0] - h + 1))
-    x0 = int(rng.integers(0, img.shape[1] - w + 1))
-    return (img[y0:y0 + h, x0:x0 + w] * 0.7).astype(np.uint8)  # dimmed so glyphs stand out
+    x0 = int(rng.integers(0, img.shape[1] - ww + 1))
+    return (img[y0:y0 + h, x0:x0 + ww] * 0.7).astype(np.uint8)  # dimmed so glyphs stand out
 
 
 def _write_video(path: Path, scene: dict, src_meta: list, cfg: SynthConfig, rng) -> list:
     """Draw each on-screen source's glyph where it projects, scaled by distance; returns first-frame pixel centres."""
     from ..testing.clips import make_clip
 
-    bg = _background(scene["background"], cfg.width, cfg.height, rng)
+    px_per_deg = cfg.width / scene["fov"]
+    travel = int(np.ceil(abs(scene["pan_deg_per_s"]) * cfg.seconds * px_per_deg)) + 2
+    bg = _background(scene["background"], cfg.width, cfg.height, rng, extra_w=travel)
+    start_x = travel if scene["pan_deg_per_s"] > 0 else 0  # turning left: the world slides right in the picture
     glyphs = {}
     frames = int(round(cfg.seconds * cfg.fps))
     pixels = []
@@ -336,7 +346,9 @@ def _write_video(path: Path, scene: dict, src_meta: list, cfg: SynthConfig, rng)
             pixels.append(None)
 
     def draw(i, w, h):
-        img = bg.copy()
+        shift = int(round(scene["pan_deg_per_s"] * i / cfg.fps * px_per_deg))
+        x0 = int(np.clip(start_x - shift, 0, bg.shape[1] - w))
+        img = bg[:, x0:x0 + w].copy()
         order = np.argsort([-m["distance"][i] for m in src_meta])  # far ones first (occlusion)
         for j in order:
             m = src_meta[j]
