@@ -98,3 +98,23 @@ def test_camera_pan_rotates_the_directions(tmp_path, sources_dir):
     # and the audio follows: ITD of the first vs the last half second moves the same way
     y, sr = sf.read(tmp_path / "binaural_audios" / "000000.wav", always_2d=True)
     assert m["camera"]["yaw_deg"][-1] == pytest.approx(pan * t[-1], abs=1e-2)
+
+
+def test_moving_source_reflections_follow_it(tmp_path, sources_dir):
+    """Overlap-add of keyframed reflections equals the static convolution when the source does not move."""
+    from scipy.signal import oaconvolve
+
+    from binauralize.data.synth import _moving_reflections
+    from binauralize.dsp.hrtf import HRTF
+    from binauralize.dsp.room import RoomOptions, reflections_brir
+
+    sr = 16000
+    hrtf = HRTF.default(sr)
+    opts = RoomOptions(size=(6.0, 5.0, 3.0), rt60=0.3, listener=(2.0, 2.5, 1.5), max_order=1)
+    x = np.random.default_rng(0).standard_normal(sr * 2)
+    t = np.arange(20) / 10
+    dirs = np.tile([30.0, 0.0, 2.0], (20, 1))
+    moving = _moving_reflections(x, hrtf, opts, t, dirs, 0.0, sr)
+    refl = reflections_brir(hrtf, 30.0, 0.0, 2.0, opts) / 2.0
+    static = np.stack([oaconvolve(x, refl[c])[: len(x)] for c in range(2)])
+    np.testing.assert_allclose(moving[:, 8000:-8000], static[:, 8000:-8000], atol=1e-6 * np.abs(static).max() + 1e-9)

@@ -218,8 +218,11 @@ def generate_clip(out: Path, index: int, seed: int, cfg: SynthConfig, pool=None)
             refl = reflections_brir(hrtf, dirs[0, 0], dirs[0, 1], dirs[0, 2], room_opts)
             from scipy.signal import oaconvolve
 
-            wet = np.stack([oaconvolve(dry, refl[c])[:n] for c in range(2)])
-            binaural += direct * gain[None] + wet / dirs[0, 2]
+            if spec.moving or scene["pan_deg_per_s"]:
+                wet = _moving_reflections(dry, hrtf, room_opts, frame_t, dirs, scene["pan_deg_per_s"], sr)
+            else:
+                wet = np.stack([oaconvolve(dry, refl[c])[:n] for c in range(2)]) / dirs[0, 2]
+            binaural += direct * gain[None] + wet
             # omni microphone at the camera: its own room response (image sources + ray-free Sabine tail by pra)
             room = pra.ShoeBox(size, fs=sr, materials=pra.Material(absorption), max_order=cfg.max_order + 3)
             room.add_source(np.asarray(spec.start_xyz))
@@ -265,6 +268,32 @@ def generate_clip(out: Path, index: int, seed: int, cfg: SynthConfig, pool=None)
     }
     (out / "meta" / f"{cid}.json").write_text(json.dumps(meta, indent=1))
     return meta
+
+
+def _moving_reflections(dry: np.ndarray, hrtf: HRTF, room_opts: RoomOptions, frame_t: np.ndarray, dirs: np.ndarray,
+                        pan: float, sr: int, hop_s: float = 0.5) -> np.ndarray:
+    """Reflections of a moving source (or a turning head): the room response at key positions every ``hop_s``,
+    applied to Hann-windowed overlapping pieces of the signal (overlap-add; the windows sum to one), so the
+    reflections follow the source -> ``[2, n]``."""
+    from scipy.signal import oaconvolve
+
+    n = len(dry)
+    hop = int(hop_s * sr)
+    win = np.hanning(2 * hop + 1)[:-1]  # periodic Hann: shifted copies at hop sum to one
+    out = np.zeros((2, n))
+    for c0 in range(-hop, n, hop):
+        a, b = max(0, c0), min(n, c0 + 2 * hop)
+        if a >= b:
+            continue
+        piece = dry[a:b] * win[a - c0:b - c0]
+        tc = (c0 + hop) / sr
+        az, el, dist = (float(np.interp(tc, frame_t, dirs[:, j])) for j in range(3))
+        refl = reflections_brir(hrtf, az, el, dist, room_opts, yaw_deg=pan * tc) / dist
+        for ch in range(2):
+            y = oaconvolve(piece, refl[ch])
+            m = min(len(y), n - a)
+            out[ch, a:a + m] += y[:m]
+    return out
 
 
 def _colour(x: np.ndarray, sr: int, rng) -> np.ndarray:

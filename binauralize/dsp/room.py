@@ -41,16 +41,17 @@ def _listener(opts: RoomOptions) -> np.ndarray:
 
 
 def reflections_brir(hrtf: HRTF, az: float, el: float, distance: float, opts: RoomOptions = RoomOptions(),
-                     length_s: float | None = None) -> np.ndarray:
-    """Reflections-only BRIR ``[2, L]`` at ``hrtf.sample_rate`` for a source at (az, el, distance) from the listener,
-    normalised so that the direct sound (not included) would have unit gain at the listener."""
+                     length_s: float | None = None, yaw_deg: float = 0.0) -> np.ndarray:
+    """Reflections-only BRIR ``[2, L]`` at ``hrtf.sample_rate`` for a source at (az, el, distance) relative to the
+    listener's head, normalised so that the direct sound (not included) would have unit gain at the listener.
+    ``yaw_deg``: the head is turned that much to the left of the room's +x axis (directions stay head-relative)."""
     import pyroomacoustics as pra
 
     fs = int(hrtf.sample_rate)
     c = 343.0
     size = np.asarray(opts.size, dtype=float)
     lis = _listener(opts)
-    src = lis + sph_to_cart(az, el, distance)
+    src = lis + sph_to_cart(az + yaw_deg, el, distance)
     src = np.clip(src, 0.1, size - 0.1)  # keep the source inside the room
     d_direct = float(np.linalg.norm(src - lis))
     absorption, max_order = pra.inverse_sabine(opts.rt60, size)
@@ -70,6 +71,7 @@ def reflections_brir(hrtf: HRTF, az: float, el: float, distance: float, opts: Ro
         if dist - d_direct < 1e-6:
             continue  # the direct path: rendered by the renderer
         a, e, _ = cart_to_sph(v)
+        a = float(a) - yaw_deg
         delay = (dist - d_direct) / c * fs
         gain = g * d_direct / dist
         h = np.fft.irfft(hrtf.spectra(float(a), float(e)) / df[None], n=hrtf.nfft)[:, : hrtf.nfft // 2]
