@@ -15,7 +15,12 @@ from pathlib import Path
 from . import __version__
 from .errors import BinauralizeError
 
-EPILOG = """examples:
+EPILOG = """more commands:
+  binauralize evaluate --help     score outputs against binaural ground truth, run baselines over a dataset
+  binauralize dataset --help      generate the synthetic dataset, prepare FAIR-Play, dataset card, splits
+
+examples:
+  binauralize clip.mp4 -o clip_3d.mp4 --preview preview.mp4     (sources found in the frames)
   binauralize clip.mp4 -o clip_3d.mp4 --sources tracks.json
   binauralize clip.mp4 -o clip_3d.wav --sources tracks.json --report report.json
   binauralize a.mp4 b.mov c.mkv -o out_folder/ --sources tracks.json --jobs 2
