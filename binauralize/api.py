@@ -169,19 +169,19 @@ class Binauralizer:
                 level(mono)
                 if need_t60:
                     envs.append(band_envelopes(mono, sr))
+            if seen == 0:
+                raise InputError(f"{audio_src.name}: the audio track holds no samples (zero-length media)")
+            renderer = self.renderer(sr)  # loads the HRTF while the frames are still being analysed
         except BaseException:
             if loc is not None:
                 loc.cancel()
             raise
-        if seen == 0:
-            raise InputError(f"{audio_src.name}: the audio track holds no samples (zero-length media)")
         if mon.side_to_mid_db is not None and mon.side_to_mid_db > -30:
             say(f"input audio has {mon.channels} channels that differ (side/mid {mon.side_to_mid_db:.1f} dB): it may "
                 "already be spatial; downmixed to mono before rendering")
         t60 = self.options.t60
         if need_t60:
             t60 = estimate_t60(np.concatenate(envs, axis=1)) if envs else None
-        renderer = self.renderer(sr)  # loads the HRTF while the frames are still being analysed
         loc_report, fa = None, None
         if loc is not None:
             from .vision.localize import decide
@@ -299,7 +299,10 @@ class _Background:
         self._fut = self._ex.submit(_analyse_frames_job, str(path), lo)
 
     def cancel(self) -> None:
+        """Stop the analysis now (an error elsewhere made it useless): terminate the worker, do not wait for it."""
         self._fut.cancel()
+        for proc in list(getattr(self._ex, "_processes", {}).values()):
+            proc.terminate()
         self._ex.shutdown(wait=False, cancel_futures=True)
 
     def result(self):

@@ -251,3 +251,10 @@ def test_frames_carry_real_timestamps_vfr(tmp_path):
     assert all(t in true_pts for t in got)  # every analysis frame is a real frame with its own timestamp
     assert np.all(np.diff(got) >= 0.2 - 1e-6)  # at most 5 per second
     assert got[0] == true_pts[0]
+
+
+def test_zero_length_audio_in_video_stops_fast(tmp_path, capsys):
+    """A video whose audio track is empty: clear error, and the frame analysis started in the background is stopped."""
+    src = make_clip(tmp_path / "z.mkv", seconds=20.0, fps=10, acodec="pcm_s16le", audio=np.zeros((1, 0), np.float32))
+    code, err = run([src, "-o", tmp_path / "o.mkv"], capsys)
+    assert code == 1 and "error" in err and not (tmp_path / "o.mkv").exists()
