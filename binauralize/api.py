@@ -86,16 +86,21 @@ class Binauralizer:
     Args:
         hrtf: path of a SOFA file, or None for the bundled MIT KEMAR set.
         options: renderer settings (:class:`RenderOptions`).
-        method: 'dsp' (the renderer) or 'mono' (Mono-Mono passthrough baseline).
+        method: 'dsp' (the renderer), 'mono' (Mono-Mono passthrough baseline), or a learned model: a shipped name
+            ('mono2binaural', 'geometry', ...) or a ``.safetensors`` checkpoint (needs PyTorch).
+        hop_s: sliding-window hop of learned models (s).
         notice: called with one-line notices (default: print to stderr).
         progress: show progress bars.
     """
 
     def __init__(self, hrtf: str | Path | None = None, options: RenderOptions = RenderOptions(), method: str = "dsp",
                  notice: Callable[[str], None] | None = None, progress: bool = False,
-                 localize: "LocalizeOptions | None" = None):
+                 localize: "LocalizeOptions | None" = None, hop_s: float = 0.1):
+        self.learned = None
         if method not in ("dsp", "mono"):
-            raise ValueError("method must be 'dsp' or 'mono'")
+            from .models.spatializer import LearnedSpatializer
+
+            self.learned = LearnedSpatializer(method, hop_s=hop_s)  # InputError for unknown names
         self.hrtf_path = str(hrtf) if hrtf else None
         self.options = options
         self.method = method
@@ -111,6 +116,8 @@ class Binauralizer:
         """The renderer for ``sample_rate`` Hz (HRTF resampled to it)."""
         if self.method == "mono":
             return MonoMono()
+        if self.learned is not None:
+            return _LearnedRenderer(self.learned, sample_rate)
         return Renderer(HRTF.load(self.hrtf_path, float(sample_rate)), self.options)
 
     def render(self, mono: np.ndarray, sample_rate: float, tracks: list[SourceTrack] | None = None,
@@ -152,8 +159,16 @@ class Binauralizer:
         if preview and not info.has_video:
             raise OutputError("--preview needs a video input")
         lo = self.localize_options
-        loc = _Background(self._analyse_frames, inp, lo) if sources is None and info.has_video else None
-        tracks = _resolve_tracks(sources, say) if sources is not None or not info.has_video else None
+        if self.learned is not None and self.learned.uses_visual and not info.has_video:
+            raise InputError(f"model {self.method} needs a video: its frames are its input")
+        loc = (_Background(self._analyse_frames, inp, lo) if sources is None and info.has_video and self.learned is None
+               else None)
+        tracks = (_resolve_tracks(sources, say) if self.learned is None and (sources is not None or not info.has_video)
+                  else [])
+        if self.learned is not None:
+            if sources is not None:
+                say(f"model {self.method} places sources from the frames: --sources is ignored")
+            renderer_frames = inp if self.learned.uses_visual else None
 
         # pass 1: statistics (T60, channel differences, length) with bounded memory
         sr = int(ainfo.sample_rate)
@@ -172,6 +187,8 @@ class Binauralizer:
             if seen == 0:
                 raise InputError(f"{audio_src.name}: the audio track holds no samples (zero-length media)")
             renderer = self.renderer(sr)  # loads the HRTF while the frames are still being analysed
+            if self.learned is not None:
+                renderer.video = renderer_frames
         except BaseException:
             if loc is not None:
                 loc.cancel()
@@ -250,12 +267,18 @@ class Binauralizer:
             "duration_s": seen / sr, "sample_rate": sr, "output_sample_rate": out_rate, "input_channels": mon.channels,
             "output_codec": codec, "method": self.method,
             "renderer": asdict(self.options) if self.method == "dsp" else None,
+            "learned_model": ({"checkpoint": str(self.learned.path), "model": self.learned.meta["model"],
+                               "args": self.learned.meta["args"], "hop_s": self.learned.hop_s,
+                               "band_split": "network below 8 kHz; input's high band panned by the predicted 4-8 kHz balance"}
+                              if self.learned is not None else None),
             "hrtf": self.hrtf_path or f"bundled: {DEFAULT_HRTF_CITATION}",
             "decisions": {
                 "t60_estimate_s": t60,
                 "reverb_split": bool(self.method == "dsp" and self.options.reverb == "split" and t60 is not None
                                      and t60 >= self.options.dry_below_t60),
-                "why": _reverb_reason(self.options, t60) if self.method == "dsp" else "Mono-Mono: both ears get the input",
+                "why": (_reverb_reason(self.options, t60) if self.method == "dsp" else
+                        "Mono-Mono: both ears get the input" if self.method == "mono" else
+                        f"learned model {self.method}: the network predicts L-R from the mono and the frames"),
                 "channel_side_to_mid_db": mon.side_to_mid_db,
             },
             "tracks": tracks_to_json(tracks),
@@ -310,6 +333,24 @@ class _Background:
             return self._fut.result()
         finally:
             self._ex.shutdown(wait=True)
+
+
+class _LearnedRenderer:
+    """A learned spatializer behind the renderer's ``process`` interface. Not streaming: the clip's audio is held
+    in memory (4 bytes x rate x seconds) while the network runs over it; frames come from ``video`` at 1 fps."""
+
+    def __init__(self, spatializer, sample_rate: float):
+        self.sp, self.sr, self.video = spatializer, sample_rate, None
+
+    def process(self, chunks, tracks=None, t60=None):
+        from .models.spatializer import video_features
+
+        x = np.concatenate([np.asarray(c, np.float64).reshape(-1) for c in chunks])
+        feats = video_features(self.sp, self.video, fps=1.0) if self.sp.uses_visual else None
+        y = self.sp.render(x, self.sr, feats)
+        step = int(self.sr)
+        for i in range(0, y.shape[1], step):
+            yield y[:, i:i + step]
 
 
 def _reverb_reason(opt: RenderOptions, t60: float | None) -> str:
@@ -432,7 +473,7 @@ def binauralize_file(input: str | Path, output: str | Path, sources=None, *, hrt
                      options: RenderOptions = RenderOptions(), method: str = "dsp", audio=None, overwrite: bool = False,
                      report=None, lossless: bool = False, keep_original_audio: bool = False, progress: bool = False,
                      notice: Callable[[str], None] | None = None, localize=None, preview=None,
-                     save_tracks=None) -> dict:
+                     save_tracks=None, hop_s: float = 0.1) -> dict:
     """Binauralize ``input`` (video or audio file) into ``output`` (video with the original picture, or .wav/.flac).
 
     Args:
@@ -440,7 +481,8 @@ def binauralize_file(input: str | Path, output: str | Path, sources=None, *, hrt
             (video input) or place the sound in front (audio input), with a notice.
         hrtf: SOFA file (default: bundled MIT KEMAR).
         options: renderer settings.
-        method: 'dsp' or 'mono' (Mono-Mono baseline).
+        method: 'dsp', 'mono' (Mono-Mono baseline) or a learned model name / checkpoint (see :class:`Binauralizer`).
+        hop_s: sliding-window hop of learned models (s).
         audio: take the sound from this file instead of the input's own track.
         overwrite: replace an existing output (otherwise OutputError).
         report: write the report JSON here too.
@@ -452,7 +494,8 @@ def binauralize_file(input: str | Path, output: str | Path, sources=None, *, hrt
     Returns:
         The report dict (tracks used, decisions and why, timings, notices).
     """
-    b = Binauralizer(hrtf=hrtf, options=options, method=method, notice=notice, progress=progress, localize=localize)
+    b = Binauralizer(hrtf=hrtf, options=options, method=method, notice=notice, progress=progress, localize=localize,
+                     hop_s=hop_s)
     return b.process_file(input, output, sources=sources, audio=audio, overwrite=overwrite, report=report,
                           lossless=lossless, keep_original_audio=keep_original_audio, preview=preview,
                           save_tracks=save_tracks)

@@ -18,6 +18,8 @@ from .errors import BinauralizeError
 EPILOG = """more commands:
   binauralize evaluate --help     score outputs against binaural ground truth, run baselines over a dataset
   binauralize dataset --help      generate the synthetic dataset, prepare FAIR-Play, dataset card, splits
+  binauralize train-cache --help  precompute audio and frozen visual features of a dataset for training
+  binauralize train --help        train a learned spatializer (Mono2Binaural, geometry-aware) from configs/*.toml
 
 examples:
   binauralize clip.mp4 -o clip_3d.mp4 --preview preview.mp4     (sources found in the frames)
@@ -55,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hrtf", metavar="SOFA", help="HRIR set in SOFA format (default: bundled MIT KEMAR)")
     p.add_argument("--method", choices=["dsp", "mono"], default="dsp",
                    help="dsp: HRTF renderer (default); mono: Mono-Mono passthrough baseline")
+    p.add_argument("--model", metavar="NAME|CKPT",
+                   help="a learned spatializer instead of the renderer: mono2binaural or geometry (shipped weights, "
+                        "trained on the synthetic set) or a .safetensors checkpoint from `binauralize train`")
+    p.add_argument("--hop", type=float, default=0.1, metavar="S",
+                   help="sliding-window hop of --model in seconds (default 0.1; 0.05 = the paper's demo)")
     p.add_argument("--timbre", choices=["mid", "diffuse-field", "none"], default="mid",
                    help="mid: keep the input's tone, add interaural differences (default); diffuse-field: "
                         "DF-equalised HRTF; none: plain HRTF convolution")
@@ -126,7 +133,7 @@ def _run_one(inp: str, out: str, args_dict: dict, progress: bool) -> dict:
         report=args_dict.get("report"), lossless=args_dict["lossless"],
         keep_original_audio=args_dict["keep_original_audio"], progress=progress, notice=notice,
         localize=LocalizeOptions(fov=args_dict["fov"], mirror=args_dict.get("flip_visual", False)), preview=args_dict.get("preview"),
-        save_tracks=args_dict.get("save_tracks"))
+        save_tracks=args_dict.get("save_tracks"), hop_s=args_dict.get("hop", 0.1))
 
 
 def _batch_outputs(inputs: list[str], out: Path) -> list[tuple[str, str]]:
@@ -158,8 +165,14 @@ def build_evaluate_parser() -> argparse.ArgumentParser:
     p.add_argument("--names", nargs="+", help="method names for the prediction folders (default: folder names)")
     p.add_argument("--ground-truth", metavar="DIR", help="folder of ground-truth binaural files (paired by name)")
     p.add_argument("--azimuths", metavar="JSON", help="optional {clip name: azimuth deg} for direction metrics")
-    p.add_argument("--model", nargs="+", choices=["mono", "dsp", "plain", "dsp-flipped"],
-                   help="spatializer(s) to run on --data (dsp-flipped: Flipped-Visual, mirrored positions)")
+    p.add_argument("--model", nargs="+", metavar="MODEL",
+                   help="spatializer(s) to run on --data: mono, dsp, plain, dsp-flipped (mirrored positions), "
+                        "dsp-detected (tracks found in the video), or a learned model [LABEL=]NAME|CKPT.safetensors"
+                        "[@flipped] (shipped: mono2binaural, geometry, ...; @flipped = mirrored frames)")
+    p.add_argument("--input", choices=["auto", "real", "mix"], default="auto",
+                   help="model input: the real-mono track, (L+R)/2 of the ground truth, or real when present")
+    p.add_argument("--hop", type=float, default=0.1, metavar="S", help="sliding-window hop of learned models (s)")
+    p.add_argument("--max-clips", type=int, default=0, help="evaluate only the first N clips of the split")
     p.add_argument("--results-page", metavar="MD", help="also write a docs page: this table beside the published "
                    "FAIR-Play numbers")
     p.add_argument("--data", metavar="DIR", help="dataset folder (binaural_audios/, meta/, splits/)")
@@ -208,11 +221,14 @@ def evaluate_main(argv: list[str]) -> int:
             if not args.data:
                 raise BinauralizeError("--model needs --data DIR")
             clips = ev.discover_dataset(Path(args.data), args.split)
+            if args.max_clips:
+                clips = clips[:args.max_clips]
             rows = []
             with tqdm(total=len(clips) * len(args.model), disable=args.quiet, desc="evaluating") as bar:
                 for m in args.model:
-                    rows += ev.evaluate_model(m, clips, hrtf=args.hrtf, progress=bar.update)
-            title = f"{args.data} split {args.split}"
+                    rows += ev.evaluate_model(m, clips, hrtf=args.hrtf, progress=bar.update, data=Path(args.data),
+                                              input=args.input, hop_s=args.hop)
+            title = f"{args.data} split {args.split} (input: {args.input})"
         else:
             raise BinauralizeError("give --predictions/--ground-truth, --model/--data or --direction-check")
         summary = ev.write_outputs(rows, out, title)
@@ -327,6 +343,14 @@ def main(argv: list[str] | None = None) -> int:
         return evaluate_main(argv[1:])
     if argv and argv[0] == "dataset":
         return dataset_main(argv[1:])
+    if argv and argv[0] == "train":
+        from .train.cli import train_main
+
+        return train_main(argv[1:])
+    if argv and argv[0] == "train-cache":
+        from .train.cli import cache_main
+
+        return cache_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -337,7 +361,12 @@ def main(argv: list[str] | None = None) -> int:
             from .tracks import load_tracks
 
             load_tracks(args.sources)  # validate once, before any work
-        common = dict(sources=args.sources, hrtf=args.hrtf, options=asdict(opts), method=args.method,
+        if args.model and args.method != "dsp":
+            raise BinauralizeError("--model and --method mono exclude each other")
+        if args.hop <= 0 or args.hop > 0.63:
+            raise BinauralizeError("--hop must be in (0, 0.63] seconds")
+        common = dict(sources=args.sources, hrtf=args.hrtf, options=asdict(opts), method=args.model or args.method,
+                      hop=args.hop,
                       audio=args.audio, overwrite=args.overwrite, lossless=args.lossless,
                       keep_original_audio=args.keep_original_audio, quiet=args.quiet, fov=args.fov,
                       flip_visual=args.flip_visual)

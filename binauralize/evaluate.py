@@ -140,7 +140,58 @@ def evaluate_folders(pred_dirs: list[Path], gt_dir: Path, names: list[str] | Non
     return rows
 
 
-MODELS = ("mono", "dsp", "plain", "dsp-flipped")
+MODELS = ("mono", "dsp", "plain", "dsp-flipped", "dsp-detected")
+
+
+@dataclass
+class LearnedSpec:
+    """A learned model on the command line: ``[LABEL=]NAME_OR_CHECKPOINT[@flipped]`` (Flipped-Visual: mirrored
+    frames at test time), with the sliding-window hop."""
+    label: str
+    checkpoint: str
+    flipped: bool = False
+    hop_s: float = 0.1
+
+    @classmethod
+    def parse(cls, token: str, hop_s: float = 0.1) -> "LearnedSpec":
+        label, _, rest = token.rpartition("=")
+        flipped = rest.endswith("@flipped")
+        ck = rest[: -len("@flipped")] if flipped else rest
+        label = label or (Path(ck).stem if ck.endswith(".safetensors") else ck)
+        return cls(label + ("-flipped" if flipped and not label.endswith("flipped") else ""), ck, flipped, hop_s)
+
+
+def is_learned(token: str) -> bool:
+    from .models.spatializer import shipped_models
+
+    t = token.rpartition("=")[2].replace("@flipped", "")
+    return t.endswith(".safetensors") or t in shipped_models()
+
+
+def _clip_features(sp, data: Path | None, clip: "Clip", flipped: bool):
+    """t -> trunk feature map for a dataset clip: from the training cache when present, else from its video."""
+    import json as _json
+
+    from .models.spatializer import features_lookup, video_features
+
+    if data is not None:
+        cache = data / "cache" / sp.model.trunk
+        f = cache / f"{clip.name}.npz"
+        if f.exists() and (cache / "trunk.json").exists():
+            z = np.load(f)
+            feats = np.load(cache / f"{clip.name}_flipped.npy") if flipped and (cache / f"{clip.name}_flipped.npy").exists() else None
+            if not flipped or feats is not None:
+                return features_lookup(z["feature_times"], feats if flipped else z["features"])
+        video = data / "videos" / f"{clip.name}.mp4"
+        if video.exists():
+            if flipped:
+                from .io.media import iter_frames
+
+                items = [(t, img[:, ::-1]) for t, img in iter_frames(video, 0.5, None)]
+                return sp.features_from_frames(np.array([t for t, _ in items]),
+                                               np.stack([np.ascontiguousarray(i) for _, i in items]))
+            return video_features(sp, video, fps=0.5)
+    raise InputError(f"{clip.name}: no cached features and no video for the visual model")
 
 
 def mirror_tracks(tracks: list) -> list:
@@ -151,34 +202,75 @@ def mirror_tracks(tracks: list) -> list:
     return [replace(t, azimuth=-np.asarray(t.azimuth)) for t in tracks]
 
 
-def evaluate_model(model: str, clips: list[Clip], hrtf=None, progress: Callable | None = None) -> list[dict]:
+def detect_tracks(video: Path, mono: np.ndarray, sr: int) -> list:
+    """The tool's own localization on a clip's frames and sound (what users get with no --sources)."""
+    from .api import EnvelopeMeter
+    from .io.media import iter_frames
+    from .vision.localize import LocalizeOptions, analyse_video, decide
+
+    lo = LocalizeOptions()
+    fa = analyse_video(iter_frames(video, lo.fps, lo.width, fast=True), lo)
+    meter = EnvelopeMeter(sr)
+    meter(mono)
+    tracks, _ = decide(fa, *meter.result(), lo)
+    return tracks
+
+
+def evaluate_model(model: str, clips: list[Clip], hrtf=None, progress: Callable | None = None,
+                   data: Path | None = None, input: str = "auto", hop_s: float = 0.1) -> list[dict]:
     """Run a spatializer over clips and score it: 'mono' (Mono-Mono), 'dsp' (renderer with the oracle tracks),
-    'plain' (plain HRTF convolution with the oracle tracks), 'dsp-flipped' (Flipped-Visual: mirrored tracks)."""
+    'plain' (plain HRTF convolution with the oracle tracks), 'dsp-flipped' (Flipped-Visual: mirrored tracks),
+    'dsp-detected' (renderer with the tracks the tool finds in the clip's video), or a learned model
+    (``[LABEL=]NAME_OR_CHECKPOINT[@flipped]``, see :class:`LearnedSpec`).
+
+    ``input``: 'real' (the real-mono track; error if missing), 'mix' ((L+R)/2 of the ground truth) or 'auto'
+    (real when the clip has one)."""
     from .api import Binauralizer
     from .dsp.render import PLAIN, RenderOptions
     from .tracks import block_directions
 
+    learned = None
     if model not in MODELS:
-        raise InputError(f"unknown model {model!r}: choose from {', '.join(MODELS)} (learned models: issues 6/7)")
-    b = Binauralizer(hrtf=hrtf, method="mono" if model == "mono" else "dsp",
-                     options=PLAIN if model == "plain" else RenderOptions())
+        if not is_learned(model):
+            raise InputError(f"unknown model {model!r}: choose from {', '.join(MODELS)}, a shipped learned model "
+                             "or a .safetensors checkpoint")
+        from .models.spatializer import LearnedSpatializer
+
+        spec = LearnedSpec.parse(model, hop_s)
+        learned = LearnedSpatializer(spec.checkpoint, hop_s=hop_s)
+        label = spec.label
+    else:
+        label = model
+        b = Binauralizer(hrtf=hrtf, method="mono" if model == "mono" else "dsp",
+                         options=PLAIN if model == "plain" else RenderOptions())
     rows = []
     for c in clips:
         gt, sr = load_audio(c.gt)
         gt = _stereo(gt, c.gt.name)
-        if c.mono is not None:
+        if input == "real" and c.mono is None:
+            raise InputError(f"{c.name}: no real-mono track (mono_audios/) for input 'real'")
+        if c.mono is not None and input != "mix":
             mono, sr_m = load_audio(c.mono)
             mono = mono.mean(axis=0)
         else:
             mono = gt.mean(axis=0)
-        tracks = mirror_tracks(c.tracks or []) if model == "dsp-flipped" else (c.tracks or [])
-        pred = b.render(mono, sr, tracks)
+        if learned is not None:
+            feats = _clip_features(learned, data, c, spec.flipped) if learned.uses_visual else None
+            pred = learned.render(mono, sr, feats)
+        else:
+            if model == "dsp-detected":
+                if data is None or not (data / "videos" / f"{c.name}.mp4").exists():
+                    raise InputError(f"{c.name}: dsp-detected needs the clip's video (videos/)")
+                tracks = detect_tracks(data / "videos" / f"{c.name}.mp4", mono, sr)
+            else:
+                tracks = mirror_tracks(c.tracks or []) if model == "dsp-flipped" else (c.tracks or [])
+            pred = b.render(mono, sr, tracks)
         az = None
         if c.tracks:
             t = np.arange(0, gt.shape[-1] / sr, 0.1) + 0.05
             a, _, _, w = block_directions(c.tracks, t)
             az = (a * w).sum(axis=0)
-        rows.append({"method": model, "clip": c.name, **score_pair(pred, gt, sr, mono=mono, azimuth=az)})
+        rows.append({"method": label, "clip": c.name, **score_pair(pred, gt, sr, mono=mono, azimuth=az)})
         if progress:
             progress()
     return rows

@@ -1,0 +1,38 @@
+"""Registry of learned spatializers: a name -> network class, so checkpoints can rebuild their model by name.
+
+Every network registered here takes only JSON-serialisable keyword arguments, which the checkpoint stores
+(``binauralize.models.checkpoint``), so ``load(path)`` rebuilds the exact network without pickle.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+_REGISTRY: dict[str, type] = {}
+
+
+def register(name: str) -> Callable[[type], type]:
+    """Class decorator: make a network constructible by ``build(name, **kwargs)``."""
+    def deco(cls: type) -> type:
+        if name in _REGISTRY and _REGISTRY[name] is not cls:
+            raise ValueError(f"model name {name!r} is already registered")
+        _REGISTRY[name] = cls
+        cls.registry_name = name
+        return cls
+    return deco
+
+
+def build(name: str, **kwargs):
+    """A new (untrained) network of model family ``name``."""
+    _load_builtin()
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown model {name!r}: registered are {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name](**kwargs)
+
+
+def names() -> list[str]:
+    _load_builtin()
+    return sorted(_REGISTRY)
+
+
+def _load_builtin() -> None:
+    from . import mono2binaural  # noqa: F401  (registers mono2binaural and geometry)

@@ -1,0 +1,1 @@
+"""Training stack shared by the learned spatializers: feature/audio cache, datasets, objectives, loop."""

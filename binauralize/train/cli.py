@@ -1,0 +1,88 @@
+"""``binauralize train CONFIG`` and ``binauralize train-cache DATA``."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..errors import BinauralizeError
+
+
+def cache_main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="binauralize train-cache",
+                                description="Precompute 16-kHz audio, frozen visual feature maps and RIR targets per "
+                                            "clip of a generated dataset (resumable; run before `train`).")
+    p.add_argument("data", help="dataset folder written by `binauralize dataset synth`")
+    p.add_argument("--out", help="cache folder (default DATA/cache/TRUNK)")
+    p.add_argument("--trunk", default="efficientnet-lite0", choices=["efficientnet-lite0", "resnet18"])
+    p.add_argument("--backbone-weights", metavar="FILE", help="ImageNet weights for the resnet18 trunk")
+    p.add_argument("--flip-splits", nargs="*", default=["scene_test", "hrtf_test", "position_test"],
+                   help="splits whose clips also get mirrored-frame features (Flipped-Visual)")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--debug", action="store_true")
+    args = p.parse_args(argv)
+    try:
+        from .cache import build_cache
+
+        out = build_cache(args.data, args.out, args.trunk, tuple(args.flip_splits), progress=not args.quiet,
+                          backbone_weights=args.backbone_weights)
+        print(f"binauralize train-cache: {len(list(Path(out).glob('*.npz')))} clips cached in {out}")
+        return 0
+    except BinauralizeError as exc:
+        print(f"binauralize train-cache: error: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(f"binauralize train-cache: internal error: {exc.__class__.__name__}: {exc}", file=sys.stderr)
+        return 3
+
+
+def train_main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="binauralize train",
+        description="Train a learned spatializer from a TOML config (configs/*.toml). Several GPUs or nodes: "
+                    "torchrun --nproc_per_node N -m binauralize train CONFIG ...",
+        epilog="example:\n  binauralize train configs/mono2binaural.toml --data data/synth --out runs/m2b\n"
+               "  binauralize train configs/debug.toml --data tiny --out runs/debug",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("config", help="TOML config ([model], [data], [train], [loss] tables)")
+    p.add_argument("--out", help="run folder (default runs/<config name>)")
+    p.add_argument("--data", help="dataset folder (overrides [data] root)")
+    p.add_argument("--cache", help="feature cache folder (default DATA/cache/TRUNK)")
+    p.add_argument("--input", choices=["real", "mix"], help="override [data] input: real-mono track or (L+R)/2")
+    p.add_argument("--epochs", type=int, help="override [train] epochs")
+    p.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: the best available)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--debug", action="store_true")
+    args = p.parse_args(argv)
+    try:
+        from .loop import load_config, train
+
+        cfg = load_config(args.config)
+        if args.input:
+            cfg["data"]["input"] = args.input
+        if args.epochs:
+            cfg["train"]["epochs"] = args.epochs
+        out = Path(args.out or Path("runs") / Path(args.config).stem)
+        if (out / "last.safetensors").exists() and not args.resume:
+            raise BinauralizeError(f"{out} already holds a run: pass --resume to continue it or choose another --out")
+        res = train(cfg, out, resume=args.resume, device=args.device, progress=not args.quiet, data_root=args.data,
+                    cache=args.cache)
+        (out / "summary.json").write_text(json.dumps({k: v for k, v in res.items() if k != "history"}, indent=1))
+        print(f"binauralize train: {res['epochs']} epochs, best validation D loss {res['best_val_diff']:.5g}, "
+              f"{res['samples_per_s']:.1f} samples/s -> {out}/best.safetensors")
+        return 0
+    except BinauralizeError as exc:
+        print(f"binauralize train: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("binauralize train: interrupted (resume with --resume)", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(f"binauralize train: internal error: {exc.__class__.__name__}: {exc}", file=sys.stderr)
+        return 3

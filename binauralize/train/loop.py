@@ -1,0 +1,310 @@
+"""``binauralize train CONFIG``: the training loop shared by the learned spatializers.
+
+Plain PyTorch; several GPUs or nodes through torch DDP launched by ``torchrun`` (``torchrun --nproc_per_node 4
+-m binauralize train CONFIG``: each process takes its share of every epoch through a DistributedSampler; rank 0
+writes checkpoints and logs). Mixed precision (float16 autocast + gradient scaling) on CUDA when ``amp = true``.
+Every epoch writes ``last.safetensors`` (+ ``last.optim.safetensors``: optimizer state, no pickle) and, when the
+validation loss improves, ``best.safetensors``; ``--resume`` continues from ``last``. Logs: ``log.csv`` (one row
+per epoch) and TensorBoard event files when the ``tensorboard`` package is installed.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import InputError
+from ..models import checkpoint
+from ..models.registry import build
+from .objectives import losses
+
+DEFAULTS = {
+    "model": {"name": "mono2binaural"},
+    "data": {"train_split": "scene_train", "val_split": "scene_val", "input": "real", "window_s": 0.63,
+             "trunk": "efficientnet-lite0", "max_train_clips": 0},
+    "train": {"epochs": 10, "batch_size": 32, "lr": 1e-3, "lr_visual": 1e-4, "weight_decay": 5e-4, "seed": 0,
+              "workers": 0, "amp": True, "val_every": 1, "max_steps_per_epoch": 0, "lr_decay": 0.94,
+              "lr_decay_every": 10, "save_half": True},
+    "loss": {},
+}
+
+
+def load_config(path: str | Path) -> dict:
+    """A TOML config merged over :data:`DEFAULTS`; relative data paths are taken from the working directory."""
+    try:
+        import tomllib
+    except ImportError:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"no config file {path}")
+    try:
+        cfg = tomllib.loads(path.read_text())
+    except Exception as exc:
+        raise InputError(f"{path.name}: not valid TOML ({exc})") from None
+    out = {k: dict(v) for k, v in DEFAULTS.items()}
+    for k, v in cfg.items():
+        if isinstance(v, dict):
+            out.setdefault(k, {}).update(v)
+        else:
+            out[k] = v
+    out["config_file"] = str(path)
+    return out
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _dist():
+    ws = int(os.environ.get("WORLD_SIZE", "1"))
+    if ws > 1 and not torch.distributed.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        torch.distributed.init_process_group(backend)
+    rank = torch.distributed.get_rank() if ws > 1 else 0
+    return ws, rank
+
+
+def pick_device(device: str | None, local_rank: int = 0) -> torch.device:
+    if device:
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda", local_rank)
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def model_args(cfg: dict, trunk_info: dict) -> tuple[str, dict]:
+    m = dict(cfg["model"])
+    name = m.pop("name")
+    m.setdefault("visual_channels", trunk_info["channels"])
+    m.setdefault("visual_hw", trunk_info["map_size"])
+    m.setdefault("trunk", trunk_info["trunk"])
+    m.setdefault("window_s", cfg["data"]["window_s"])
+    return name, m
+
+
+def _split_ids(root: Path, split: str, cache: Path, limit: int = 0) -> list[str]:
+    f = root / "splits" / f"{split}.txt"
+    if not f.is_file():
+        raise InputError(f"no split file {f}")
+    ids = [c for c in f.read_text().split() if (cache / f"{c}.npz").exists()]
+    if not ids:
+        raise InputError(f"split {split}: none of its clips are cached in {cache}")
+    return ids[:limit] if limit else ids
+
+
+def _to(batch: dict, device) -> dict:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+def _save_optimizer(path: Path, opt, scaler, extra: dict) -> None:
+    from safetensors.torch import save_file
+
+    sd = opt.state_dict()
+    tensors = {}
+    for pid, st in sd["state"].items():
+        for k, v in st.items():
+            tensors[f"{pid}.{k}"] = (v if torch.is_tensor(v) else torch.tensor(v)).detach().cpu().contiguous()
+    meta = {"param_groups": json.dumps(sd["param_groups"]), "extra": json.dumps(extra),
+            "scaler": json.dumps({k: float(v) if torch.is_tensor(v) else v for k, v in scaler.state_dict().items()}
+                                 if scaler is not None else {})}
+    tmp = path.with_name(f".{path.name}.partial")
+    save_file(tensors, str(tmp), metadata=meta)
+    os.chmod(tmp, 0o644)
+    tmp.replace(path)
+
+
+def _load_optimizer(path: Path, opt, scaler) -> dict:
+    from safetensors import safe_open
+
+    state: dict = {}
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata()
+        for key in f.keys():
+            pid, name = key.split(".", 1)
+            state.setdefault(int(pid), {})[name] = f.get_tensor(key)
+    opt.load_state_dict({"state": state, "param_groups": json.loads(meta["param_groups"])})
+    if scaler is not None and meta.get("scaler") not in (None, "{}"):
+        scaler.load_state_dict(json.loads(meta["scaler"]))
+    return json.loads(meta["extra"])
+
+
+class _Logger:
+    def __init__(self, out: Path, enabled: bool):
+        self.path, self.enabled, self.tb = out / "log.csv", enabled, None
+        if enabled:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.tb = SummaryWriter(str(out / "tensorboard"))
+            except Exception:  # tensorboard not installed: CSV only
+                self.tb = None
+
+    def write(self, row: dict) -> None:
+        if not self.enabled:
+            return
+        new = not self.path.exists()
+        with open(self.path, "a", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(row))
+            if new:
+                w.writeheader()
+            w.writerow(row)
+        if self.tb is not None:
+            for k, v in row.items():
+                if isinstance(v, (int, float)) and k != "epoch":
+                    self.tb.add_scalar(k, v, row["epoch"])
+            self.tb.flush()
+
+
+def train(cfg: dict, out: str | Path, resume: bool = False, device: str | None = None, progress: bool = True,
+          data_root: str | Path | None = None, cache: str | Path | None = None) -> dict:
+    """Train the model described by ``cfg`` (see ``configs/*.toml``); returns a summary dict."""
+    from torch.utils.data import DataLoader
+    from torch.utils.data.distributed import DistributedSampler
+    from tqdm import tqdm
+
+    from .windows import CachedClips, CachedWindows
+
+    world, rank = _dist()
+    dev = pick_device(device, int(os.environ.get("LOCAL_RANK", "0")))
+    tc, dc = cfg["train"], cfg["data"]
+    seed_everything(int(tc["seed"]) + rank)
+    root = Path(data_root or dc.get("root") or "")
+    if not root.is_dir():
+        raise InputError(f"dataset folder {root} not found (set [data] root or pass --data)")
+    cache = Path(cache or dc.get("cache") or root / "cache" / dc["trunk"])
+    if not (cache / "trunk.json").exists():
+        raise InputError(f"no feature cache in {cache}: run `binauralize train-cache {root}` first")
+    trunk_info = json.loads((cache / "trunk.json").read_text())
+    train_ids = _split_ids(root, dc["train_split"], cache, int(dc.get("max_train_clips") or 0))
+    val_ids = _split_ids(root, dc["val_split"], cache, int(dc.get("max_val_clips") or 0))
+    clips = CachedClips(cache, sorted(set(train_ids) | set(val_ids)))
+    tr = CachedWindows(clips, train_ids, dc["input"], dc["window_s"], random=True, seed=int(tc["seed"]))
+    va = CachedWindows(clips, val_ids, dc["input"], dc["window_s"], random=False)
+    sampler = DistributedSampler(tr, shuffle=True, seed=int(tc["seed"])) if world > 1 else None
+    g = torch.Generator().manual_seed(int(tc["seed"]))
+    tl = DataLoader(tr, batch_size=int(tc["batch_size"]), shuffle=sampler is None, sampler=sampler, drop_last=True,
+                    num_workers=int(tc["workers"]), generator=g, persistent_workers=int(tc["workers"]) > 0)
+    vl = DataLoader(va, batch_size=int(tc["batch_size"]), shuffle=False, num_workers=0)
+
+    name, args = model_args(cfg, trunk_info)
+    model = build(name, **args).to(dev)
+    visual = [p for n, p in model.named_parameters() if n.startswith(("adapter", "conv1x1", "rir_", "coh_"))]
+    vis_ids = {id(p) for p in visual}
+    rest = [p for p in model.parameters() if id(p) not in vis_ids]
+    opt = torch.optim.Adam([{"params": rest, "lr": float(tc["lr"])},
+                            {"params": visual, "lr": float(tc["lr_visual"])}], weight_decay=float(tc["weight_decay"]))
+    use_amp = bool(tc["amp"]) and dev.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda") if use_amp else None
+    net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None) \
+        if world > 1 else model
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    start_epoch, best, history = 0, math.inf, []
+    if resume and (out / "last.safetensors").exists():
+        m, meta = checkpoint.load(out / "last.safetensors", map_location=str(dev))
+        model.load_state_dict(m.state_dict())
+        extra = _load_optimizer(out / "last.optim.safetensors", opt, scaler)
+        start_epoch, best = int(extra["epoch"]) + 1, float(extra["best"])
+    log = _Logger(out, rank == 0)
+    if rank == 0:
+        (out / "config.json").write_text(json.dumps(cfg, indent=1))
+    max_steps = int(tc.get("max_steps_per_epoch") or 0)
+    t_train = 0.0
+    samples = 0
+    for epoch in range(start_epoch, int(tc["epochs"])):
+        decay = float(tc["lr_decay"]) ** (epoch // max(1, int(tc["lr_decay_every"])))
+        for grp, base in zip(opt.param_groups, (float(tc["lr"]), float(tc["lr_visual"]))):
+            grp["lr"] = base * decay
+        tr.set_epoch(epoch)
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        net.train()
+        sums: dict = {}
+        steps = 0
+        t0 = time.perf_counter()
+        bar = tqdm(tl, desc=f"epoch {epoch + 1}/{tc['epochs']}", unit="batch", disable=not progress or rank != 0,
+                   total=min(len(tl), max_steps) if max_steps else len(tl))
+        for batch in bar:
+            batch = _to(batch, dev)
+            with torch.autocast(dev.type, dtype=torch.float16, enabled=use_amp):
+                terms = losses(model if world == 1 else _Unwrap(net, model), batch, cfg.get("loss"))
+            opt.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(terms["total"]).backward()
+                scaler.step(opt)
+                scaler.update()
+            else:
+                terms["total"].backward()
+                opt.step()
+            if not torch.isfinite(terms["total"]):
+                raise RuntimeError(f"loss became {terms['total'].item()} at epoch {epoch + 1}, step {steps + 1}")
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + float(v.detach())
+            steps += 1
+            samples += batch["mix"].shape[0]
+            bar.set_postfix(loss=f"{sums['total'] / steps:.4g}")
+            if max_steps and steps >= max_steps:
+                break
+        bar.close()
+        t_train += time.perf_counter() - t0
+        row = {"epoch": epoch + 1, **{f"train_{k}": v / max(steps, 1) for k, v in sums.items()},
+               "train_seconds": time.perf_counter() - t0, "lr": opt.param_groups[0]["lr"]}
+        if (epoch + 1) % int(tc["val_every"]) == 0 or epoch + 1 == int(tc["epochs"]):
+            row.update({f"val_{k}": v for k, v in validate(model, vl, dev, cfg.get("loss")).items()})
+        history.append(row)
+        if rank == 0:
+            log.write(row)
+            score = row.get("val_diff", math.inf)
+            extra = {"epoch": epoch, "best": min(best, score), "val_diff": score, "samples": samples}
+            half = bool(tc.get("save_half"))
+            checkpoint.save(out / "last.safetensors", model, cfg, extra, half=False)
+            _save_optimizer(out / "last.optim.safetensors", opt, scaler, extra)
+            if score < best:
+                best = score
+                checkpoint.save(out / "best.safetensors", model, cfg, extra, half=half)
+    if world > 1:
+        torch.distributed.barrier()
+    return {"epochs": len(history), "best_val_diff": best, "train_seconds": t_train,
+            "samples_per_s": samples / max(t_train, 1e-9), "history": history, "out": str(out)}
+
+
+class _Unwrap:
+    """Let the objective call the DDP-wrapped network while reading attributes from the plain model."""
+
+    def __init__(self, ddp, model):
+        self._ddp, self._model = ddp, model
+
+    def __call__(self, *a, **k):
+        return self._ddp(*a, **k)
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+
+@torch.no_grad()
+def validate(model, loader, dev, weights=None) -> dict:
+    """Mean loss terms over the validation windows (fixed windows, no randomness except the coherence swap)."""
+    model.eval()
+    sums, n = {}, 0
+    g = torch.random.get_rng_state()
+    torch.manual_seed(1234)
+    for batch in loader:
+        terms = losses(model, _to(batch, dev), weights)
+        for k, v in terms.items():
+            sums[k] = sums.get(k, 0.0) + float(v) * batch["mix"].shape[0]
+        n += batch["mix"].shape[0]
+    torch.random.set_rng_state(g)
+    return {k: v / max(n, 1) for k, v in sums.items()}

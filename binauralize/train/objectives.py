@@ -1,0 +1,84 @@
+"""Training objectives, kept apart from the networks (``binauralize.models``).
+
+- ``mono2binaural``: 2.5D Visual Sound: mean squared error between the predicted and the true difference
+  spectrogram D = STFT(L - R) (real and imaginary parts, Nyquist bin dropped).
+- ``geometry``: Garg et al. 2021, L = l_B L_B + l_S L_S + l_G L_G + l_P L_P with the paper's weights
+  (l_B = 10, l_S = 1, l_G = 0.01, l_P = 1; configurable): L_B = MSE on D, L and R spectrograms; L_S = BCE of the
+  "channels swapped" classifier on the ground-truth binaural, swapped with probability 0.5; L_G =
+  max(0, ||v_t - v_t'||^2 - margin) for frames t, t' of the same clip; L_P = MSE of the RIR log-magnitude spectrogram
+  plus L1 of the RT60 computed from the predicted and the true RIR spectrograms by the same estimator
+  (Schroeder backward integration of the frame energies, slope between -5 and -25 dB). The paper takes the RT60
+  from a Griffin-Lim waveform; the frame energies of a magnitude spectrogram are what Griffin-Lim preserves, so
+  we skip the phase reconstruction.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..models.mono2binaural import spec_channels, stft
+
+DEFAULT_WEIGHTS = {"backbone": 10.0, "coherence": 1.0, "geometric": 0.01, "rir": 1.0, "margin": 1.0}
+RIR_FRAME_S = 128 / 16000
+
+
+def rt60_from_logmag(logmag: torch.Tensor, frame_s: float = RIR_FRAME_S) -> torch.Tensor:
+    """RIR log-magnitude spectrograms ``[B, C, F, T]`` -> RT60 ``[B]`` (s), differentiable.
+
+    Energy decay curve: backward cumulative sum of the frame energies; RT60 = -60 / slope of the least-squares line
+    through the EDC (dB) where it lies between -5 and -25 dB (T20 extrapolated), chosen on the detached curve.
+    """
+    e = torch.exp(2 * logmag.float()).sum(dim=(1, 2))                      # [B, T]
+    edc = torch.flip(torch.cumsum(torch.flip(e, [1]), 1), [1])
+    db = 10 * torch.log10(edc / edc[:, :1] + 1e-12)
+    t = torch.arange(db.shape[1], device=db.device, dtype=db.dtype) * frame_s
+    with torch.no_grad():
+        w = ((db <= -5) & (db >= -25)).to(db.dtype)
+        few = w.sum(1) < 3
+        w[few] = ((db[few] <= -1) & (db[few] >= -15)).to(db.dtype)
+        w = w + 1e-6
+    tm = ((w * t).sum(1) / w.sum(1))[:, None]
+    dm = ((w * db).sum(1) / w.sum(1))[:, None]
+    slope = (w * (t - tm) * (db - dm)).sum(1) / (w * (t - tm) ** 2).sum(1)
+    return -60.0 / torch.clamp(slope, max=-1.0)
+
+
+def losses(model, batch: dict, weights: dict | None = None) -> dict:
+    """Weighted loss terms for one batch; ``total`` is what to minimise. Works for both model families."""
+    w = {**DEFAULT_WEIGHTS, **(weights or {})}
+    mix, target = batch["mix"], batch["target"]
+    feat = batch.get("feat") if model.use_visual else None
+    out = model(mix, feat)
+    true = stft(target)                                                    # [B, 2, F, T] complex
+    diff_true = true[:, 0] - true[:, 1]
+    terms = {"diff": F.mse_loss(spec_channels(out["diff"]), spec_channels(diff_true))}
+    if model.registry_name != "geometry":
+        terms["total"] = terms["diff"]
+        return terms
+    lb = terms["diff"] + F.mse_loss(spec_channels(out["left"]), spec_channels(true[:, 0])) \
+        + F.mse_loss(spec_channels(out["right"]), spec_channels(true[:, 1]))
+    total = w["backbone"] * lb
+    terms["backbone"] = lb
+    vf = out["vf"]
+    if vf is not None:
+        swap = (torch.rand(mix.shape[0], device=mix.device) < 0.5)
+        spec = torch.where(swap[:, None, None, None], true.flip(1), true)
+        logit = model.coherence_logit(spec, vf)
+        terms["coherence"] = F.binary_cross_entropy_with_logits(logit, swap.float())
+        terms["coherence_acc"] = ((logit > 0) == swap).float().mean().detach()
+        total = total + w["coherence"] * terms["coherence"]
+        if "feat2" in batch:
+            vf2 = model.visual_embedding(batch["feat2"])
+            d2 = (vf - vf2).pow(2).flatten(1).mean(1)
+            terms["geometric"] = F.relu(d2 - w["margin"]).mean()
+            terms["feature_distance"] = d2.mean().detach()
+            total = total + w["geometric"] * terms["geometric"]
+        if "rir" in batch:
+            pred = model.rir_logmag(vf)
+            rir = batch["rir"]
+            lp = F.mse_loss(pred, rir)
+            rt_err = F.l1_loss(rt60_from_logmag(pred), rt60_from_logmag(rir))
+            terms["rir"], terms["rt60_l1"] = lp, rt_err
+            total = total + w["rir"] * (lp + rt_err)
+    terms["total"] = total
+    return terms
