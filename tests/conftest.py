@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import soundfile as sf
 
 from binauralize.dsp.hrtf import HRTF
 
@@ -13,3 +14,18 @@ def hrtf48():
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(scope="session")
+def sources_dir(tmp_path_factory):
+    """Tiny dry 'recordings' the test makes: plucked tones and noise bursts in two classes."""
+    d = tmp_path_factory.mktemp("dry")
+    rng = np.random.default_rng(0)
+    sr = 16000
+    t = np.arange(sr) / sr
+    for k in range(2):
+        tone = np.sin(2 * np.pi * (220 * (k + 1)) * t) * np.exp(-3 * t) + 0.05 * rng.standard_normal(sr)
+        sf.write(d / f"guit_tone{k}.wav", tone, sr)
+        burst = rng.standard_normal(sr) * (np.arange(sr) % 4000 < 800)
+        sf.write(d / f"drum_burst{k}.wav", burst, sr)
+    return str(d)

@@ -10,21 +10,6 @@ from binauralize.data.synth import SynthConfig, generate_clip, write_splits
 from binauralize.metrics.spatial import gcc_phat_itd
 
 
-@pytest.fixture(scope="module")
-def sources_dir(tmp_path_factory):
-    """Tiny dry 'recordings' the test makes: plucked tones and noise bursts in two classes."""
-    d = tmp_path_factory.mktemp("dry")
-    rng = np.random.default_rng(0)
-    sr = 16000
-    t = np.arange(sr) / sr
-    for k in range(2):
-        tone = np.sin(2 * np.pi * (220 * (k + 1)) * t) * np.exp(-3 * t) + 0.05 * rng.standard_normal(sr)
-        sf.write(d / f"guit_tone{k}.wav", tone, sr)
-        burst = rng.standard_normal(sr) * (np.arange(sr) % 4000 < 800)
-        sf.write(d / f"drum_burst{k}.wav", burst, sr)
-    return str(d)
-
-
 def cfg(sources_dir, **kw):
     base = dict(seconds=1.5, sample_rate=16000, fps=10, width=160, height=90, sources_dir=sources_dir,
                 max_sources=1, p_moving=0.0, p_offscreen=0.0, p_silent_distractor=0.0, max_order=1)

@@ -1,0 +1,202 @@
+"""Learned models (Mono2Binaural family): shapes, checkpoints, training steps, sliding-window inference, baselines,
+and the train -> evaluate -> tool path on a tiny generated dataset."""
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from binauralize.cli import main  # noqa: E402
+from binauralize.errors import InputError  # noqa: E402
+from binauralize.models import checkpoint  # noqa: E402
+from binauralize.models.registry import build  # noqa: E402
+from binauralize.models.spatializer import LearnedSpatializer, features_lookup  # noqa: E402
+from binauralize.train.loop import load_config, model_args  # noqa: E402
+from binauralize.train.objectives import losses, rt60_from_logmag  # noqa: E402
+
+TRUNK = {"trunk": "efficientnet-lite0", "channels": 320, "map_size": [5, 10]}
+N = 10080  # 0.63 s at 16 kHz
+
+
+def debug_model(path="configs/debug.toml", **over):
+    name, args = model_args(load_config(path), TRUNK)
+    args.update(over)
+    torch.manual_seed(0)
+    return build(name, **args)
+
+
+def batch(b=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    target = torch.randn(b, 2, N, generator=g) * 0.1
+    return {"mix": target.sum(1), "target": target, "feat": torch.rand(b, 320, 5, 10, generator=g),
+            "feat2": torch.rand(b, 320, 5, 10, generator=g), "rir": torch.randn(b, 2, 128, 64, generator=g) - 5}
+
+
+@pytest.mark.parametrize("cfg", ["configs/debug.toml", "configs/debug_geometry.toml"])
+def test_debug_presets_shapes(cfg):
+    m = debug_model(cfg).eval()
+    x = batch()
+    out = m(x["mix"], x["feat"])
+    assert out["diff"].shape == (3, 257, 64) and out["diff"].is_complex()
+    assert m.predict_binaural(x["mix"], x["feat"]).shape == (3, 2, N)
+    if m.registry_name == "geometry":
+        assert out["left"].shape == out["right"].shape == (3, 257, 64)
+        assert m.rir_logmag(out["vf"]).shape == (3, 2, 128, 64)
+        assert m.coherence_logit(torch.stack([out["left"], out["right"]], 1), out["vf"]).shape == (3,)
+
+
+def test_binaural_reconstruction_keeps_the_mix():
+    """L = (M + D) / 2 and R = (M - D) / 2: L + R is the input mix whatever the network predicts."""
+    m = debug_model().eval()
+    x = batch()
+    y = m.predict_binaural(x["mix"], x["feat"])
+    assert torch.allclose(y.sum(1), x["mix"], atol=1e-5)
+
+
+def test_checkpoint_round_trip_and_corruption(tmp_path):
+    m = debug_model("configs/debug_geometry.toml").eval()
+    x = batch()
+    p = checkpoint.save(tmp_path / "m.safetensors", m, {"a": 1}, {"epoch": 3})
+    m2, meta = checkpoint.load(p)
+    assert meta["model"] == "geometry" and meta["config"] == {"a": 1} and meta["extra"]["epoch"] == 3
+    assert meta["args"] == m.init_args and len(meta["sha256"]) == 64
+    with torch.no_grad():
+        assert torch.equal(m(x["mix"], x["feat"])["diff"], m2(x["mix"], x["feat"])["diff"])
+    raw = bytearray(p.read_bytes())
+    raw[-5] ^= 0xFF
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(bytes(raw))
+    with pytest.raises(InputError, match="SHA-256"):
+        checkpoint.load(bad)
+    (tmp_path / "x.safetensors").write_bytes(b"not a checkpoint")
+    with pytest.raises(InputError):
+        checkpoint.load(tmp_path / "x.safetensors")
+
+
+@pytest.mark.parametrize("cfg", ["configs/debug.toml", "configs/debug_geometry.toml"])
+def test_training_steps_decrease_the_loss_on_a_repeated_batch(cfg):
+    m = debug_model(cfg).train()
+    opt = torch.optim.Adam(m.parameters(), lr=3e-3)
+    x = batch(4)
+    vals = []
+    for _ in range(4):
+        torch.manual_seed(0)  # the same coherence swaps every step
+        t = losses(m, x, load_config(cfg)["loss"])
+        opt.zero_grad()
+        t["total"].backward()
+        opt.step()
+        vals.append(float(t["total"].detach()))
+    assert np.all(np.isfinite(vals)) and vals[-1] < vals[0]
+
+
+def _constant_mask_model(c: float):
+    m = debug_model().eval()
+    with torch.no_grad():
+        conv = m.up5[0]
+        conv.weight.zero_()
+        conv.bias.copy_(torch.tensor([np.log((1 + c) / (1 - c)), 0.0]))  # sigmoid -> (1 + c) / 2 -> mask c + 0i
+    return m
+
+
+def test_sliding_window_reconstructs_a_constant_mask_exactly(tmp_path):
+    c = 0.3
+    p = checkpoint.save(tmp_path / "c.safetensors", _constant_mask_model(c))
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(16000 * 2 + 123) * 0.1
+    feats = features_lookup(np.array([1.0]), np.zeros((1, 320, 5, 10), np.float32))
+    for hop in (0.05, 0.2):
+        sp = LearnedSpatializer(p, hop_s=hop)
+        d = sp.predict_16k(x, feats)
+        np.testing.assert_allclose(d, c * 2 * x, atol=1e-5)
+        y = sp.render(x, 16000, feats)
+        np.testing.assert_allclose(y[0] - y[1], c * 2 * x, atol=1e-5)
+        np.testing.assert_allclose(y.mean(0), x, atol=1e-12)
+
+
+def test_full_band_output_at_48k_pans_the_high_band_and_keeps_the_mono(tmp_path):
+    """At 48 kHz the high band (> 8 kHz) follows the predicted balance: a constant positive mask (left louder)
+    makes the left channel louder above 8 kHz too; (L + R) / 2 is the input."""
+    p = checkpoint.save(tmp_path / "c.safetensors", _constant_mask_model(0.5))
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(48000) * 0.1
+    feats = features_lookup(np.array([0.5]), np.zeros((1, 320, 5, 10), np.float32))
+    y = LearnedSpatializer(p).render(x, 48000, feats)
+    np.testing.assert_allclose(y.mean(0), x, atol=1e-12)
+    spec = np.abs(np.fft.rfft(y, axis=1)) ** 2
+    f = np.fft.rfftfreq(48000, 1 / 48000)
+    for lo, hi in ((500, 7000), (10000, 20000)):
+        band = (f > lo) & (f < hi)
+        ild = 10 * np.log10(spec[0, band].sum() / spec[1, band].sum())
+        assert 6 < ild < 12, (lo, ild)   # (1 + 0.5) / (1 - 0.5) = 3 -> 9.5 dB
+
+
+def test_flipped_visual_and_audio_only_differ_as_expected(tmp_path):
+    m = debug_model()
+    with torch.no_grad():  # a visual model whose output depends on the features
+        for prm in m.conv1x1.parameters():
+            prm.add_(0.5)
+    p = checkpoint.save(tmp_path / "v.safetensors", m.eval())
+    sp = LearnedSpatializer(p)
+    x = np.random.default_rng(2).standard_normal(16000) * 0.1
+    f = np.random.default_rng(3).random((1, 320, 5, 10)).astype(np.float32) * 3
+    normal = sp.predict_16k(x, features_lookup(np.array([0.5]), f))
+    flipped = sp.predict_16k(x, features_lookup(np.array([0.5]), f[..., ::-1].copy()))
+    assert np.abs(normal - flipped).max() > 1e-4
+    ao = checkpoint.save(tmp_path / "ao.safetensors", debug_model("configs/audio_only.toml", ngf=4).eval())
+    a = LearnedSpatializer(ao)
+    assert not a.uses_visual
+    np.testing.assert_allclose(a.predict_16k(x, None), a.predict_16k(x, features_lookup(np.array([0.5]), f)))
+
+
+def test_rt60_estimator_known_answer():
+    from binauralize.train.cache import rir_logmag
+
+    sr = 24000
+    t = np.arange(int(1.3 * sr)) / sr
+    for rt in (0.3, 0.8):
+        x = np.random.default_rng(0).standard_normal((2, len(t))) * 10 ** (-3 * t / rt)
+        est = float(rt60_from_logmag(torch.from_numpy(rir_logmag(x, sr))[None]))
+        assert abs(est - rt) < 0.1 * rt
+
+
+def test_train_cache_train_resume_evaluate_and_tool(tmp_path, sources_dir, capsys):
+    data = tmp_path / "set"
+    assert main(["dataset", "synth", "--out", str(data), "--num-clips", "4", "--seconds", "2.0", "--seed", "5",
+                 "--workers", "1", "--sample-rate", "16000", "--size", "160x90", "--sources-dir", sources_dir,
+                 "-q"]) == 0
+    ids = [f"{i:06d}" for i in range(4)]
+    (data / "splits" / "scene_train.txt").write_text("\n".join(ids[:3]))
+    (data / "splits" / "scene_val.txt").write_text(ids[3])
+    (data / "splits" / "scene_test.txt").write_text(ids[3])
+    assert main(["train-cache", str(data), "-q"]) == 0
+    cache = data / "cache" / "efficientnet-lite0"
+    z = np.load(cache / "000000.npz")
+    assert z["features"].shape == (1, 320, 5, 10) and z["binaural"].shape == (2, 32000)
+    assert (cache / "000003_flipped.npy").exists() and not (cache / "000000_flipped.npy").exists()
+    run = tmp_path / "run"
+    assert main(["train", "configs/debug.toml", "--data", str(data), "--out", str(run), "-q"]) == 0
+    log = (run / "log.csv").read_text().splitlines()
+    assert len(log) == 3 and (run / "best.safetensors").exists()
+    assert main(["train", "configs/debug.toml", "--data", str(data), "--out", str(run), "-q"]) == 1  # no overwrite
+    assert main(["train", "configs/debug.toml", "--data", str(data), "--out", str(run), "--epochs", "3",
+                 "--resume", "-q"]) == 0
+    assert len((run / "log.csv").read_text().splitlines()) == 4
+    assert checkpoint.read_metadata(run / "last.safetensors")["extra"]["epoch"] == 2
+    capsys.readouterr()
+    ck = str(run / "best.safetensors")
+    assert main(["evaluate", "--model", "mono", f"m2b={ck}", f"m2b={ck}@flipped", "--data", str(data),
+                 "--split", "scene_test", "--out", str(tmp_path / "ev"), "--input", "real", "-q"]) == 0
+    summary = json.loads((tmp_path / "ev" / "summary.json").read_text())
+    assert set(summary) == {"mono", "m2b", "m2b-flipped"}
+    out = tmp_path / "clip_3d.wav"
+    assert main(["--model", ck, str(data / "videos" / "000001.mp4"), "-o", str(out), "--audio",
+                 str(data / "mono_audios" / "000001.wav"), "-q"]) == 0
+    import soundfile as sf
+
+    y, sr = sf.read(out)
+    mono, _ = sf.read(data / "mono_audios" / "000001.wav")
+    assert sr == 16000 and y.shape == (len(mono), 2)
+    assert np.mean(np.abs(y.mean(1) - mono) < 2e-3) > 0.999  # soft limiter aside, (L+R)/2 is the input
+    assert main(["--model", "no-such-model", str(data / "videos" / "000001.mp4"), "-o", str(tmp_path / "x.wav")]) == 1
+    assert "unknown model" in capsys.readouterr().err
