@@ -130,7 +130,7 @@ def _high_band_pan(m16: np.ndarray, d16: np.ndarray, n_out: int, sr: int, frame_
     from scipy.signal import butter, sosfiltfilt
 
     sos = butter(4, 4000, "highpass", fs=SR, output="sos")
-    left, right = sosfiltfilt(sos, (m16 + d16) / 2), sosfiltfilt(sos, (m16 - d16) / 2)
+    left, right = sosfiltfilt(sos, m16 + d16 / 2), sosfiltfilt(sos, m16 - d16 / 2)
     f = int(frame_s * SR)
     k = len(m16) // f
     if k == 0:

@@ -28,7 +28,7 @@ from .objectives import losses
 DEFAULTS = {
     "model": {"name": "mono2binaural"},
     "data": {"train_split": "scene_train", "val_split": "scene_val", "input": "real", "window_s": 0.63,
-             "trunk": "efficientnet-lite0", "max_train_clips": 0},
+             "trunk": "efficientnet-lite0", "max_train_clips": 0, "exclude_splits": ["hrtf_test"]},
     "train": {"epochs": 10, "batch_size": 32, "lr": 1e-3, "lr_visual": 1e-4, "weight_decay": 5e-4, "seed": 0,
               "workers": 0, "amp": True, "val_every": 1, "max_steps_per_epoch": 0, "lr_decay": 0.94,
               "lr_decay_every": 10, "save_half": True},
@@ -94,11 +94,18 @@ def model_args(cfg: dict, trunk_info: dict) -> tuple[str, dict]:
     return name, m
 
 
-def _split_ids(root: Path, split: str, cache: Path, limit: int = 0) -> list[str]:
+def _split_ids(root: Path, split: str, cache: Path, limit: int = 0, exclude: tuple = ()) -> list[str]:
+    """Cached clips of ``split`` minus those of the ``exclude`` splits (e.g. the held-out-HRTF clips, so one
+    training run serves both the scene split and the HRTF split)."""
     f = root / "splits" / f"{split}.txt"
     if not f.is_file():
         raise InputError(f"no split file {f}")
-    ids = [c for c in f.read_text().split() if (cache / f"{c}.npz").exists()]
+    drop: set = set()
+    for e in exclude:
+        fe = root / "splits" / f"{e}.txt"
+        if fe.is_file():
+            drop |= set(fe.read_text().split())
+    ids = [c for c in f.read_text().split() if c not in drop and (cache / f"{c}.npz").exists()]
     if not ids:
         raise InputError(f"split {split}: none of its clips are cached in {cache}")
     return ids[:limit] if limit else ids
@@ -187,8 +194,9 @@ def train(cfg: dict, out: str | Path, resume: bool = False, device: str | None =
     if not (cache / "trunk.json").exists():
         raise InputError(f"no feature cache in {cache}: run `binauralize train-cache {root}` first")
     trunk_info = json.loads((cache / "trunk.json").read_text())
-    train_ids = _split_ids(root, dc["train_split"], cache, int(dc.get("max_train_clips") or 0))
-    val_ids = _split_ids(root, dc["val_split"], cache, int(dc.get("max_val_clips") or 0))
+    ex = tuple(dc.get("exclude_splits") or ())
+    train_ids = _split_ids(root, dc["train_split"], cache, int(dc.get("max_train_clips") or 0), ex)
+    val_ids = _split_ids(root, dc["val_split"], cache, int(dc.get("max_val_clips") or 0), ex)
     clips = CachedClips(cache, sorted(set(train_ids) | set(val_ids)))
     tr = CachedWindows(clips, train_ids, dc["input"], dc["window_s"], random=True, seed=int(tc["seed"]))
     va = CachedWindows(clips, val_ids, dc["input"], dc["window_s"], random=False)
