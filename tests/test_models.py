@@ -133,16 +133,16 @@ def test_full_band_output_at_48k_pans_the_high_band_and_keeps_the_mono(tmp_path)
 
 def test_flipped_visual_and_audio_only_differ_as_expected(tmp_path):
     m = debug_model()
-    with torch.no_grad():  # a visual model whose output depends on the features
-        for prm in m.conv1x1.parameters():
-            prm.add_(0.5)
+    for mod in m.modules():  # PyTorch's default (larger) initialisation: outputs depend clearly on the features
+        if hasattr(mod, "reset_parameters") and mod is not m:
+            mod.reset_parameters()
     p = checkpoint.save(tmp_path / "v.safetensors", m.eval())
     sp = LearnedSpatializer(p)
     x = np.random.default_rng(2).standard_normal(16000) * 0.1
     f = np.random.default_rng(3).random((1, 320, 5, 10)).astype(np.float32) * 3
     normal = sp.predict_16k(x, features_lookup(np.array([0.5]), f))
     flipped = sp.predict_16k(x, features_lookup(np.array([0.5]), f[..., ::-1].copy()))
-    assert np.abs(normal - flipped).max() > 1e-4
+    assert np.abs(normal - flipped).max() > 0.01 * np.abs(normal).max()
     ao = checkpoint.save(tmp_path / "ao.safetensors", debug_model("configs/audio_only.toml", ngf=4).eval())
     a = LearnedSpatializer(ao)
     assert not a.uses_visual

@@ -73,6 +73,18 @@ def _up(cin: int, cout: int, outermost: bool = False) -> nn.Sequential:
     return nn.Sequential(nn.ConvTranspose2d(cin, cout, 4, 2, 1), nn.BatchNorm2d(cout), nn.ReLU(True))
 
 
+def weights_init(m: nn.Module) -> None:
+    """The 2.5D Visual Sound code's initialisation: conv and linear weights N(0, 0.02), BatchNorm scale N(1, 0.02),
+    biases 0 (masks start small, so training starts near Mono-Mono instead of far above it)."""
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        nn.init.normal_(m.weight, 0.0, 0.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.BatchNorm2d):
+        nn.init.normal_(m.weight, 1.0, 0.02)
+        nn.init.zeros_(m.bias)
+
+
 class AudioEncoder(nn.Module):
     """The U-Net encoder: ``[B, cin, F, T]`` -> five feature maps (the last at F/32 x T/32, 8 * ngf channels)."""
 
@@ -124,6 +136,7 @@ class Mono2Binaural(nn.Module):
         self.up3 = _up(ngf * 8, ngf * 2)
         self.up4 = _up(ngf * 4, ngf)
         self.up5 = _up(ngf * 2, 2 * n_masks, outermost=True)
+        self.apply(weights_init)
 
     @property
     def window_samples(self) -> int:
@@ -199,6 +212,8 @@ class GeometryAware(Mono2Binaural):
             c = cout
         ups += [nn.ConvTranspose2d(c, 2, 4, 2, 1)]
         self.rir_gen = nn.Sequential(*ups)
+        for mod in (self.coh_audio, self.coh_fc, self.rir_in, self.rir_fc, self.rir_gen):
+            mod.apply(weights_init)
 
     def coherence_logit(self, binaural_spec: torch.Tensor, vf: torch.Tensor) -> torch.Tensor:
         """Complex binaural spectrogram ``[B, 2, F, T]`` + v_f -> logit ``[B]`` that the channels are swapped."""

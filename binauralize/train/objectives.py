@@ -51,7 +51,8 @@ def losses(model, batch: dict, weights: dict | None = None) -> dict:
     out = model(mix, feat)
     true = stft(target)                                                    # [B, 2, F, T] complex
     diff_true = true[:, 0] - true[:, 1]
-    terms = {"diff": F.mse_loss(spec_channels(out["diff"]), spec_channels(diff_true))}
+    terms = {"diff": F.mse_loss(spec_channels(out["diff"]), spec_channels(diff_true)),
+             "diff_zero": spec_channels(diff_true).pow(2).mean().detach()}  # the loss of Mono-Mono (D = 0)
     if model.registry_name != "geometry":
         terms["total"] = terms["diff"]
         return terms
