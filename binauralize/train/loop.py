@@ -3,7 +3,7 @@
 Plain PyTorch; several GPUs or nodes through torch DDP launched by ``torchrun`` (``torchrun --nproc_per_node 4
 -m binauralize train CONFIG``: each process takes its share of every epoch through a DistributedSampler; rank 0
 writes checkpoints and logs). Mixed precision (float16 autocast + gradient scaling) on CUDA when ``amp = true``.
-Every epoch writes ``last.safetensors`` (+ ``last.optim.safetensors``: optimizer state, no pickle) and, when the
+``budget_minutes`` stops training when another epoch would not fit in that wall-clock budget. Every epoch writes ``last.safetensors`` (+ ``last.optim.safetensors``: optimizer state, no pickle) and, when the
 validation loss improves, ``best.safetensors``; ``--resume`` continues from ``last``. Logs: ``log.csv`` (one row
 per epoch) and TensorBoard event files when the ``tensorboard`` package is installed.
 """
@@ -31,7 +31,7 @@ DEFAULTS = {
              "trunk": "efficientnet-lite0", "max_train_clips": 0, "exclude_splits": ["hrtf_test"]},
     "train": {"epochs": 10, "batch_size": 32, "lr": 1e-3, "lr_visual": 1e-4, "weight_decay": 5e-4, "seed": 0,
               "workers": 0, "amp": True, "val_every": 1, "max_steps_per_epoch": 0, "lr_decay": 0.94,
-              "lr_decay_every": 10, "save_half": True},
+              "lr_decay_every": 10, "save_half": True, "budget_minutes": 0},
     "loss": {},
 }
 
@@ -230,6 +230,8 @@ def train(cfg: dict, out: str | Path, resume: bool = False, device: str | None =
     if rank == 0:
         (out / "config.json").write_text(json.dumps(cfg, indent=1))
     max_steps = int(tc.get("max_steps_per_epoch") or 0)
+    budget_s = float(tc.get("budget_minutes") or 0) * 60
+    t_run = time.perf_counter()
     t_train = 0.0
     samples = 0
     for epoch in range(start_epoch, int(tc["epochs"])):
@@ -283,6 +285,10 @@ def train(cfg: dict, out: str | Path, resume: bool = False, device: str | None =
             if score < best:
                 best = score
                 checkpoint.save(out / "best.safetensors", model, cfg, extra, half=half)
+        if budget_s:  # stop when another epoch would not fit in the budget (same decision on every rank)
+            spent = time.perf_counter() - t_run
+            if spent + spent / (epoch + 1 - start_epoch) > budget_s:
+                break
     if world > 1:
         torch.distributed.barrier()
     return {"epochs": len(history), "best_val_diff": best, "train_seconds": t_train,
