@@ -35,4 +35,4 @@ def names() -> list[str]:
 
 
 def _load_builtin() -> None:
-    from . import mono2binaural  # noqa: F401  (registers mono2binaural and geometry)
+    from . import mono2binaural, position  # noqa: F401  (registers mono2binaural, geometry, position)
