@@ -201,3 +201,18 @@ def test_train_cache_train_resume_evaluate_and_tool(tmp_path, sources_dir, capsy
     assert np.mean(np.abs(y.mean(1) - mono) < 2e-3) > 0.999  # soft limiter aside, (L+R)/2 is the input
     assert main(["--model", "no-such-model", str(data / "videos" / "000001.mp4"), "-o", str(tmp_path / "x.wav")]) == 1
     assert "unknown model" in capsys.readouterr().err
+
+
+def test_shipped_weights_load_and_keep_the_mono():
+    from binauralize.models.spatializer import shipped_models
+
+    ship = shipped_models()
+    assert {"mono2binaural", "geometry"} <= set(ship)
+    for name in ("mono2binaural", "geometry"):
+        sp = LearnedSpatializer(name)
+        assert sp.meta["model"] == name and sp.uses_visual
+        x = np.random.default_rng(0).standard_normal(24000) * 0.1
+        feats = features_lookup(np.array([0.5]), np.random.default_rng(1).random((1, 320, 5, 10)).astype(np.float32))
+        y = sp.render(x, 24000, feats)
+        assert y.shape == (2, 24000) and np.isfinite(y).all()
+        np.testing.assert_allclose(y.mean(0), x, atol=1e-9)
