@@ -236,7 +236,8 @@ def decide(fa: FrameAnalysis, env_times: np.ndarray, env_db: np.ndarray,
         visible[k, idx] = True
         mot = np.full(n, np.nan)
         mot[idx] = f.motion
-        s = np.nanmax(np.stack([_window_corr(mot, env, half), _window_corr(mot, denv, half)]), axis=0)
+        both = np.stack([_window_corr(mot, env, half), _window_corr(mot, denv, half)])
+        s = np.where(np.isnan(both).all(axis=0), np.nan, np.nanmax(np.where(np.isnan(both), -np.inf, both), axis=0))
         scores[k] = np.where(visible[k], s, np.nan)
         cx = np.array([b.cx for b in f.boxes])
         cy = np.array([b.cy for b in f.boxes])
