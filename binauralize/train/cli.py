@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -71,6 +72,8 @@ def train_main(argv: list[str]) -> int:
             raise BinauralizeError(f"{out} already holds a run: pass --resume to continue it or choose another --out")
         res = train(cfg, out, resume=args.resume, device=args.device, progress=not args.quiet, data_root=args.data,
                     cache=args.cache)
+        if int(os.environ.get("RANK", "0")) != 0:  # torchrun: rank 0 reports
+            return 0
         (out / "summary.json").write_text(json.dumps({k: v for k, v in res.items() if k != "history"}, indent=1))
         print(f"binauralize train: {res['epochs']} epochs, best validation D loss {res['best_val_diff']:.5g}, "
               f"{res['samples_per_s']:.1f} samples/s -> {out}/best.safetensors")
