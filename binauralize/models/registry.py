@@ -26,6 +26,18 @@ def build(name: str, **kwargs):
     _load_builtin()
     if name not in _REGISTRY:
         raise KeyError(f"unknown model {name!r}: registered are {', '.join(sorted(_REGISTRY))}")
+    import inspect
+
+    allowed = set(inspect.signature(_REGISTRY[name].__init__).parameters) - {"self", "kw", "kwargs"}
+    if _REGISTRY[name].__init__.__code__.co_flags & inspect.CO_VARKEYWORDS:  # subclasses pass **kw to the base
+        for base in _REGISTRY[name].__mro__[1:]:
+            if "__init__" in base.__dict__:
+                allowed |= set(inspect.signature(base.__init__).parameters) - {"self", "kw", "kwargs", "args"}
+    unknown = sorted(set(kwargs) - allowed)
+    if unknown:
+        from ..errors import InputError
+
+        raise InputError(f"model {name!r} has no argument {', '.join(unknown)} (it takes {', '.join(sorted(allowed))})")
     return _REGISTRY[name](**kwargs)
 
 
