@@ -184,6 +184,10 @@ def test_train_cache_train_resume_evaluate_and_tool(tmp_path, sources_dir, capsy
                  "--resume", "-q"]) == 0
     assert len((run / "log.csv").read_text().splitlines()) == 4
     assert checkpoint.read_metadata(run / "last.safetensors")["extra"]["epoch"] == 2
+    prun = tmp_path / "position"  # issue 7's mask model trains on the same cache (+ per-source stems)
+    assert main(["train", "configs/debug_position.toml", "--data", str(data), "--out", str(prun), "-q"]) == 0
+    assert checkpoint.load(prun / "best.safetensors")[1]["model"] == "position"
+    assert (cache / "000000_sources.npz").exists()
     capsys.readouterr()
     ck = str(run / "best.safetensors")
     assert main(["evaluate", "--model", "mono", f"m2b={ck}", f"m2b={ck}@flipped", "--data", str(data),

@@ -198,15 +198,24 @@ def train(cfg: dict, out: str | Path, resume: bool = False, device: str | None =
     train_ids = _split_ids(root, dc["train_split"], cache, int(dc.get("max_train_clips") or 0), ex)
     val_ids = _split_ids(root, dc["val_split"], cache, int(dc.get("max_val_clips") or 0), ex)
     clips = CachedClips(cache, sorted(set(train_ids) | set(val_ids)))
-    tr = CachedWindows(clips, train_ids, dc["input"], dc["window_s"], random=True, seed=int(tc["seed"]))
-    va = CachedWindows(clips, val_ids, dc["input"], dc["window_s"], random=False)
+    windows = CachedWindows
+    if cfg["model"]["name"] == "position":  # per-source stems and tracks (issue 7)
+        from functools import partial
+
+        from .sources import SourceWindows, add_sources
+
+        add_sources(root, cache, sorted(set(train_ids) | set(val_ids)))
+        windows = partial(SourceWindows, max_sources=int(dc.get("max_sources", 3)))
+    tr = windows(clips, train_ids, dc["input"], dc["window_s"], random=True, seed=int(tc["seed"]))
+    va = windows(clips, val_ids, dc["input"], dc["window_s"], random=False)
     sampler = DistributedSampler(tr, shuffle=True, seed=int(tc["seed"])) if world > 1 else None
     g = torch.Generator().manual_seed(int(tc["seed"]))
     tl = DataLoader(tr, batch_size=int(tc["batch_size"]), shuffle=sampler is None, sampler=sampler, drop_last=True,
                     num_workers=int(tc["workers"]), generator=g, persistent_workers=int(tc["workers"]) > 0)
     vl = DataLoader(va, batch_size=int(tc["batch_size"]), shuffle=False, num_workers=0)
 
-    name, args = model_args(cfg, trunk_info)
+    name, args = model_args(cfg, trunk_info) if cfg["model"]["name"] != "position" else \
+        ("position", {k: v for k, v in cfg["model"].items() if k != "name"})
     model = build(name, **args).to(dev)
     visual = [p for n, p in model.named_parameters() if n.startswith(("adapter", "conv1x1", "rir_", "coh_"))]
     vis_ids = {id(p) for p in visual}
@@ -277,7 +286,7 @@ def train(cfg: dict, out: str | Path, resume: bool = False, device: str | None =
         history.append(row)
         if rank == 0:
             log.write(row)
-            score = row.get("val_diff", math.inf)
+            score = row.get("val_diff", row.get("val_total", math.inf))
             extra = {"epoch": epoch, "best": min(best, score), "val_diff": score, "samples": samples}
             half = bool(tc.get("save_half"))
             checkpoint.save(out / "last.safetensors", model, cfg, extra, half=False)

@@ -43,8 +43,26 @@ def rt60_from_logmag(logmag: torch.Tensor, frame_s: float = RIR_FRAME_S) -> torc
     return -60.0 / torch.clamp(slope, max=-1.0)
 
 
+def position_losses(model, batch: dict) -> dict:
+    """Position-conditioned masks (issue 7): magnitude-weighted squared error between each source's mask and its
+    ideal ratio mask from the dry stems, |S_k|^2 / sum_j |S_j|^2 (the residual's target: 1 where no stem sounds).
+    The mono is reverberant and coloured while the stems are dry, so the targets are approximate by design."""
+    x = stft(batch["mix"])                                                  # [B, F, T]
+    mag = x.abs()
+    masks = model(torch.log(mag + 1e-5), batch["tokens"], batch["presence"])
+    p = stft(batch["stems"]).abs() ** 2                                     # [B, S, F, T]
+    tot = p.sum(1, keepdim=True)
+    irm = torch.where(tot > 1e-10, p / (tot + 1e-12), torch.zeros_like(p))
+    target = torch.cat([irm, 1 - irm.sum(1, keepdim=True)], dim=1)
+    wgt = (mag / (mag.mean(dim=(1, 2), keepdim=True) + 1e-9))[:, None]
+    loss = (wgt * (masks - target) ** 2).mean()
+    return {"mask": loss, "total": loss}
+
+
 def losses(model, batch: dict, weights: dict | None = None) -> dict:
-    """Weighted loss terms for one batch; ``total`` is what to minimise. Works for both model families."""
+    """Weighted loss terms for one batch; ``total`` is what to minimise. Works for every model family."""
+    if model.registry_name == "position":
+        return position_losses(model, batch)
     w = {**DEFAULT_WEIGHTS, **(weights or {})}
     mix, target = batch["mix"], batch["target"]
     feat = batch.get("feat") if model.use_visual else None

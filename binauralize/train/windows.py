@@ -97,9 +97,11 @@ class CachedWindows(Dataset):
         mix = 2.0 * m * rms_scale(m)
         target = b * rms_scale(b.mean(axis=0))
         k2 = int(np.clip(k + (1 if rng.random() < 0.5 else -1), 0, len(times) - 1))
-        item = {"mix": torch.from_numpy(mix.astype(np.float32)), "target": torch.from_numpy(target.astype(np.float32)),
+        item = {"start": start, "mix": torch.from_numpy(mix.astype(np.float32)), "target": torch.from_numpy(target.astype(np.float32)),
                 "feat": torch.from_numpy(d["features"][k].astype(np.float32)),
                 "feat2": torch.from_numpy(d["features"][k2].astype(np.float32))}
         if "rir_logmag" in d:
             item["rir"] = torch.from_numpy(d["rir_logmag"])
+        if type(self) is CachedWindows:
+            item.pop("start")
         return item

@@ -1,0 +1,81 @@
+"""Per-source training data for the position-conditioned model (issue 7): dry stems and tracks per clip.
+
+``add_sources(root, cache)`` writes ``<id>_sources.npz`` beside the clip cache: ``stems`` float32 ``[K, T]`` (the
+sounding sources' dry signals at 16 kHz, in the order of ``meta.tracks``) and ``tracks`` (the ``--sources`` JSON of
+those sources). :class:`SourceWindows` cuts the same windows as :class:`CachedWindows` and adds, per source (padded
+to ``max_sources``), the stem window, its direction tokens at the STFT frame times and its presence.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .cache import SR, _load_16k
+from .windows import CachedWindows
+
+HOP = 160
+
+
+def add_sources(root: str | Path, cache: str | Path, ids: list[str] | None = None) -> int:
+    """Write missing ``<id>_sources.npz`` files; returns how many were written."""
+    root, cache = Path(root), Path(cache)
+    ids = ids or sorted(p.stem for p in (root / "meta").glob("*.json"))
+    n = 0
+    for cid in ids:
+        out = cache / f"{cid}_sources.npz"
+        if out.exists():
+            continue
+        meta = json.loads((root / "meta" / f"{cid}.json").read_text())
+        stems = [_load_16k(root / s["stem"]).mean(axis=0) for s in meta["sources"] if s.get("sounding") and s.get("stem")]
+        t = max([len(s) for s in stems] or [0])
+        arr = np.stack([np.pad(s, (0, t - len(s))) for s in stems]) if stems else np.zeros((0, 0), np.float32)
+        tmp = cache / f".{cid}_sources.partial.npz"
+        np.savez(tmp, stems=arr.astype(np.float32), tracks=np.array(json.dumps(meta["tracks"])))
+        os.replace(tmp, out)
+        n += 1
+    return n
+
+
+class SourceWindows(CachedWindows):
+    """:class:`CachedWindows` items plus ``stems [S, n]``, ``tokens [S, frames, D]``, ``presence [S, frames]``
+    (S = ``max_sources``; absent slots have presence 0)."""
+
+    def __init__(self, *a, max_sources: int = 3, n_freq: int = 4, **kw):
+        super().__init__(*a, **kw)
+        self.max_sources, self.n_freq = max_sources, n_freq
+        self._src: dict = {}
+
+    def _sources(self, cid: str):
+        if cid not in self._src:
+            from ..tracks import parse_tracks
+
+            z = np.load(self.clips.cache / f"{cid}_sources.npz")
+            self._src[cid] = (z["stems"], parse_tracks(json.loads(str(z["tracks"]))))
+        return self._src[cid]
+
+    def __getitem__(self, i: int) -> dict:
+        from ..models.position import source_tokens
+
+        item = super().__getitem__(i)
+        cid = self.index[i][0]
+        stems, tracks = self._sources(cid)
+        start = item.pop("start")
+        n = item["mix"].shape[0]
+        frames = n // HOP + 1
+        times = (start + np.arange(frames) * HOP) / SR
+        tok, pres = source_tokens(tracks[: self.max_sources], times, self.n_freq)
+        s = np.zeros((self.max_sources, n), np.float32)
+        tk = np.zeros((self.max_sources, frames, tok.shape[-1] if len(tok) else 4 * self.n_freq + 1), np.float32)
+        pr = np.zeros((self.max_sources, frames), np.float32)
+        k = min(len(tracks), self.max_sources, len(stems))
+        if k:
+            w = stems[:k, start:start + n]
+            s[:k, : w.shape[1]] = w
+            tk[:k], pr[:k] = tok[:k], pres[:k]
+            pr[:k] *= (np.abs(s[:k]).reshape(k, -1, 1).max(axis=-1).mean() > 0)  # silent stems count as absent
+        item.update(stems=torch.from_numpy(s), tokens=torch.from_numpy(tk), presence=torch.from_numpy(pr))
+        return item
