@@ -21,10 +21,14 @@ import numpy as np
 from ..errors import InputError
 
 
+def rms_scale(x: np.ndarray, desired_rms: float = 0.1, eps: float = 1e-4) -> float:
+    """The factor of 2.5D Visual Sound's ``normalize``: ``desired_rms / max(eps, rms(x))``."""
+    return desired_rms / max(eps, float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))))
+
+
 def rms_normalize(x: np.ndarray, desired_rms: float = 0.1, eps: float = 1e-4) -> np.ndarray:
     """2.5D Visual Sound's ``normalize``: ``x * desired_rms / max(eps, rms(x))``."""
-    rms = max(eps, float(np.sqrt(np.mean(x**2))))
-    return x * (desired_rms / rms)
+    return x * rms_scale(x, desired_rms, eps)
 
 
 class FrameStore:

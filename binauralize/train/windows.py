@@ -16,15 +16,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..data.datasets import rms_scale
 from ..errors import InputError
 from .cache import SR
-
-EPS = 1e-4
-
-
-def rms_scale(x: np.ndarray, desired: float = 0.1) -> float:
-    """The factor that brings ``x`` to RMS ``desired`` (2.5D's normalize, eps 1e-4)."""
-    return desired / max(EPS, float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))))
 
 
 class CachedClips:
