@@ -71,7 +71,7 @@ class LearnedSpatializer:
         """Mono ``[T]`` at 16 kHz -> predicted difference D = L - R ``[T]`` at 16 kHz (input's level)."""
         import torch
 
-        from ..train.windows import rms_scale
+        from ..data.datasets import rms_scale
 
         x = np.asarray(mono16, np.float32).reshape(-1)
         n = self.model.window_samples
