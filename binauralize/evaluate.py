@@ -170,8 +170,6 @@ def is_learned(token: str) -> bool:
 
 def _clip_features(sp, data: Path | None, clip: "Clip", flipped: bool):
     """t -> trunk feature map for a dataset clip: from the training cache when present, else from its video."""
-    import json as _json
-
     from .models.spatializer import features_lookup, video_features
 
     if data is not None:

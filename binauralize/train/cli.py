@@ -10,6 +10,23 @@ from pathlib import Path
 from ..errors import BinauralizeError
 
 
+def _guarded(prog: str, debug: bool, work) -> int:
+    """Run ``work()``; errors become one line on stderr: 1 = bad input, 130 = interrupted, 3 = internal."""
+    try:
+        return work()
+    except BinauralizeError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted" + (" (resume with --resume)" if prog.endswith("train") else ""), file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if debug:
+            raise
+        print(f"{prog}: internal error: {exc.__class__.__name__}: {exc}", file=sys.stderr)
+        return 3
+
+
 def cache_main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="binauralize train-cache",
                                 description="Precompute 16-kHz audio, frozen visual feature maps and RIR targets per "
@@ -23,21 +40,15 @@ def cache_main(argv: list[str]) -> int:
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("--debug", action="store_true")
     args = p.parse_args(argv)
-    try:
+
+    def work() -> int:
         from .cache import build_cache
 
         out = build_cache(args.data, args.out, args.trunk, tuple(args.flip_splits), progress=not args.quiet,
                           backbone_weights=args.backbone_weights)
-        print(f"binauralize train-cache: {len(list(Path(out).glob('*.npz')))} clips cached in {out}")
+        print(f"binauralize train-cache: {sum('_' not in q.stem for q in Path(out).glob('*.npz'))} clips cached in {out}")
         return 0
-    except BinauralizeError as exc:
-        print(f"binauralize train-cache: error: {exc}", file=sys.stderr)
-        return 1
-    except Exception as exc:
-        if args.debug:
-            raise
-        print(f"binauralize train-cache: internal error: {exc.__class__.__name__}: {exc}", file=sys.stderr)
-        return 3
+    return _guarded("binauralize train-cache", args.debug, work)
 
 
 def train_main(argv: list[str]) -> int:
@@ -59,7 +70,8 @@ def train_main(argv: list[str]) -> int:
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("--debug", action="store_true")
     args = p.parse_args(argv)
-    try:
+
+    def work() -> int:
         from .loop import load_config, train
 
         cfg = load_config(args.config)
@@ -78,14 +90,4 @@ def train_main(argv: list[str]) -> int:
         print(f"binauralize train: {res['epochs']} epochs, best validation D loss {res['best_val_diff']:.5g}, "
               f"{res['samples_per_s']:.1f} samples/s -> {out}/best.safetensors")
         return 0
-    except BinauralizeError as exc:
-        print(f"binauralize train: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("binauralize train: interrupted (resume with --resume)", file=sys.stderr)
-        return 130
-    except Exception as exc:
-        if args.debug:
-            raise
-        print(f"binauralize train: internal error: {exc.__class__.__name__}: {exc}", file=sys.stderr)
-        return 3
+    return _guarded("binauralize train", args.debug, work)
