@@ -112,12 +112,13 @@ class Binauralizer:
         if self.hrtf_path:
             HRTF.load(self.hrtf_path)  # fail early on a bad file
 
-    def renderer(self, sample_rate: float):
-        """The renderer for ``sample_rate`` Hz (HRTF resampled to it)."""
+    def renderer(self, sample_rate: float, video: str | Path | None = None):
+        """The renderer for ``sample_rate`` Hz (HRTF resampled to it); learned models read their frames from
+        ``video``."""
         if self.method == "mono":
             return MonoMono()
         if self.learned is not None:
-            return _LearnedRenderer(self.learned, sample_rate)
+            return _LearnedRenderer(self.learned, sample_rate, video)
         return Renderer(HRTF.load(self.hrtf_path, float(sample_rate)), self.options)
 
     def render(self, mono: np.ndarray, sample_rate: float, tracks: list[SourceTrack] | None = None,
@@ -165,10 +166,8 @@ class Binauralizer:
                else None)
         tracks = (_resolve_tracks(sources, say) if self.learned is None and (sources is not None or not info.has_video)
                   else [])
-        if self.learned is not None:
-            if sources is not None:
-                say(f"model {self.method} places sources from the frames: --sources is ignored")
-            renderer_frames = inp if self.learned.uses_visual else None
+        if self.learned is not None and sources is not None:
+            say(f"model {self.method} places sources from the frames: --sources is ignored")
 
         # pass 1: statistics (T60, channel differences, length) with bounded memory
         sr = int(ainfo.sample_rate)
@@ -186,9 +185,7 @@ class Binauralizer:
                     envs.append(band_envelopes(mono, sr))
             if seen == 0:
                 raise InputError(f"{audio_src.name}: the audio track holds no samples (zero-length media)")
-            renderer = self.renderer(sr)  # loads the HRTF while the frames are still being analysed
-            if self.learned is not None:
-                renderer.video = renderer_frames
+            renderer = self.renderer(sr, video=inp)  # loads the HRTF while the frames are still being analysed
         except BaseException:
             if loc is not None:
                 loc.cancel()
@@ -339,15 +336,20 @@ class _LearnedRenderer:
     """A learned spatializer behind the renderer's ``process`` interface. Not streaming: the clip's audio is held
     in memory (4 bytes x rate x seconds) while the network runs over it; frames come from ``video`` at 1 fps."""
 
-    def __init__(self, spatializer, sample_rate: float):
-        self.sp, self.sr, self.video = spatializer, sample_rate, None
+    def __init__(self, spatializer, sample_rate: float, video: str | Path | None = None):
+        self.sp, self.sr, self.video = spatializer, sample_rate, video
 
-    def process(self, chunks, tracks=None, t60=None):
+    def render(self, x: np.ndarray, tracks=None, t60=None) -> np.ndarray:
+        """Mono ``[T]`` -> binaural ``[2, T]`` (the frames come from ``video``)."""
         from .models.spatializer import video_features
 
-        x = np.concatenate([np.asarray(c, np.float64).reshape(-1) for c in chunks])
+        if self.sp.uses_visual and self.video is None:
+            raise InputError("this learned model needs the video's frames: use process_file / binauralize_file")
         feats = video_features(self.sp, self.video, fps=1.0) if self.sp.uses_visual else None
-        y = self.sp.render(x, self.sr, feats)
+        return self.sp.render(np.asarray(x, np.float64).reshape(-1), self.sr, feats)
+
+    def process(self, chunks, tracks=None, t60=None):
+        y = self.render(np.concatenate([np.asarray(c, np.float64).reshape(-1) for c in chunks]))
         step = int(self.sr)
         for i in range(0, y.shape[1], step):
             yield y[:, i:i + step]

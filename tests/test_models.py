@@ -220,3 +220,12 @@ def test_shipped_weights_load_and_keep_the_mono():
         y = sp.render(x, 24000, feats)
         assert y.shape == (2, 24000) and np.isfinite(y).all()
         np.testing.assert_allclose(y.mean(0), x, atol=1e-9)
+
+
+def test_api_render_with_a_visual_model_asks_for_frames():
+    from binauralize.api import Binauralizer
+
+    with pytest.raises(InputError, match="frames"):
+        Binauralizer(method="mono2binaural").render(np.zeros(16000), 16000)
+    with pytest.raises(InputError, match="unknown model"):
+        Binauralizer(method="no-such-model")
