@@ -97,17 +97,21 @@ class Binauralizer:
                  notice: Callable[[str], None] | None = None, progress: bool = False,
                  localize: "LocalizeOptions | None" = None, hop_s: float = 0.1):
         self.learned = None
-        if method not in ("dsp", "mono"):
-            from .models.spatializer import LearnedSpatializer
-
-            self.learned = LearnedSpatializer(method, hop_s=hop_s)  # InputError for unknown names
         self.hrtf_path = str(hrtf) if hrtf else None
         self.options = options
         self.method = method
-        self.notice = notice or (lambda m: print(f"binauralize: {m}", file=sys.stderr))
-        self.progress = progress
         from .vision.localize import LocalizeOptions
 
+        if method not in ("dsp", "mono"):
+            from .models.spatializer import open_spatializer
+
+            self.learned = open_spatializer(  # InputError for unknown names
+                method, hop_s=hop_s, fov_deg=(localize or LocalizeOptions()).fov,
+                renderer_factory=lambda sr: Renderer(HRTF.load(self.hrtf_path, float(sr)), self.options))
+        # track-driven models (position-conditioned) take tracks like the DSP renderer; frame-driven ones do not
+        self.uses_tracks = self.learned is None or getattr(self.learned, "uses_tracks", False)
+        self.notice = notice or (lambda m: print(f"binauralize: {m}", file=sys.stderr))
+        self.progress = progress
         self.localize_options = localize or LocalizeOptions()
         if self.hrtf_path:
             HRTF.load(self.hrtf_path)  # fail early on a bad file
@@ -117,6 +121,8 @@ class Binauralizer:
         ``video``."""
         if self.method == "mono":
             return MonoMono()
+        if self.learned is not None and self.uses_tracks:
+            return _TrackModelRenderer(self.learned, sample_rate, video)
         if self.learned is not None:
             return _LearnedRenderer(self.learned, sample_rate, video)
         return Renderer(HRTF.load(self.hrtf_path, float(sample_rate)), self.options)
@@ -130,7 +136,7 @@ class Binauralizer:
         mono = np.asarray(mono, dtype=np.float64).reshape(-1)
         if t60 is None:
             t60 = self.options.t60
-        if t60 is None and self.options.reverb == "split":
+        if t60 is None and self.options.reverb == "split" and self.uses_tracks and self.method != "mono":
             t60 = estimate_t60(band_envelopes(mono, sample_rate))
         return self.renderer(sample_rate).render(mono, tracks or [], t60=t60)
 
@@ -162,11 +168,11 @@ class Binauralizer:
         lo = self.localize_options
         if self.learned is not None and self.learned.uses_visual and not info.has_video:
             raise InputError(f"model {self.method} needs a video: its frames are its input")
-        loc = (_Background(self._analyse_frames, inp, lo) if sources is None and info.has_video and self.learned is None
+        loc = (_Background(self._analyse_frames, inp, lo) if sources is None and info.has_video and self.uses_tracks
                else None)
-        tracks = (_resolve_tracks(sources, say) if self.learned is None and (sources is not None or not info.has_video)
+        tracks = (_resolve_tracks(sources, say) if self.uses_tracks and (sources is not None or not info.has_video)
                   else [])
-        if self.learned is not None and sources is not None:
+        if not self.uses_tracks and sources is not None:
             say(f"model {self.method} places sources from the frames: --sources is ignored")
 
         # pass 1: statistics (T60, channel differences, length) with bounded memory
@@ -175,7 +181,8 @@ class Binauralizer:
         mon = media.DownmixMonitor()
         level = EnvelopeMeter(sr)
         envs, seen = [], 0
-        need_t60 = self.method == "dsp" and self.options.reverb == "split" and self.options.t60 is None
+        renders_dsp = self.method != "mono" and self.uses_tracks  # the DSP renderer places the sound
+        need_t60 = renders_dsp and self.options.reverb == "split" and self.options.t60 is None
         try:
             for chunk in _Chunker(media.iter_audio(audio_src, ainfo.audio_index), sr * 10):
                 mono = mon(chunk)
@@ -263,17 +270,21 @@ class Binauralizer:
             "input": str(inp), "output": str(out), "audio_source": str(audio_src),
             "duration_s": seen / sr, "sample_rate": sr, "output_sample_rate": out_rate, "input_channels": mon.channels,
             "output_codec": codec, "method": self.method,
-            "renderer": asdict(self.options) if self.method == "dsp" else None,
+            "renderer": asdict(self.options) if renders_dsp else None,
             "learned_model": ({"checkpoint": str(self.learned.path), "model": self.learned.meta["model"],
                                "args": self.learned.meta["args"], "hop_s": self.learned.hop_s,
-                               "band_split": "network below 8 kHz; input's high band panned by the predicted 4-8 kHz balance"}
+                               "band_split": ("masks from 16 kHz applied to the full-rate STFT (above 8 kHz: the top "
+                                              "bin's mask); each part rendered by the DSP renderer" if self.uses_tracks else
+                                              "network below 8 kHz; input's high band panned by the predicted 4-8 kHz balance")}
                               if self.learned is not None else None),
             "hrtf": self.hrtf_path or f"bundled: {DEFAULT_HRTF_CITATION}",
             "decisions": {
                 "t60_estimate_s": t60,
-                "reverb_split": bool(self.method == "dsp" and self.options.reverb == "split" and t60 is not None
+                "reverb_split": bool(renders_dsp and self.options.reverb == "split" and t60 is not None
                                      and t60 >= self.options.dry_below_t60),
                 "why": (_reverb_reason(self.options, t60) if self.method == "dsp" else
+                        f"learned model {self.method}: the mono is split into one part per source, each rendered "
+                        f"along its track; {_reverb_reason(self.options, t60)}" if renders_dsp else
                         "Mono-Mono: both ears get the input" if self.method == "mono" else
                         f"learned model {self.method}: the network predicts L-R from the mono and the frames"),
                 "channel_side_to_mid_db": mon.side_to_mid_db,
@@ -350,6 +361,25 @@ class _LearnedRenderer:
 
     def process(self, chunks, tracks=None, t60=None):
         y = self.render(np.concatenate([np.asarray(c, np.float64).reshape(-1) for c in chunks]))
+        step = int(self.sr)
+        for i in range(0, y.shape[1], step):
+            yield y[:, i:i + step]
+
+
+class _TrackModelRenderer(_LearnedRenderer):
+    """A track-driven learned model (position-conditioned masks) behind the renderer's ``process`` interface; frames
+    for the sources' crop embeddings come from ``video`` at 1 fps (without a video the model sees every source as
+    off screen)."""
+
+    def render(self, x: np.ndarray, tracks=None, t60=None) -> np.ndarray:
+        from .models.spatializer import video_features
+
+        feats = (video_features(self.sp, self.video, fps=1.0) if self.sp.uses_visual and self.video is not None and tracks
+                 else None)
+        return self.sp.render(np.asarray(x, np.float64).reshape(-1), self.sr, tracks or [], t60=t60, feature_at=feats)
+
+    def process(self, chunks, tracks=None, t60=None):
+        y = self.render(np.concatenate([np.asarray(c, np.float64).reshape(-1) for c in chunks]), tracks, t60)
         step = int(self.sr)
         for i in range(0, y.shape[1], step):
             yield y[:, i:i + step]

@@ -145,26 +145,32 @@ MODELS = ("mono", "dsp", "plain", "dsp-flipped", "dsp-detected")
 
 @dataclass
 class LearnedSpec:
-    """A learned model on the command line: ``[LABEL=]NAME_OR_CHECKPOINT[@flipped]`` (Flipped-Visual: mirrored
-    frames at test time), with the sliding-window hop."""
+    """A learned model on the command line: ``[LABEL=]NAME_OR_CHECKPOINT[@flipped][@detected]`` (Flipped-Visual:
+    mirrored frames, and mirrored tracks for track-driven models, at test time; ``@detected``: a track-driven model
+    gets the tracks the tool finds in the clip's video instead of the oracle ones), with the sliding-window hop."""
     label: str
     checkpoint: str
     flipped: bool = False
     hop_s: float = 0.1
+    detected: bool = False
 
     @classmethod
     def parse(cls, token: str, hop_s: float = 0.1) -> "LearnedSpec":
         label, _, rest = token.rpartition("=")
-        flipped = rest.endswith("@flipped")
-        ck = rest[: -len("@flipped")] if flipped else rest
+        ck, *flags = rest.split("@")
+        bad = set(flags) - {"flipped", "detected"}
+        if bad:
+            raise InputError(f"unknown model flag @{bad.pop()} in {token!r}: use @flipped or @detected")
+        flipped, detected = "flipped" in flags, "detected" in flags
         label = label or (Path(ck).stem if ck.endswith(".safetensors") else ck)
-        return cls(label + ("-flipped" if flipped and not label.endswith("flipped") else ""), ck, flipped, hop_s)
+        label += "".join(f"-{f}" for f in ("flipped", "detected") if f in flags and not label.endswith(f))
+        return cls(label, ck, flipped, hop_s, detected)
 
 
 def is_learned(token: str) -> bool:
     from .models.spatializer import shipped_models
 
-    t = token.rpartition("=")[2].replace("@flipped", "")
+    t = token.rpartition("=")[2].split("@")[0]
     return t.endswith(".safetensors") or t in shipped_models()
 
 
@@ -200,8 +206,21 @@ def mirror_tracks(tracks: list) -> list:
     return [replace(t, azimuth=-np.asarray(t.azimuth)) for t in tracks]
 
 
+_DETECTED: dict = {}
+
+
 def detect_tracks(video: Path, mono: np.ndarray, sr: int) -> list:
-    """The tool's own localization on a clip's frames and sound (what users get with no --sources)."""
+    """The tool's own localization on a clip's frames and sound (what users get with no --sources); remembered per
+    (video, sound) so that several models compared on the same clip share one detection."""
+    key = (str(video), int(sr), len(mono), hash(np.asarray(mono[:: max(1, len(mono) // 4096)], np.float32).tobytes()))
+    if key not in _DETECTED:
+        if len(_DETECTED) > 256:
+            _DETECTED.clear()
+        _DETECTED[key] = _detect_tracks(video, mono, sr)
+    return _DETECTED[key]
+
+
+def _detect_tracks(video: Path, mono: np.ndarray, sr: int) -> list:
     from .api import EnvelopeMeter
     from .io.media import iter_frames
     from .vision.localize import LocalizeOptions, analyse_video, decide
@@ -225,6 +244,7 @@ def evaluate_model(model: str, clips: list[Clip], hrtf=None, progress: Callable 
     (real when the clip has one)."""
     from .api import Binauralizer
     from .dsp.render import PLAIN, RenderOptions
+    from .dsp.reverb import band_envelopes, estimate_t60
     from .tracks import block_directions
 
     learned = None
@@ -232,10 +252,13 @@ def evaluate_model(model: str, clips: list[Clip], hrtf=None, progress: Callable 
         if not is_learned(model):
             raise InputError(f"unknown model {model!r}: choose from {', '.join(MODELS)}, a shipped learned model "
                              "or a .safetensors checkpoint")
-        from .models.spatializer import LearnedSpatializer
+        from .models.spatializer import open_spatializer
 
         spec = LearnedSpec.parse(model, hop_s)
-        learned = LearnedSpatializer(spec.checkpoint, hop_s=hop_s)
+        dsp = Binauralizer(hrtf=hrtf)
+        learned = open_spatializer(spec.checkpoint, hop_s=hop_s, renderer_factory=dsp.renderer)
+        if spec.detected and not getattr(learned, "uses_tracks", False):
+            raise InputError(f"{spec.label}: @detected is for track-driven models (position); this one reads frames")
         label = spec.label
     else:
         label = model
@@ -252,7 +275,18 @@ def evaluate_model(model: str, clips: list[Clip], hrtf=None, progress: Callable 
             mono = mono.mean(axis=0)
         else:
             mono = gt.mean(axis=0)
-        if learned is not None:
+        if learned is not None and getattr(learned, "uses_tracks", False):
+            feats = _clip_features(learned, data, c, spec.flipped) if learned.uses_visual and c.tracks else None
+            if spec.detected:
+                if data is None or not (data / "videos" / f"{c.name}.mp4").exists():
+                    raise InputError(f"{c.name}: @detected needs the clip's video (videos/)")
+                tracks = detect_tracks(data / "videos" / f"{c.name}.mp4", mono, sr)
+            else:
+                tracks = c.tracks or []
+            tracks = mirror_tracks(tracks) if spec.flipped else tracks
+            t60 = estimate_t60(band_envelopes(mono, sr)) if dsp.options.reverb == "split" else None
+            pred = learned.render(mono, sr, tracks, t60=t60, feature_at=feats)
+        elif learned is not None:
             feats = _clip_features(learned, data, c, spec.flipped) if learned.uses_visual else None
             pred = learned.render(mono, sr, feats)
         else:

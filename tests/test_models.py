@@ -203,6 +203,16 @@ def test_train_cache_train_resume_evaluate_and_tool(tmp_path, sources_dir, capsy
     mono, _ = sf.read(data / "mono_audios" / "000001.wav")
     assert sr == 16000 and y.shape == (len(mono), 2)
     assert np.mean(np.abs(y.mean(1) - mono) < 2e-3) > 0.999  # soft limiter aside, (L+R)/2 is the input
+    pck = str(prun / "best.safetensors")  # the position model: oracle and detected tracks, then the tool
+    assert main(["evaluate", "--model", "dsp", f"pos={pck}", f"pos={pck}@detected", "--data", str(data),
+                 "--split", "scene_test", "--out", str(tmp_path / "evp"), "--input", "real", "-q"]) == 0
+    assert set(json.loads((tmp_path / "evp" / "summary.json").read_text())) == {"dsp", "pos", "pos-detected"}
+    out2 = tmp_path / "clip_pos.wav"
+    assert main(["--model", pck, str(data / "videos" / "000001.mp4"), "-o", str(out2), "--audio",
+                 str(data / "mono_audios" / "000001.wav"), "--report", str(tmp_path / "rep.json"), "-q"]) == 0
+    rep = json.loads((tmp_path / "rep.json").read_text())
+    assert rep["learned_model"]["model"] == "position" and rep["renderer"] is not None
+    assert sf.read(out2)[0].shape == (len(mono), 2)
     assert main(["--model", "no-such-model", str(data / "videos" / "000001.mp4"), "-o", str(tmp_path / "x.wav")]) == 1
     assert "unknown model" in capsys.readouterr().err
 

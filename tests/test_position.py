@@ -51,18 +51,59 @@ def test_parts_sum_to_the_mono_at_any_rate(rng):
         np.testing.assert_allclose(parts.sum(0), x, atol=1e-9)
 
 
-def test_one_source_equals_the_dsp_renderer_up_to_the_mask(rng):
-    """With one source the output is DSP(mask * x) along its track + DSP(residual) in front."""
+def test_one_source_equals_the_dsp_renderer_whatever_the_mask(rng):
+    """With one source, source part + residual both go along its track: exactly the DSP renderer (it is linear)."""
     sp = spatializer()
     x = rng.standard_normal(16000) * 0.1
     tr = SourceTrack.static(50.0)
     parts = sp.separate(x, 16000, [tr])
+    assert 0.01 < np.std(parts[0]) / np.std(x) < 0.99  # the untrained masks split the mono
     r = Renderer(HRTF.default(16000))
-    want = r.render(parts[0], [tr]) + r.render(parts[1], [SourceTrack.static(0.0)])
-    np.testing.assert_allclose(sp.render(x, 16000, [tr]), want, atol=1e-9)
-    with torch.no_grad():  # a model that gives the source everything: exactly the DSP renderer
-        sp.model.residual_logit.fill_(-1e4)
-    np.testing.assert_allclose(sp.render(x, 16000, [tr]), r.render(x, [tr]), atol=1e-6)
+    np.testing.assert_allclose(sp.render(x, 16000, [tr]), r.render(x, [tr]), atol=1e-9)
+
+
+def test_two_sources_separated_go_to_their_own_sides(rng):
+    """A model that gives source 0 everything below 2 kHz and source 1 the rest puts a low tone left, a high right."""
+    sp = spatializer()
+    with torch.no_grad():  # decoder logits: +20 for bins < 2 kHz if the token's sin(az) > 0, else the opposite
+        for prm in sp.model.parameters():
+            prm.zero_()
+    sr = 16000
+    t = np.arange(sr) / sr
+    low, high = 0.1 * np.sin(2 * np.pi * 300 * t), 0.1 * np.sin(2 * np.pi * 5000 * t)
+    left, right = SourceTrack.static(60.0, name="l"), SourceTrack.static(-60.0, name="r")
+
+    class Fixed(torch.nn.Module):
+        n_freq, extra_dim, use_visual = 4, 0, False
+
+        def forward(self, logmag, tokens, presence):
+            f = torch.arange(logmag.shape[1]) * sr / 512
+            is_left = tokens[:, :, :, 0] > 0                                      # sin(az) > 0: left
+            low_bins = (f < 2000)[None, None, :, None]
+            m = (low_bins == is_left[:, :, None, :]).float()                      # [B, K, F, T]
+            return torch.cat([m, torch.zeros_like(m[:, :1])], 1)
+
+    sp.model = Fixed()
+    parts = sp.separate(low + high, sr, [left, right])
+    assert np.std(parts[0] - low) < 0.05 * np.std(low) and np.std(parts[1] - high) < 0.05 * np.std(high)
+    y = sp.render(low + high, sr, [left, right])
+    r = Renderer(HRTF.default(sr))
+    np.testing.assert_allclose(y, r.render(parts[0], [left]) + r.render(parts[1], [right]) + r.render(parts[2], [left, right]),
+                               atol=1e-9)
+
+
+def test_crop_embedding_samples_the_map_where_the_source_projects():
+    from binauralize.models.position import crop_embedding
+
+    fmap = np.zeros((2, 5, 10), np.float32)
+    fmap[0, 2, 2] = 1.0   # a feature in the left part of the frame
+    fmap[1, 2, 7] = 1.0   # another on the right
+    e_left = crop_embedding(fmap, 20.0, 0.0, 70.0)
+    e_right = crop_embedding(fmap, -20.0, 0.0, 70.0)
+    assert e_left[0] > 0.5 and e_left[1] == 0 and e_left[2] == 1
+    assert e_right[1] > 0.5 and e_right[0] == 0 and e_right[2] == 1
+    np.testing.assert_array_equal(crop_embedding(fmap, 150.0, 0.0, 70.0), np.zeros(3))  # behind: off screen
+    np.testing.assert_array_equal(crop_embedding(fmap, 50.0, 0.0, 70.0), np.zeros(3))   # outside the field of view
 
 
 def test_zero_sources_fall_back_to_the_renderer_in_front(rng):
@@ -70,3 +111,14 @@ def test_zero_sources_fall_back_to_the_renderer_in_front(rng):
     x = rng.standard_normal(8000) * 0.1
     y = sp.render(x, 16000, [])
     np.testing.assert_allclose(y, Renderer(HRTF.default(16000)).render(x, [SourceTrack.static(0.0)]), atol=1e-12)
+
+
+def test_si_sdr_known_answers(rng):
+    from binauralize.metrics.separation import align_reference, si_sdr
+
+    s = rng.standard_normal(8000)
+    n = rng.standard_normal(8000)
+    assert si_sdr(3 * s, s) > 100                                   # scale-invariant: a perfect estimate
+    np.testing.assert_allclose(si_sdr(s + 0.1 * n / np.std(n) * np.std(s), s), 20.0, atol=0.5)  # 20 dB SNR
+    delayed = np.concatenate([np.zeros(37), s[:-37]])
+    np.testing.assert_allclose(align_reference(s, delayed + 0.01 * n, 100), delayed, atol=1e-12)

@@ -3,15 +3,18 @@
 The mono is taken apart before it is placed: a network over the mono's log-magnitude STFT, conditioned on one token
 per source (its direction and distance over time as Fourier features, as in the authors' DiffBinaural code:
 azimuth as sin/cos of k * azimuth for k = 1..n_freq, elevation likewise, log distance; a presence mask; an optional
-visual embedding of its image crop and class), predicts a real mask per source plus one for the residual (what no
-source explains), softmax-normalised over sources, so the masks sum to one and the separated parts sum to the mono.
-Each separated source is then rendered by the DSP renderer along its own track (any SOFA HRTF, any sample rate);
-the residual is rendered in front. Conditioning is FiLM (per-frame scale and shift of the audio features from the
+visual embedding of its image crop: the frozen trunk's feature map sampled where the source projects, plus an
+on-screen flag), predicts a real mask per source plus one for the residual (what no source explains),
+softmax-normalised over sources, so the masks sum to one and the separated parts sum to the mono. Each separated
+source is then rendered by the DSP renderer along its own track (any SOFA HRTF, any sample rate); the residual is
+rendered as the DSP renderer renders an unseparated mono (along all the tracks), so with one source the output is
+exactly the DSP renderer's whatever the masks, and a model that separates nothing falls back to the DSP renderer. Conditioning is FiLM (per-frame scale and shift of the audio features from the
 token): it costs one decoder pass per source and, because every source goes through the same weights and the
 normalisation is symmetric, permuting the sources permutes the masks and leaves the output unchanged.
 
-Status (issue 7): network, conditioning, rendering and their tests are here; training data (per-source stems in
-the cache), training runs, shipped weights and the generative variant are not yet.
+Why FiLM rather than cross-attention: every source needs its own mask anyway (one decoder pass per source), the
+conditioning is a handful of numbers per frame, and FiLM keeps the cost linear in the number of sources and the
+model permutation-equivariant without positional tricks.
 """
 from __future__ import annotations
 
@@ -34,14 +37,54 @@ def fourier_direction(az_deg: np.ndarray, el_deg: np.ndarray, dist_m: np.ndarray
     return np.concatenate(parts, axis=-1).astype(np.float32)
 
 
-def source_tokens(tracks: list, times: np.ndarray, n_freq: int = 4) -> tuple[np.ndarray, np.ndarray]:
-    """Tracks -> (tokens ``[K, N, 4 n_freq + 1]``, presence ``[K, N]`` in [0, 1]) at frame times ``times`` (s)."""
+def crop_embedding(fmap: np.ndarray | None, az_deg: float, el_deg: float, fov_deg: float, width: int = 320,
+                   height: int = 180) -> np.ndarray:
+    """A source's visual embedding ``[C + 1]``: the trunk feature map ``[C, h, w]`` of a ``width x height`` frame
+    sampled bilinearly where the direction (az, el) projects (pinhole camera, horizontal field of view ``fov_deg``),
+    then an on-screen flag (1); zeros and flag 0 when the source is off screen or there is no map."""
+    from ..dsp.geometry import direction_to_pixel
+
+    if fmap is None:
+        return np.zeros(1, np.float32)
+    c, h, w = fmap.shape
+    out = np.zeros(c + 1, np.float32)
+    try:
+        x, y = direction_to_pixel(float(az_deg), float(el_deg), width, height, fov_deg)
+    except ValueError:  # behind the camera
+        return out
+    if not (0 <= x <= width and 0 <= y <= height):
+        return out
+    fx, fy = np.clip(x / width * w - 0.5, 0, w - 1), np.clip(y / height * h - 0.5, 0, h - 1)
+    x0, y0 = int(np.floor(fx)), int(np.floor(fy))
+    x1, y1 = min(x0 + 1, w - 1), min(y0 + 1, h - 1)
+    ax, ay = fx - x0, fy - y0
+    f = np.asarray(fmap, np.float32)
+    out[:c] = ((1 - ay) * ((1 - ax) * f[:, y0, x0] + ax * f[:, y0, x1]) + ay * ((1 - ax) * f[:, y1, x0] + ax * f[:, y1, x1]))
+    out[c] = 1.0
+    return out
+
+
+def source_tokens(tracks: list, times: np.ndarray, n_freq: int = 4, feature_at=None, fov_deg: float | None = None,
+                  visual_dim: int = 0, frame_size: tuple[int, int] = (320, 180)) -> tuple[np.ndarray, np.ndarray]:
+    """Tracks -> (tokens ``[K, N, 4 n_freq + 1 + visual_dim]``, presence ``[K, N]`` in [0, 1]) at frame times
+    ``times`` (s). With ``visual_dim`` > 0, each token ends with the source's :func:`crop_embedding` from
+    ``feature_at(t)`` (t -> trunk map ``[C, h, w]`` of the nearest frame, or None)."""
+    d = 4 * n_freq + 1 + visual_dim
     if not tracks:
-        return np.zeros((0, len(times), 4 * n_freq + 1), np.float32), np.zeros((0, len(times)), np.float32)
+        return np.zeros((0, len(times), d), np.float32), np.zeros((0, len(times)), np.float32)
     toks, pres = [], []
+    maps = [feature_at(t) for t in times] if (visual_dim and feature_at is not None) else None
     for t in tracks:
         az, el, dist, w = t.at(times)
-        toks.append(fourier_direction(az, el, dist, n_freq))
+        tok = fourier_direction(az, el, dist, n_freq)
+        if visual_dim:
+            vis = np.zeros((len(times), visual_dim), np.float32)
+            if maps is not None:
+                for i, m in enumerate(maps):
+                    e = crop_embedding(m, az[i], el[i], fov_deg or 60.0, *frame_size)
+                    vis[i, : len(e)] = e[:visual_dim]
+            tok = np.concatenate([tok, vis], axis=-1)
+        toks.append(tok)
         pres.append(np.clip(w, 0, 1).astype(np.float32))
     return np.stack(toks), np.stack(pres)
 
@@ -51,19 +94,24 @@ class PositionMasker(nn.Module):
     """Mono log-magnitude ``[B, F, T]`` + tokens ``[B, K, T, D]`` + presence ``[B, K, T]`` -> masks ``[B, K + 1, F, T]``
     (sources first, the residual last; they sum to 1).
 
-    Args: hidden: channels; n_freq: Fourier frequencies of the direction encoding; extra_dim: size of optional
-    per-source features appended to the token (visual embedding, class one-hot); 0 = positions only.
+    Args: hidden: channels; n_freq: Fourier frequencies of the direction encoding; extra_dim: size of the
+    per-source visual embedding appended to the token (:func:`crop_embedding`: trunk channels + 1); 0 = positions
+    only; trunk: the frozen image trunk the embedding comes from (recorded in the checkpoint).
     """
 
-    def __init__(self, hidden: int = 32, n_freq: int = 4, extra_dim: int = 0, n_bins: int = N_FFT // 2 + 1):
+    def __init__(self, hidden: int = 32, n_freq: int = 4, extra_dim: int = 0, n_bins: int = N_FFT // 2 + 1,
+                 trunk: str = "efficientnet-lite0"):
         super().__init__()
-        self.init_args = dict(hidden=hidden, n_freq=n_freq, extra_dim=extra_dim, n_bins=n_bins)
-        self.n_freq, self.extra_dim = n_freq, extra_dim
+        self.init_args = dict(hidden=hidden, n_freq=n_freq, extra_dim=extra_dim, n_bins=n_bins, trunk=trunk)
+        self.n_freq, self.extra_dim, self.trunk = n_freq, extra_dim, trunk
+        self.use_visual = extra_dim > 0
         d = 4 * n_freq + 1 + extra_dim
         self.encoder = nn.Sequential(nn.Conv1d(n_bins, hidden * 4, 3, padding=1), nn.GELU(),
-                                     nn.Conv1d(hidden * 4, hidden * 4, 3, padding=2, dilation=2), nn.GELU())
+                                     nn.Conv1d(hidden * 4, hidden * 4, 3, padding=2, dilation=2), nn.GELU(),
+                                     nn.Conv1d(hidden * 4, hidden * 4, 3, padding=8, dilation=8), nn.GELU())
         self.film = nn.Sequential(nn.Linear(d + 1, hidden * 2), nn.GELU(), nn.Linear(hidden * 2, hidden * 8))
         self.decoder = nn.Sequential(nn.Conv1d(hidden * 4, hidden * 4, 3, padding=4, dilation=4), nn.GELU(),
+                                     nn.Conv1d(hidden * 4, hidden * 4, 3, padding=1), nn.GELU(),
                                      nn.Conv1d(hidden * 4, n_bins, 1))
         self.residual_logit = nn.Parameter(torch.zeros(1))
 
@@ -86,23 +134,53 @@ class PositionSpatializer:
     """A :class:`PositionMasker` + the DSP renderer: mono at any rate + tracks -> binaural at the same rate.
 
     The masks (16 kHz, 10-ms frames) are interpolated to the input's STFT grid (frequencies above 8 kHz take the
-    top bin's mask), applied to the full-rate mono, and each part is rendered along its track."""
+    top bin's mask), applied to the full-rate mono, and each part is rendered along its track.
 
-    def __init__(self, model: PositionMasker, renderer_factory, device: str = "cpu"):
+    Args: model; renderer_factory: sr -> a DSP renderer; device; fov_deg: the camera's horizontal field of view
+    (to find each source in the frame for its crop embedding)."""
+
+    uses_tracks = True  # the tool localizes (or takes --sources) and passes the tracks in
+
+    def __init__(self, model: PositionMasker, renderer_factory, device: str = "cpu", fov_deg: float | None = None,
+                 path: Path | None = None, meta: dict | None = None):
+        from ..dsp.geometry import DEFAULT_FOV_DEG
+
         self.model, self.make_renderer, self.device = model.eval(), renderer_factory, device
+        self.fov_deg = fov_deg or DEFAULT_FOV_DEG
+        self.path, self.meta, self.hop_s = path, meta or {"model": "position", "args": model.init_args}, None
+        self._trunk = None
 
-    def masks(self, mono16: np.ndarray, tracks: list) -> tuple[np.ndarray, np.ndarray]:
+    @property
+    def uses_visual(self) -> bool:
+        return self.model.use_visual
+
+    @property
+    def trunk(self):
+        from .backbone import make_trunk
+
+        if self._trunk is None:
+            self._trunk = make_trunk(self.model.trunk, device=self.device)
+        return self._trunk
+
+    def features_from_frames(self, times: np.ndarray, frames: np.ndarray):
+        """Frames (uint8 ``[K, H, W, 3]`` at ``times`` s) -> t -> the nearest frame's trunk map (None: no frames)."""
+        from .spatializer import features_lookup
+
+        return features_lookup(np.asarray(times, float), self.trunk(frames) if len(frames) else None)
+
+    def masks(self, mono16: np.ndarray, tracks: list, feature_at=None) -> tuple[np.ndarray, np.ndarray]:
         """-> (masks ``[K + 1, F, N]`` at 16 kHz, frame times ``[N]`` s)."""
         from scipy.signal import stft as sp_stft
 
         _, tt, z = sp_stft(mono16, SR, "hann", WIN, WIN - HOP, N_FFT, boundary="even", padded=True)
         logmag = np.log(np.abs(z) + 1e-5).astype(np.float32)
-        tok, pres = source_tokens(tracks, tt, self.model.n_freq)
+        tok, pres = source_tokens(tracks, tt, self.model.n_freq, feature_at, self.fov_deg, self.model.extra_dim)
         with torch.inference_mode():
-            m = self.model(torch.from_numpy(logmag)[None], torch.from_numpy(tok)[None], torch.from_numpy(pres)[None])
-        return m[0].cpu().numpy(), tt
+            m = self.model(torch.from_numpy(logmag)[None].to(self.device), torch.from_numpy(tok)[None].to(self.device),
+                           torch.from_numpy(pres)[None].to(self.device))
+        return m[0].float().cpu().numpy(), tt
 
-    def separate(self, mono: np.ndarray, sr: int, tracks: list) -> np.ndarray:
+    def separate(self, mono: np.ndarray, sr: int, tracks: list, feature_at=None) -> np.ndarray:
         """Mono ``[T]`` at ``sr`` -> parts ``[K + 1, T]`` (sources, then the residual) that sum to the mono."""
         import soxr
         from scipy.signal import istft as sp_istft
@@ -110,23 +188,22 @@ class PositionSpatializer:
 
         x = np.asarray(mono, float).reshape(-1)
         m16 = soxr.resample(x, sr, SR, quality="HQ") if sr != SR else x
-        masks, tt = self.masks(m16, tracks)
+        masks, tt = self.masks(m16, tracks, feature_at)
         nper = int(round(WIN * sr / SR))
         hop = int(round(HOP * sr / SR))
         nfft = int(2 ** np.ceil(np.log2(nper)))
         f, t, z = sp_stft(x, sr, "hann", nper, nper - hop, nfft, boundary="even", padded=True)
         f16 = np.fft.rfftfreq(N_FFT, 1 / SR)
         parts = []
-        for mk in masks:
+        for mk in masks[:-1]:
             mf = np.stack([np.interp(f, f16, mk[:, j]) for j in range(mk.shape[1])], axis=1)  # [F, N16]
             mt = np.stack([np.interp(t, tt, mf[i]) for i in range(len(f))])                   # [F, N]
             _, y = sp_istft(z * mt, sr, "hann", nper, nper - hop, nfft, boundary=True)
             parts.append(np.pad(y, (0, max(0, len(x) - len(y))))[: len(x)])
-        parts = np.stack(parts)
-        parts[-1] += x - parts.sum(axis=0)  # STFT round-off goes to the residual: the parts sum to the mono
-        return parts
+        parts.append(x - np.sum(parts, axis=0) if parts else x)  # the residual: the parts sum to the mono exactly
+        return np.stack(parts)
 
-    def render(self, mono: np.ndarray, sr: int, tracks: list, t60=None) -> np.ndarray:
+    def render(self, mono: np.ndarray, sr: int, tracks: list, t60=None, feature_at=None) -> np.ndarray:
         """Mono ``[T]`` + tracks -> binaural ``[2, T]``. No tracks: the whole mono in front (DSP renderer)."""
         from ..tracks import SourceTrack
 
@@ -134,8 +211,8 @@ class PositionSpatializer:
         x = np.asarray(mono, float).reshape(-1)
         if not tracks:
             return renderer.render(x, [SourceTrack.static(0.0, name="front")], t60=t60)
-        parts = self.separate(x, sr, tracks)
-        out = renderer.render(parts[-1], [SourceTrack.static(0.0, name="residual")], t60=t60)
+        parts = self.separate(x, sr, tracks, feature_at)
+        out = renderer.render(parts[-1], tracks, t60=t60)  # what no source explains: as the DSP renderer would
         for p, tr in zip(parts[:-1], tracks):
             out = out + renderer.render(p, [tr], t60=t60)
         return out

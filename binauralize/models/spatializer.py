@@ -153,7 +153,29 @@ def features_lookup(times: np.ndarray, feats: np.ndarray | None) -> Callable[[fl
     return at
 
 
-def video_features(spatializer: LearnedSpatializer, video: str | Path, fps: float = 1.0,
+def open_spatializer(name_or_path: str | Path, hop_s: float = 0.1, device: str = "cpu", renderer_factory=None,
+                     fov_deg: float | None = None):
+    """A shipped name or checkpoint -> its spatializer: :class:`LearnedSpatializer` (Mono2Binaural family: frames
+    in) or :class:`~binauralize.models.position.PositionSpatializer` (tracks in; rendered by ``renderer_factory``,
+    sr -> DSP renderer, default: the bundled HRTF)."""
+    from . import checkpoint as ck
+
+    path = resolve_checkpoint(name_or_path)
+    if ck.read_metadata(path).get("model") != "position":
+        return LearnedSpatializer(path, hop_s=hop_s, device=device)
+    from .position import PositionSpatializer
+
+    if renderer_factory is None:
+        from ..dsp.hrtf import HRTF
+        from ..dsp.render import Renderer
+
+        def renderer_factory(sr):
+            return Renderer(HRTF.default(float(sr)))
+    model, meta = ck.load(path, map_location=device)
+    return PositionSpatializer(model, renderer_factory, device=device, fov_deg=fov_deg, path=path, meta=meta)
+
+
+def video_features(spatializer, video: str | Path, fps: float = 1.0,
                    progress: Callable | None = None) -> Callable[[float], np.ndarray]:
     """Decode ``video`` at ``fps`` frames per second and run the trunk: t -> feature map (nearest frame)."""
     from ..io.media import iter_frames

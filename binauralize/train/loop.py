@@ -174,6 +174,12 @@ class _Logger:
             self.tb.flush()
 
 
+def _sounding(root: Path, cid: str) -> int:
+    """How many sources of a synthetic clip sound (its meta JSON)."""
+    meta = json.loads((root / "meta" / f"{cid}.json").read_text())
+    return sum(1 for s in meta["sources"] if s.get("sounding"))
+
+
 def train(cfg: dict, out: str | Path, resume: bool = False, device: str | None = None, progress: bool = True,
           data_root: str | Path | None = None, cache: str | Path | None = None) -> dict:
     """Train the model described by ``cfg`` (see ``configs/*.toml``); returns a summary dict."""
@@ -205,7 +211,15 @@ def train(cfg: dict, out: str | Path, resume: bool = False, device: str | None =
         from .sources import SourceWindows, add_sources
 
         add_sources(root, cache, sorted(set(train_ids) | set(val_ids)))
-        windows = partial(SourceWindows, max_sources=int(dc.get("max_sources", 3)))
+        if int(dc.get("min_sources") or 0) > 1:  # train on mixtures only (one source needs no separating)
+            train_ids = [c for c in train_ids if _sounding(root, c) >= int(dc["min_sources"])]
+            val_ids = [c for c in val_ids if _sounding(root, c) >= int(dc["min_sources"])]
+        if cfg["model"].get("visual", True):  # crop embeddings: trunk channels + the on-screen flag
+            cfg["model"]["extra_dim"] = int(trunk_info["channels"]) + 1
+        cfg["model"].pop("visual", None)
+        cfg["model"]["trunk"] = dc["trunk"]
+        windows = partial(SourceWindows, max_sources=int(dc.get("max_sources", 3)),
+                          visual_dim=int(cfg["model"].get("extra_dim", 0)))
     tr = windows(clips, train_ids, dc["input"], dc["window_s"], random=True, seed=int(tc["seed"]))
     va = windows(clips, val_ids, dc["input"], dc["window_s"], random=False)
     sampler = DistributedSampler(tr, shuffle=True, seed=int(tc["seed"])) if world > 1 else None

@@ -3,7 +3,8 @@
 ``add_sources(root, cache)`` writes ``<id>_sources.npz`` beside the clip cache: ``stems`` float32 ``[K, T]`` (the
 sounding sources' dry signals at 16 kHz, in the order of ``meta.tracks``) and ``tracks`` (the ``--sources`` JSON of
 those sources). :class:`SourceWindows` cuts the same windows as :class:`CachedWindows` and adds, per source (padded
-to ``max_sources``), the stem window, its direction tokens at the STFT frame times and its presence.
+to ``max_sources``), the stem window, its direction tokens at the STFT frame times (with its crop embedding from the
+window's frame when ``visual_dim`` > 0) and its presence.
 """
 from __future__ import annotations
 
@@ -34,7 +35,9 @@ def add_sources(root: str | Path, cache: str | Path, ids: list[str] | None = Non
         t = max([len(s) for s in stems] or [0])
         arr = np.stack([np.pad(s, (0, t - len(s))) for s in stems]) if stems else np.zeros((0, 0), np.float32)
         tmp = cache / f".{cid}_sources.partial.npz"
-        np.savez(tmp, stems=arr.astype(np.float32), tracks=np.array(json.dumps(meta["tracks"])))
+        cam = meta.get("camera", {})
+        np.savez(tmp, stems=arr.astype(np.float32), tracks=np.array(json.dumps(meta["tracks"])),
+                 fov=np.float32(cam.get("fov_deg", 70.0)), frame_size=np.array([cam.get("width", 320), cam.get("height", 180)]))
         os.replace(tmp, out)
         n += 1
     return n
@@ -44,9 +47,9 @@ class SourceWindows(CachedWindows):
     """:class:`CachedWindows` items plus ``stems [S, n]``, ``tokens [S, frames, D]``, ``presence [S, frames]``
     (S = ``max_sources``; absent slots have presence 0)."""
 
-    def __init__(self, *a, max_sources: int = 3, n_freq: int = 4, **kw):
+    def __init__(self, *a, max_sources: int = 3, n_freq: int = 4, visual_dim: int = 0, **kw):
         super().__init__(*a, **kw)
-        self.max_sources, self.n_freq = max_sources, n_freq
+        self.max_sources, self.n_freq, self.visual_dim = max_sources, n_freq, visual_dim
         self._src: dict = {}
 
     def _sources(self, cid: str):
@@ -54,7 +57,9 @@ class SourceWindows(CachedWindows):
             from ..tracks import parse_tracks
 
             z = np.load(self.clips.cache / f"{cid}_sources.npz")
-            self._src[cid] = (z["stems"], parse_tracks(json.loads(str(z["tracks"]))))
+            fov = float(z["fov"]) if "fov" in z.files else 70.0
+            size = tuple(int(v) for v in z["frame_size"]) if "frame_size" in z.files else (320, 180)
+            self._src[cid] = (z["stems"], parse_tracks(json.loads(str(z["tracks"]))), fov, size)
         return self._src[cid]
 
     def __getitem__(self, i: int) -> dict:
@@ -62,14 +67,23 @@ class SourceWindows(CachedWindows):
 
         item = super().__getitem__(i)
         cid = self.index[i][0]
-        stems, tracks = self._sources(cid)
+        stems, tracks, fov, size = self._sources(cid)
         start = item.pop("start")
         n = item["mix"].shape[0]
         frames = n // HOP + 1
         times = (start + np.arange(frames) * HOP) / SR
-        tok, pres = source_tokens(tracks[: self.max_sources], times, self.n_freq)
+        fmap = item["feat"].numpy()
+        centre = (start + n / 2) / SR
+        tok, pres = source_tokens(tracks[: self.max_sources], times, self.n_freq, None, fov, self.visual_dim, size)
+        if self.visual_dim:  # one frame per window: every token of a source carries its crop at the window centre
+            from ..models.position import crop_embedding
+
+            for j, tr in enumerate(tracks[: self.max_sources]):
+                az, el, _, _ = tr.at(np.array([centre]))
+                e = crop_embedding(fmap, az[0], el[0], fov, *size)
+                tok[j, :, 4 * self.n_freq + 1: 4 * self.n_freq + 1 + len(e)] = e[: self.visual_dim]
         s = np.zeros((self.max_sources, n), np.float32)
-        tk = np.zeros((self.max_sources, frames, tok.shape[-1] if len(tok) else 4 * self.n_freq + 1), np.float32)
+        tk = np.zeros((self.max_sources, frames, 4 * self.n_freq + 1 + self.visual_dim), np.float32)
         pr = np.zeros((self.max_sources, frames), np.float32)
         k = min(len(tracks), self.max_sources, len(stems))
         if k:
