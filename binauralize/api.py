@@ -89,13 +89,14 @@ class Binauralizer:
         method: 'dsp' (the renderer), 'mono' (Mono-Mono passthrough baseline), or a learned model: a shipped name
             ('mono2binaural', 'geometry', ...) or a ``.safetensors`` checkpoint (needs PyTorch).
         hop_s: sliding-window hop of learned models (s).
+        steps: sampling steps of flow-matching models.
         notice: called with one-line notices (default: print to stderr).
         progress: show progress bars.
     """
 
     def __init__(self, hrtf: str | Path | None = None, options: RenderOptions = RenderOptions(), method: str = "dsp",
                  notice: Callable[[str], None] | None = None, progress: bool = False,
-                 localize: "LocalizeOptions | None" = None, hop_s: float = 0.1):
+                 localize: "LocalizeOptions | None" = None, hop_s: float = 0.1, steps: int = 4):
         self.learned = None
         self.hrtf_path = str(hrtf) if hrtf else None
         self.options = options
@@ -106,7 +107,7 @@ class Binauralizer:
             from .models.spatializer import open_spatializer
 
             self.learned = open_spatializer(  # InputError for unknown names
-                method, hop_s=hop_s, fov_deg=(localize or LocalizeOptions()).fov,
+                method, hop_s=hop_s, fov_deg=(localize or LocalizeOptions()).fov, steps=steps,
                 renderer_factory=lambda sr: Renderer(HRTF.load(self.hrtf_path, float(sr)), self.options))
         # track-driven models (position-conditioned) take tracks like the DSP renderer; frame-driven ones do not
         self.uses_tracks = self.learned is None or getattr(self.learned, "uses_tracks", False)
@@ -505,7 +506,7 @@ def binauralize_file(input: str | Path, output: str | Path, sources=None, *, hrt
                      options: RenderOptions = RenderOptions(), method: str = "dsp", audio=None, overwrite: bool = False,
                      report=None, lossless: bool = False, keep_original_audio: bool = False, progress: bool = False,
                      notice: Callable[[str], None] | None = None, localize=None, preview=None,
-                     save_tracks=None, hop_s: float = 0.1) -> dict:
+                     save_tracks=None, hop_s: float = 0.1, steps: int = 4) -> dict:
     """Binauralize ``input`` (video or audio file) into ``output`` (video with the original picture, or .wav/.flac).
 
     Args:
@@ -527,7 +528,7 @@ def binauralize_file(input: str | Path, output: str | Path, sources=None, *, hrt
         The report dict (tracks used, decisions and why, timings, notices).
     """
     b = Binauralizer(hrtf=hrtf, options=options, method=method, notice=notice, progress=progress, localize=localize,
-                     hop_s=hop_s)
+                     hop_s=hop_s, steps=steps)
     return b.process_file(input, output, sources=sources, audio=audio, overwrite=overwrite, report=report,
                           lossless=lossless, keep_original_audio=keep_original_audio, preview=preview,
                           save_tracks=save_tracks)

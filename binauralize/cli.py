@@ -58,10 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", choices=["dsp", "mono"], default="dsp",
                    help="dsp: HRTF renderer (default); mono: Mono-Mono passthrough baseline")
     p.add_argument("--model", metavar="NAME|CKPT",
-                   help="a learned spatializer instead of the renderer: mono2binaural or geometry (shipped weights, "
-                        "trained on the synthetic set) or a .safetensors checkpoint from `binauralize train`")
+                   help="a learned spatializer instead of the renderer: mono2binaural, geometry (read the frames) or "
+                        "position (separates the sources it is given or finds, then renders each; shipped weights "
+                        "trained on the synthetic set), or a .safetensors checkpoint from `binauralize train`")
     p.add_argument("--hop", type=float, default=0.1, metavar="S",
                    help="sliding-window hop of --model in seconds (default 0.1; 0.05 = the paper's demo)")
+    p.add_argument("--steps", type=int, default=4, metavar="N",
+                   help="sampling steps of a flow-matching --model (default 4; 1 = its conditional mean)")
     p.add_argument("--timbre", choices=["mid", "diffuse-field", "none"], default="mid",
                    help="mid: keep the input's tone, add interaural differences (default); diffuse-field: "
                         "DF-equalised HRTF; none: plain HRTF convolution")
@@ -133,7 +136,8 @@ def _run_one(inp: str, out: str, args_dict: dict, progress: bool) -> dict:
         report=args_dict.get("report"), lossless=args_dict["lossless"],
         keep_original_audio=args_dict["keep_original_audio"], progress=progress, notice=notice,
         localize=LocalizeOptions(fov=args_dict["fov"], mirror=args_dict.get("flip_visual", False)), preview=args_dict.get("preview"),
-        save_tracks=args_dict.get("save_tracks"), hop_s=args_dict.get("hop", 0.1))
+        save_tracks=args_dict.get("save_tracks"), hop_s=args_dict.get("hop", 0.1),
+        steps=args_dict.get("steps", 4))
 
 
 def _batch_outputs(inputs: list[str], out: Path) -> list[tuple[str, str]]:
@@ -365,8 +369,10 @@ def main(argv: list[str] | None = None) -> int:
             raise BinauralizeError("--model and --method mono exclude each other")
         if args.hop <= 0 or args.hop > 0.63:
             raise BinauralizeError("--hop must be in (0, 0.63] seconds")
+        if args.steps < 1:
+            raise BinauralizeError("--steps must be at least 1")
         common = dict(sources=args.sources, hrtf=args.hrtf, options=asdict(opts), method=args.model or args.method,
-                      hop=args.hop,
+                      hop=args.hop, steps=args.steps,
                       audio=args.audio, overwrite=args.overwrite, lossless=args.lossless,
                       keep_original_audio=args.keep_original_audio, quiet=args.quiet, fov=args.fov,
                       flip_visual=args.flip_visual)

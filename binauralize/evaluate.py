@@ -145,26 +145,29 @@ MODELS = ("mono", "dsp", "plain", "dsp-flipped", "dsp-detected")
 
 @dataclass
 class LearnedSpec:
-    """A learned model on the command line: ``[LABEL=]NAME_OR_CHECKPOINT[@flipped][@detected]`` (Flipped-Visual:
-    mirrored frames, and mirrored tracks for track-driven models, at test time; ``@detected``: a track-driven model
-    gets the tracks the tool finds in the clip's video instead of the oracle ones), with the sliding-window hop."""
+    """A learned model on the command line: ``[LABEL=]NAME_OR_CHECKPOINT[@flipped][@detected][@stepsN]``
+    (Flipped-Visual: mirrored frames, and mirrored tracks for track-driven models, at test time; ``@detected``: a
+    track-driven model gets the tracks the tool finds in the clip's video instead of the oracle ones; ``@stepsN``:
+    sampling steps of a flow model, default 4), with the sliding-window hop."""
     label: str
     checkpoint: str
     flipped: bool = False
     hop_s: float = 0.1
     detected: bool = False
+    steps: int = 4
 
     @classmethod
     def parse(cls, token: str, hop_s: float = 0.1) -> "LearnedSpec":
         label, _, rest = token.rpartition("=")
         ck, *flags = rest.split("@")
-        bad = set(flags) - {"flipped", "detected"}
+        steps = [f for f in flags if f.startswith("steps") and f[5:].isdigit()]
+        bad = set(flags) - {"flipped", "detected"} - set(steps)
         if bad:
-            raise InputError(f"unknown model flag @{bad.pop()} in {token!r}: use @flipped or @detected")
+            raise InputError(f"unknown model flag @{bad.pop()} in {token!r}: use @flipped, @detected or @stepsN")
         flipped, detected = "flipped" in flags, "detected" in flags
         label = label or (Path(ck).stem if ck.endswith(".safetensors") else ck)
-        label += "".join(f"-{f}" for f in ("flipped", "detected") if f in flags and not label.endswith(f))
-        return cls(label, ck, flipped, hop_s, detected)
+        label += "".join(f"-{f}" for f in ("flipped", "detected", *steps) if f in flags and not label.endswith(f))
+        return cls(label, ck, flipped, hop_s, detected, int(steps[-1][5:]) if steps else 4)
 
 
 def is_learned(token: str) -> bool:
@@ -256,7 +259,7 @@ def evaluate_model(model: str, clips: list[Clip], hrtf=None, progress: Callable 
 
         spec = LearnedSpec.parse(model, hop_s)
         dsp = Binauralizer(hrtf=hrtf)
-        learned = open_spatializer(spec.checkpoint, hop_s=hop_s, renderer_factory=dsp.renderer)
+        learned = open_spatializer(spec.checkpoint, hop_s=hop_s, renderer_factory=dsp.renderer, steps=spec.steps)
         if spec.detected and not getattr(learned, "uses_tracks", False):
             raise InputError(f"{spec.label}: @detected is for track-driven models (position); this one reads frames")
         label = spec.label

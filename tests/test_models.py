@@ -207,6 +207,13 @@ def test_train_cache_train_resume_evaluate_and_tool(tmp_path, sources_dir, capsy
     assert main(["evaluate", "--model", "dsp", f"pos={pck}", f"pos={pck}@detected", "--data", str(data),
                  "--split", "scene_test", "--out", str(tmp_path / "evp"), "--input", "real", "-q"]) == 0
     assert set(json.loads((tmp_path / "evp" / "summary.json").read_text())) == {"dsp", "pos", "pos-detected"}
+    frun = tmp_path / "flow"  # the flow-matching variant: DSP renderings cached, then trained and evaluated
+    assert main(["train", "configs/debug_flow.toml", "--data", str(data), "--out", str(frun), "-q"]) == 0
+    assert (cache / "000000_dsp_real.npy").exists()
+    fck = str(frun / "best.safetensors")
+    assert main(["evaluate", "--model", f"flow={fck}@steps1", f"flow={fck}@steps2", "--data", str(data),
+                 "--split", "scene_test", "--out", str(tmp_path / "evf"), "--input", "real", "-q"]) == 0
+    assert set(json.loads((tmp_path / "evf" / "summary.json").read_text())) == {"flow-steps1", "flow-steps2"}
     out2 = tmp_path / "clip_pos.wav"
     assert main(["--model", pck, str(data / "videos" / "000001.mp4"), "-o", str(out2), "--audio",
                  str(data / "mono_audios" / "000001.wav"), "--report", str(tmp_path / "rep.json"), "-q"]) == 0

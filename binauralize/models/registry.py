@@ -47,4 +47,4 @@ def names() -> list[str]:
 
 
 def _load_builtin() -> None:
-    from . import mono2binaural, position  # noqa: F401  (registers mono2binaural, geometry, position)
+    from . import flow, mono2binaural, position  # noqa: F401  (registers mono2binaural, geometry, position, flow)

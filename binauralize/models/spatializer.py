@@ -154,17 +154,17 @@ def features_lookup(times: np.ndarray, feats: np.ndarray | None) -> Callable[[fl
 
 
 def open_spatializer(name_or_path: str | Path, hop_s: float = 0.1, device: str = "cpu", renderer_factory=None,
-                     fov_deg: float | None = None):
+                     fov_deg: float | None = None, steps: int = 4):
     """A shipped name or checkpoint -> its spatializer: :class:`LearnedSpatializer` (Mono2Binaural family: frames
-    in) or :class:`~binauralize.models.position.PositionSpatializer` (tracks in; rendered by ``renderer_factory``,
-    sr -> DSP renderer, default: the bundled HRTF)."""
+    in), :class:`~binauralize.models.position.PositionSpatializer` or :class:`~binauralize.models.flow.FlowSpatializer`
+    (tracks in; rendered by ``renderer_factory``, sr -> DSP renderer, default: the bundled HRTF; ``steps``: sampling
+    steps of the flow model)."""
     from . import checkpoint as ck
 
     path = resolve_checkpoint(name_or_path)
-    if ck.read_metadata(path).get("model") != "position":
+    kind = ck.read_metadata(path).get("model")
+    if kind not in ("position", "flow"):
         return LearnedSpatializer(path, hop_s=hop_s, device=device)
-    from .position import PositionSpatializer
-
     if renderer_factory is None:
         from ..dsp.hrtf import HRTF
         from ..dsp.render import Renderer
@@ -172,6 +172,12 @@ def open_spatializer(name_or_path: str | Path, hop_s: float = 0.1, device: str =
         def renderer_factory(sr):
             return Renderer(HRTF.default(float(sr)))
     model, meta = ck.load(path, map_location=device)
+    if kind == "flow":
+        from .flow import FlowSpatializer
+
+        return FlowSpatializer(model, renderer_factory, steps=steps, device=device, path=path, meta=meta)
+    from .position import PositionSpatializer
+
     return PositionSpatializer(model, renderer_factory, device=device, fov_deg=fov_deg, path=path, meta=meta)
 
 

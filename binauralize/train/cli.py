@@ -65,6 +65,8 @@ def train_main(argv: list[str]) -> int:
     p.add_argument("--cache", help="feature cache folder (default DATA/cache/TRUNK)")
     p.add_argument("--input", choices=["real", "mix"], help="override [data] input: real-mono track or (L+R)/2")
     p.add_argument("--epochs", type=int, help="override [train] epochs")
+    p.add_argument("--budget-minutes", type=float, help="override [train] budget_minutes (wall clock of this run; "
+                   "0 = none): training stops after the epoch that crosses it")
     p.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: the best available)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors")
     p.add_argument("-q", "--quiet", action="store_true")
@@ -79,6 +81,8 @@ def train_main(argv: list[str]) -> int:
             cfg["data"]["input"] = args.input
         if args.epochs:
             cfg["train"]["epochs"] = args.epochs
+        if args.budget_minutes is not None:
+            cfg["train"]["budget_minutes"] = args.budget_minutes
         out = Path(args.out or Path("runs") / Path(args.config).stem)
         if (out / "last.safetensors").exists() and not args.resume:
             raise BinauralizeError(f"{out} already holds a run: pass --resume to continue it or choose another --out")

@@ -220,6 +220,11 @@ def train(cfg: dict, out: str | Path, resume: bool = False, device: str | None =
         cfg["model"]["trunk"] = dc["trunk"]
         windows = partial(SourceWindows, max_sources=int(dc.get("max_sources", 3)),
                           visual_dim=int(cfg["model"].get("extra_dim", 0)))
+    if cfg["model"]["name"] == "flow":  # DSP renderings of the inputs (issue 7, generative variant)
+        from .dsp_renders import FlowWindows, add_dsp_renders
+
+        add_dsp_renders(root, cache, sorted(set(train_ids) | set(val_ids)), dc["input"], progress=progress and rank == 0)
+        windows = FlowWindows
     tr = windows(clips, train_ids, dc["input"], dc["window_s"], random=True, seed=int(tc["seed"]))
     va = windows(clips, val_ids, dc["input"], dc["window_s"], random=False)
     sampler = DistributedSampler(tr, shuffle=True, seed=int(tc["seed"])) if world > 1 else None
@@ -228,8 +233,8 @@ def train(cfg: dict, out: str | Path, resume: bool = False, device: str | None =
                     num_workers=int(tc["workers"]), generator=g, persistent_workers=int(tc["workers"]) > 0)
     vl = DataLoader(va, batch_size=int(tc["batch_size"]), shuffle=False, num_workers=0)
 
-    name, args = model_args(cfg, trunk_info) if cfg["model"]["name"] != "position" else \
-        ("position", {k: v for k, v in cfg["model"].items() if k != "name"})
+    name, args = model_args(cfg, trunk_info) if cfg["model"]["name"] not in ("position", "flow") else \
+        (cfg["model"]["name"], {k: v for k, v in cfg["model"].items() if k != "name"})
     model = build(name, **args).to(dev)
     visual = [p for n, p in model.named_parameters() if n.startswith(("adapter", "conv1x1", "rir_", "coh_"))]
     vis_ids = {id(p) for p in visual}

@@ -59,10 +59,32 @@ def position_losses(model, batch: dict) -> dict:
     return {"mask": loss, "total": loss}
 
 
+def flow_losses(model, batch: dict) -> dict:
+    """Conditional flow matching (rectified flow) for :class:`~binauralize.models.flow.FlowBinaural`: with
+    x_1 = c(D) - c(D_dsp) (compressed true minus compressed DSP difference spectrogram), x_0 ~ N(0, I) and
+    t ~ U(0, 1), x_t = (1 - t) x_0 + t x_1 and the loss is ||v(x_t, t | cond) - (x_1 - x_0)||^2. In eval mode the
+    noise and times are drawn from a fixed seed, so validation losses are comparable across epochs. ``residual``:
+    the squared size of x_1 itself (what the DSP rendering misses), for scale."""
+    from ..models.flow import compress, condition, stft16
+
+    mix, target, dsp = batch["mix"], batch["target"], batch["dsp"]
+    cond = condition(mix, dsp)
+    d_true = compress(stft16(target[:, 0] - target[:, 1])).permute(0, 3, 1, 2)
+    x1 = d_true - cond[:, 2:4]
+    g = None if model.training else torch.Generator(device=mix.device).manual_seed(0)
+    x0 = torch.randn(x1.shape, generator=g, device=mix.device)
+    t = torch.rand(x1.shape[0], generator=g, device=mix.device)
+    xt = (1 - t[:, None, None, None]) * x0 + t[:, None, None, None] * x1
+    loss = F.mse_loss(model(xt, t, cond), x1 - x0)
+    return {"flow": loss, "residual": x1.pow(2).mean().detach(), "total": loss}
+
+
 def losses(model, batch: dict, weights: dict | None = None) -> dict:
     """Weighted loss terms for one batch; ``total`` is what to minimise. Works for every model family."""
     if model.registry_name == "position":
         return position_losses(model, batch)
+    if model.registry_name == "flow":
+        return flow_losses(model, batch)
     w = {**DEFAULT_WEIGHTS, **(weights or {})}
     mix, target = batch["mix"], batch["target"]
     feat = batch.get("feat") if model.use_visual else None
