@@ -30,6 +30,8 @@ def main() -> int:
     ap.add_argument("--model", default="position", help="position checkpoint or shipped name")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--flow", help="also time this flow-matching checkpoint with 2 given sources")
+    ap.add_argument("--flow-steps", type=int, nargs="*", default=[1, 4, 8])
     args = ap.parse_args()
 
     from speed import CACHE, make_video, timed
@@ -41,9 +43,12 @@ def main() -> int:
     two.write_text(json.dumps(TWO))
     variants = {"dsp, localized": [], "position, localized": [], "dsp, 2 given sources": [],
                 "position, 2 given sources": []}
+    if args.flow:
+        variants.update({f"flow {k} step{'s' if k > 1 else ''}, 2 given sources": [] for k in args.flow_steps})
     for _ in range(args.repeats):  # interleaved, so machine noise hits every variant alike
         for label in variants:
             extra = (["--model", args.model] if label.startswith("position") else []) + \
+                (["--model", args.flow, "--steps", label.split()[1]] if label.startswith("flow") else []) + \
                 (["--sources", str(two)] if "given" in label else [])
             cmd = [str(ROOT / ".venv/bin/binauralize"), str(video), "-o", str(out), "--overwrite", "-q", *extra]
             variants[label].append(timed(cmd))

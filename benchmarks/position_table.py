@@ -7,7 +7,8 @@ For each test split (scene_test: rooms and backgrounds unseen; hrtf_test: a held
 (real: the generator's real single-microphone track; mix: (L+R)/2), the first ``--per-count`` clips with 1, 2 and
 3 sounding sources are scored: Mono-Mono, DSP (oracle tracks from meta/), DSP (tracks the tool detects in the
 video), Position (``RUNS/position_<input>/best.safetensors``) with oracle and detected tracks, Mono2Binaural and the
-geometry-aware model (``RUNS/<model>_<input>/best.safetensors``, issue 6). Separation: SI-SDR improvement of each
+geometry-aware model (``RUNS/<model>_<input>/best.safetensors``, issue 6), and the flow-matching variant
+(``RUNS/flow_<input>/best.safetensors``) at ``--flow-steps`` sampling steps. Separation: SI-SDR improvement of each
 separated part over the mono itself, against the source's dry stem (delay-aligned), for the position model with
 oracle tracks. Writes docs/results_position.md and benchmarks/results/position_table.json (per-clip rows included).
 """
@@ -69,6 +70,8 @@ def main() -> int:
     ap.add_argument("--per-count", type=int, default=12, help="clips per source count (1, 2, 3) and split")
     ap.add_argument("--hop", type=float, default=0.2, help="sliding-window hop of the issue-6 models (s)")
     ap.add_argument("--no-issue6", action="store_true", help="skip Mono2Binaural / geometry-aware (slow)")
+    ap.add_argument("--flow-steps", type=int, nargs="*", default=[1, 4],
+                    help="sampling steps at which to score the flow model RUNS/flow_<input>/best.safetensors")
     ap.add_argument("--out", default=str(ROOT / "docs" / "results_position.md"))
     ap.add_argument("--json", default=str(HERE / "results" / "position_table.json"))
     args = ap.parse_args()
@@ -92,6 +95,10 @@ def main() -> int:
             methods = [("Mono-Mono", "mono"), ("DSP, oracle tracks", "dsp"), ("DSP, detected tracks", "dsp-detected"),
                        ("Position, oracle tracks", f"Position={pos}"),
                        ("Position, detected tracks", f"Position={pos}@detected")]
+            fck = runs / f"flow_{inp}" / "best.safetensors"
+            if fck.exists():
+                methods += [(f"Flow matching, {k} step{'s' if k > 1 else ''}, oracle tracks", f"Flow={fck}@steps{k}")
+                            for k in args.flow_steps]
             if not args.no_issue6:
                 for label, run in (("Mono2Binaural", "mono2binaural"), ("Geometry-aware", "geometry")):
                     ck = runs6 / f"{run}_{inp}" / "best.safetensors"

@@ -20,18 +20,26 @@ def test_compression_and_stft_round_trip(rng):
 
 
 class ToZero(torch.nn.Module):
-    """The exact velocity of the flow that carries any x_0 to x_1 = 0: v = -x_t / (1 - t)."""
+    """A model certain that the residual is zero: its flow carries any x_0 to x_1 = 0."""
 
     init_args: dict = {}
 
     def forward(self, xt, t, cond):
-        return -xt / (1 - t[:, None, None, None])
+        return torch.zeros_like(xt)
+
+
+class ToTarget(torch.nn.Module):
+    """A model that predicts the endpoint x_1 = 0.5 everywhere."""
+
+    def forward(self, xt, t, cond):
+        return torch.full_like(xt, 0.5)
 
 
 def test_sampler_integrates_the_flow_exactly_for_a_known_field():
     cond = torch.zeros(2, 4, 256, 16)
     for steps in (1, 3, 8):
         assert sample(ToZero(), cond, steps).abs().max() < 1e-5
+        torch.testing.assert_close(sample(ToTarget(), cond, steps), torch.full((2, 2, 256, 16), 0.5))
 
 
 def test_zero_residual_gives_the_dsp_rendering_and_the_input_is_kept(rng):
@@ -49,6 +57,6 @@ def test_zero_residual_gives_the_dsp_rendering_and_the_input_is_kept(rng):
 
 
 def test_network_shapes_and_zero_init():
-    m = FlowBinaural(width=8)
+    m = FlowBinaural(hidden=16, blocks=2)
     out = m(torch.randn(2, 2, 256, 64), torch.rand(2), torch.randn(2, 4, 256, 64))
     assert out.shape == (2, 2, 256, 64) and out.abs().max() == 0  # zero-initialised output layer

@@ -62,7 +62,8 @@ def position_losses(model, batch: dict) -> dict:
 def flow_losses(model, batch: dict) -> dict:
     """Conditional flow matching (rectified flow) for :class:`~binauralize.models.flow.FlowBinaural`: with
     x_1 = c(D) - c(D_dsp) (compressed true minus compressed DSP difference spectrogram), x_0 ~ N(0, I) and
-    t ~ U(0, 1), x_t = (1 - t) x_0 + t x_1 and the loss is ||v(x_t, t | cond) - (x_1 - x_0)||^2. In eval mode the
+    t ~ U(0, 1), x_t = (1 - t) x_0 + t x_1 and the network predicts the endpoint: loss ||x^_1(x_t, t | cond) - x_1||^2
+    (data prediction; the sampler uses v = (x^_1 - x_t) / (1 - t)). In eval mode the
     noise and times are drawn from a fixed seed, so validation losses are comparable across epochs. ``residual``:
     the squared size of x_1 itself (what the DSP rendering misses), for scale."""
     from ..models.flow import compress, condition, stft16
@@ -75,7 +76,7 @@ def flow_losses(model, batch: dict) -> dict:
     x0 = torch.randn(x1.shape, generator=g, device=mix.device)
     t = torch.rand(x1.shape[0], generator=g, device=mix.device)
     xt = (1 - t[:, None, None, None]) * x0 + t[:, None, None, None] * x1
-    loss = F.mse_loss(model(xt, t, cond), x1 - x0)
+    loss = F.mse_loss(model(xt, t, cond), x1)
     return {"flow": loss, "residual": x1.pow(2).mean().detach(), "total": loss}
 
 
