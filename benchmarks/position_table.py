@@ -35,6 +35,67 @@ def sounding(data: Path, cid: str) -> int:
     return sum(1 for s in meta["sources"] if s.get("sounding"))
 
 
+class OracleMasks:
+    """Stands in for the mask network: the ideal ratio masks of the dry stems (what perfect separation by a mask
+    could give), as ``[1, K + 1, F, N]``; the residual gets what no stem explains."""
+
+    def __init__(self, stems16: list, n_freq: int = 4):
+        from scipy.signal import stft as sp_stft
+
+        from binauralize.models.position import HOP, N_FFT, SR, WIN
+
+        self.n_freq, self.extra_dim, self.use_visual, self.init_args = n_freq, 0, False, {}
+        p = np.stack([np.abs(sp_stft(s, SR, "hann", WIN, WIN - HOP, N_FFT, boundary="even", padded=True)[2]) ** 2
+                      for s in stems16])
+        tot = p.sum(0, keepdims=True)
+        irm = np.where(tot > 1e-12, p / np.maximum(tot, 1e-12), 0.0)
+        self.m = np.concatenate([irm, 1 - irm.sum(0, keepdims=True)])
+
+    def eval(self):
+        return self
+
+    def __call__(self, logmag, tokens, presence):
+        import torch
+
+        n = min(self.m.shape[-1], logmag.shape[-1])
+        m = np.zeros((self.m.shape[0], self.m.shape[1], logmag.shape[-1]), np.float32)
+        m[:, :, :n] = self.m[:, :, :n]
+        m[-1, :, n:] = 1.0
+        return torch.from_numpy(m)[None]
+
+
+def oracle_rows(clips, data: Path, inp: str, progress) -> list[dict]:
+    """The position pipeline with oracle masks (ideal ratio masks of the dry stems) and oracle tracks: what the
+    network is trained to reproduce (not a strict upper bound: the stems are dry, the mono is reverberant)."""
+    import soxr
+
+    from binauralize import evaluate as ev
+    from binauralize.api import Binauralizer
+    from binauralize.dsp.reverb import band_envelopes, estimate_t60
+    from binauralize.models.position import SR, PositionSpatializer
+    from binauralize.tracks import block_directions
+
+    dsp = Binauralizer()
+    rows = []
+    for c in clips:
+        gt, sr = ev.load_audio(c.gt)
+        mono = ev.load_audio(c.mono)[0].mean(axis=0) if (inp == "real" and c.mono) else gt.mean(axis=0)
+        meta = json.loads((data / "meta" / f"{c.name}.json").read_text())
+        stems = [ev.load_audio(data / s["stem"]) for s in meta["sources"] if s.get("sounding") and s.get("stem")]
+        stems16 = [soxr.resample(x.mean(axis=0), r, SR) if r != SR else x.mean(axis=0) for x, r in stems]
+        n = max(len(s) for s in stems16)
+        stems16 = [np.pad(s, (0, n - len(s))) for s in stems16]
+        sp = PositionSpatializer(OracleMasks(stems16), dsp.renderer)
+        t60 = estimate_t60(band_envelopes(mono, sr))
+        pred = sp.render(mono, sr, c.tracks or [], t60=t60)
+        t = np.arange(0, gt.shape[-1] / sr, 0.1) + 0.05
+        a, _, _, w = block_directions(c.tracks, t)
+        rows.append({"method": "Position pipeline, oracle masks (dry-stem IRM)", "clip": c.name,
+                     **ev.score_pair(pred, gt, sr, mono=mono, azimuth=(a * w).sum(axis=0))})
+        progress()
+    return rows
+
+
 def separation_rows(ck: Path, clips, data: Path, inp: str, progress) -> list[dict]:
     """Per clip: mean over sources of SI-SDR(part, stem) - SI-SDR(mono, stem), position model with oracle tracks."""
     from binauralize import evaluate as ev
@@ -107,16 +168,17 @@ def main() -> int:
             for n, clips in by_count.items():
                 key = f"{split}/{inp}/{n}"
                 rows = []
-                with tqdm(total=len(clips) * (len(methods) + 1), desc=key) as bar:
+                with tqdm(total=len(clips) * (len(methods) + 2 - (n == 1)), desc=key) as bar:
                     for label, spec in methods:
                         r = ev.evaluate_model(spec, clips, data=data, input=inp, hop_s=args.hop, progress=bar.update)
                         for x in r:
                             x["method"] = label
                         rows += r
+                    if n > 1:
+                        rows += oracle_rows(clips, data, inp, bar.update)
                     sep = {r["clip"]: r["si_sdri_db"] for r in separation_rows(pos, clips, data, inp, bar.update)}
-                    for r in rows:
-                        if r["method"] == "Position, oracle tracks":
-                            r["si_sdri_db"] = sep[r["clip"]]
+                    for r in rows:  # every row gets the key (summaries take their keys from the first row)
+                        r["si_sdri_db"] = sep[r["clip"]] if r["method"] == "Position, oracle tracks" else float("nan")
                 results[key] = ev.summarize(rows)
                 rows_all += [{"split": split, "input": inp, "sources": n, **r} for r in rows]
                 print(key, {m: round(s["gao2019/stft"]["mean"], 3) for m, s in results[key].items()}, flush=True)

@@ -167,6 +167,10 @@ class Binauralizer:
         if preview and not info.has_video:
             raise OutputError("--preview needs a video input")
         lo = self.localize_options
+        if self.learned is not None and self.uses_tracks and self.learned.uses_visual:
+            from dataclasses import replace
+
+            lo = replace(lo, keep_every_s=1.0)  # the model's crops come from the localizer's frames
         if self.learned is not None and self.learned.uses_visual and not info.has_video:
             raise InputError(f"model {self.method} needs a video: its frames are its input")
         loc = (_Background(self._analyse_frames, inp, lo) if sources is None and info.has_video and self.uses_tracks
@@ -209,6 +213,8 @@ class Binauralizer:
             from .vision.localize import decide
 
             fa = loc.result()
+            if fa.keyframes and isinstance(renderer, _TrackModelRenderer):
+                renderer.keyframes = fa.keyframes
             env_t, env_db = level.result()
             tracks, loc_report = decide(fa, env_t, env_db, lo)
             loc_report["detect_seconds"] = fa.detect_seconds
@@ -372,11 +378,18 @@ class _TrackModelRenderer(_LearnedRenderer):
     for the sources' crop embeddings come from ``video`` at 1 fps (without a video the model sees every source as
     off screen)."""
 
-    def render(self, x: np.ndarray, tracks=None, t60=None) -> np.ndarray:
-        from .models.spatializer import video_features
+    keyframes: list | None = None  # (t, rgb) from the localizer's pass, when it ran
 
-        feats = (video_features(self.sp, self.video, fps=1.0) if self.sp.uses_visual and self.video is not None and tracks
-                 else None)
+    def render(self, x: np.ndarray, tracks=None, t60=None) -> np.ndarray:
+        from .models.spatializer import _fit_img, video_features
+
+        feats = None
+        if self.sp.uses_visual and tracks and self.keyframes:
+            w, h = self.sp.trunk.input_size
+            feats = self.sp.features_from_frames(np.array([t for t, _ in self.keyframes]),
+                                                 np.stack([_fit_img(f, w, h) for _, f in self.keyframes]))
+        elif self.sp.uses_visual and tracks and self.video is not None:
+            feats = video_features(self.sp, self.video, fps=1.0)
         return self.sp.render(np.asarray(x, np.float64).reshape(-1), self.sr, tracks or [], t60=t60, feature_at=feats)
 
     def process(self, chunks, tracks=None, t60=None):

@@ -239,6 +239,31 @@ def test_shipped_weights_load_and_keep_the_mono():
         np.testing.assert_allclose(y.mean(0), x, atol=1e-9)
 
 
+def test_shipped_track_models_keep_their_guarantees():
+    """Shipped position and flow weights: one source = the DSP renderer exactly (position), (L+R)/2 = input and
+    a fixed seed (flow), through the public API without a video (sources then count as off screen)."""
+    from binauralize.api import Binauralizer
+    from binauralize.dsp.hrtf import HRTF
+    from binauralize.dsp.render import Renderer
+    from binauralize.models.spatializer import open_spatializer, shipped_models
+    from binauralize.tracks import SourceTrack
+
+    assert {"position", "flow"} <= set(shipped_models())
+    x = np.random.default_rng(0).standard_normal(24000) * 0.1
+    one = [SourceTrack.static(35.0)]
+    two = [SourceTrack.static(35.0, name="a"), SourceTrack.static(-50.0, name="b")]
+    r = Renderer(HRTF.default(24000))
+    pos = open_spatializer("position", renderer_factory=lambda sr: r)
+    np.testing.assert_allclose(pos.render(x, 24000, one), r.render(x, one), atol=1e-9)
+    parts = pos.separate(x, 24000, two)
+    np.testing.assert_allclose(parts.sum(0), x, atol=1e-9)
+    np.testing.assert_allclose(pos.render(x, 24000, two), pos.render(x, 24000, two[::-1]), atol=1e-6)
+    y = Binauralizer(method="flow").render(x, 24000, two)
+    assert y.shape == (2, 24000) and np.isfinite(y).all()
+    np.testing.assert_allclose(y.mean(0), x, atol=1e-9)
+    np.testing.assert_allclose(Binauralizer(method="flow").render(x, 24000, two), y, atol=1e-9)
+
+
 def test_api_render_with_a_visual_model_asks_for_frames():
     from binauralize.api import Binauralizer
 

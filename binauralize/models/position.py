@@ -166,7 +166,10 @@ class PositionSpatializer:
         """Frames (uint8 ``[K, H, W, 3]`` at ``times`` s) -> t -> the nearest frame's trunk map (None: no frames)."""
         from .spatializer import features_lookup
 
-        return features_lookup(np.asarray(times, float), self.trunk(frames) if len(frames) else None)
+        if not len(frames):
+            return None
+        maps = np.concatenate([self.trunk(frames[i:i + 16]) for i in range(0, len(frames), 16)])  # bounded memory
+        return features_lookup(np.asarray(times, float), maps)
 
     def masks(self, mono16: np.ndarray, tracks: list, feature_at=None) -> tuple[np.ndarray, np.ndarray]:
         """-> (masks ``[K + 1, F, N]`` at 16 kHz, frame times ``[N]`` s)."""

@@ -37,6 +37,8 @@ class LocalizeOptions:
         switch_margin: how much better (in correlation) another face's synchrony must be to take the sound.
         min_dwell_s: for how long it must stay that much better before the sound moves (no flicker).
         mirror: flip every frame left-right before looking (the Flipped-Visual baseline of the papers).
+        keep_every_s: also keep one analysis frame every this many seconds (0: none) for models that look at
+            the sources' crops, so they need not decode the video a second time.
     """
 
     fps: float = 10.0
@@ -50,6 +52,7 @@ class LocalizeOptions:
     switch_margin: float = 0.15
     min_dwell_s: float = 0.8
     mirror: bool = False
+    keep_every_s: float = 0.0
 
 
 @dataclass
@@ -77,6 +80,7 @@ class FrameAnalysis:
     faces: list[FaceTrack]
     motion: list  # per frame: (cx, cy, energy, frac) or None
     detect_seconds: float = 0.0
+    keyframes: list = field(default_factory=list)  # (t, rgb) every options.keep_every_s seconds
 
 
 def analyse_video(frames: Iterable[tuple[float, np.ndarray]], options: LocalizeOptions = LocalizeOptions(),
@@ -96,9 +100,13 @@ def analyse_video(frames: Iterable[tuple[float, np.ndarray]], options: LocalizeO
     w = h = 0
     t_det = 0.0
     max_gap = max(2, int(round(1.0 * options.fps)))
+    keyframes, next_keep = [], 0.0
     for i, (t, rgb) in enumerate(frames):
         if options.mirror:
             rgb = np.ascontiguousarray(rgb[:, ::-1])
+        if options.keep_every_s > 0 and t >= next_keep - 1e-6:
+            keyframes.append((float(t), np.array(rgb)))
+            next_keep = t + options.keep_every_s
         h, w = rgb.shape[:2]
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         small_rgb = cv2.resize(rgb, (64, max(1, int(64 * h / w))), interpolation=cv2.INTER_AREA)
@@ -170,7 +178,7 @@ def analyse_video(frames: Iterable[tuple[float, np.ndarray]], options: LocalizeO
         # drop the held frames after the last detection (the face may have left)
         n = f.frames.index(f.last_detect_frame) + 1
         f.frames, f.boxes, f.motion = f.frames[:n], f.boxes[:n], f.motion[:n]
-    return FrameAnalysis(np.array(times), np.array(shots), w, h, faces, motion, t_det)
+    return FrameAnalysis(np.array(times), np.array(shots), w, h, faces, motion, t_det, keyframes)
 
 
 def _window_corr(a: np.ndarray, b: np.ndarray, half: int) -> np.ndarray:
