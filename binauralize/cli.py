@@ -285,7 +285,9 @@ def dataset_main(argv: list[str]) -> int:
     s.add_argument("--sample-rate", type=int, default=24000)
     s.add_argument("--fps", type=int, default=10)
     s.add_argument("--size", default="320x180", help="video WxH")
-    s.add_argument("--sources-dir", help="dry recordings (default: Debian's sonic-pi-samples)")
+    s.add_argument("--sources-dir", nargs="+", metavar="DIR",
+                   help="folders of dry recordings, pooled (default: Debian's sonic-pi-samples; add speech and "
+                        "instruments with `binauralize dataset sources`)")
     s.add_argument("--hrtf", help="SOFA HRTF for the ground truth (default: bundled MIT KEMAR)")
     s.add_argument("--heldout-hrtf", help="SOFA HRTF used for ~10%% of the clips (the HRTF split)")
     s.add_argument("-q", "--quiet", action="store_true")
@@ -296,6 +298,14 @@ def dataset_main(argv: list[str]) -> int:
     cd = sub.add_parser("card", help="distributions of a generated set (JSON and a PNG)")
     cd.add_argument("dir")
     cd.add_argument("--png", help="write the distribution plot here")
+    so = sub.add_parser("sources", help="make dry speech (espeak-ng) and instrument (fluidsynth, General MIDI) "
+                                        "recordings for --sources-dir")
+    so.add_argument("--out", required=True)
+    so.add_argument("--per-class", type=int, default=20, help="recordings per class (default 20)")
+    so.add_argument("--seconds", type=float, default=6.0)
+    so.add_argument("--seed", type=int, default=0)
+    so.add_argument("--classes", nargs="+", help="subset of: voice guitar trumpet sax flute accordion")
+    so.add_argument("-q", "--quiet", action="store_true")
     sp = sub.add_parser("splits", help="(re)write the scene/position/HRTF splits of a generated set")
     sp.add_argument("dir")
     sp.add_argument("--seed", type=int, default=0)
@@ -305,6 +315,18 @@ def dataset_main(argv: list[str]) -> int:
 
         if args.cmd == "splits":
             print(json.dumps(synth.write_splits(Path(args.dir), args.seed)))
+            return 0
+        if args.cmd == "sources":
+            from tqdm import tqdm
+
+            from .data import sources
+
+            if args.per_class < 1 or args.seconds <= 0:
+                raise BinauralizeError("need --per-class >= 1 and --seconds > 0")
+            n = args.per_class * len(args.classes or ["voice", *sources.INSTRUMENTS])
+            with tqdm(total=n, disable=args.quiet, desc="recordings", unit="file") as bar:
+                print(json.dumps(sources.make_sources(args.out, args.per_class, args.seed, args.seconds, args.classes,
+                                                      progress=bar.update)))
             return 0
         if args.cmd == "card":
             print(json.dumps(synth.dataset_card(Path(args.dir), Path(args.png) if args.png else None), indent=1))

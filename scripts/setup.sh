@@ -2,8 +2,9 @@
 # Install everything binauralize needs into .venv inside this checkout (idempotent).
 #   bash scripts/setup.sh          # Python packages (+ Debian's python3-venv if missing, when run as root)
 #   bash scripts/setup.sh --bench  # also Debian's ffmpeg, for the speed benchmark's side-by-side decode
-#   bash scripts/setup.sh --dataset  # also Debian's sonic-pi-samples (CC0 recordings) and Noto colour emoji,
-#                                    # for `binauralize dataset synth`
+#   bash scripts/setup.sh --dataset  # also Debian's sonic-pi-samples (CC0 recordings), Noto colour emoji,
+#                                    # espeak-ng, fluidsynth and its General MIDI sound font, for
+#                                    # `binauralize dataset synth` and `binauralize dataset sources`
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -13,7 +14,10 @@ for arg in "$@"; do
   case "$arg" in
     --bench) command -v ffmpeg >/dev/null || want_apt+=(ffmpeg) ;;
     --dataset) [[ -d /usr/share/sonic-pi/samples ]] || want_apt+=(sonic-pi-samples)
-               [[ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ]] || want_apt+=(fonts-noto-color-emoji) ;;
+               [[ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ]] || want_apt+=(fonts-noto-color-emoji)
+               command -v espeak-ng >/dev/null || want_apt+=(espeak-ng)
+               command -v fluidsynth >/dev/null || want_apt+=(fluidsynth)
+               [[ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ]] || want_apt+=(fluid-soundfont-gm) ;;
     *) echo "setup: unknown option $arg (use --bench and/or --dataset)" >&2; exit 2 ;;
   esac
 done

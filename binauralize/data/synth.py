@@ -35,7 +35,8 @@ SONIC_PI_DIR = "/usr/share/sonic-pi/samples"
 EMOJI_FONT = "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf"
 CLASS_GLYPH = {"drum": "\U0001F941", "tabla": "\U0001FA98", "guitar": "\U0001F3B8", "bass": "\U0001F3BB",
                "synth": "\U0001F3B9", "bell": "\U0001F514", "voice": "\U0001F5E3", "ambient": "\U0001F3B5",
-               "percussion": "\U0001FA87", "other": "\U0001F50A"}
+               "percussion": "\U0001FA87", "other": "\U0001F50A", "trumpet": "\U0001F3BA", "sax": "\U0001F3B7",
+               "flute": "\U0001FA88", "accordion": "\U0001FA97"}
 PREFIX_CLASS = {"drum": "drum", "bd": "drum", "sn": "drum", "tabla": "tabla", "guit": "guitar", "bass": "bass",
                 "elec": "synth", "mehackit": "synth", "glitch": "synth", "ambi": "ambient", "perc": "percussion",
                 "loop": "drum", "vinyl": "other", "misc": "other"}
@@ -55,7 +56,7 @@ class SynthConfig:
     p_moving: float = 0.4
     p_offscreen: float = 0.15
     p_silent_distractor: float = 0.15
-    sources_dir: str | None = None
+    sources_dir: str | list | None = None  # one folder or several, pooled
     hrtf: str | None = None
     heldout_hrtf: str | None = None
     p_heldout: float = 0.1
@@ -64,9 +65,14 @@ class SynthConfig:
     max_pan_deg_per_s: float = 6.0
 
 
-def dry_pool(sources_dir: str | None) -> list[tuple[str, str]]:
-    """(path, class) of the dry recordings: ``sources_dir`` (class = file-name prefix before '_', or the sub-folder)
-    or Debian's sonic-pi-samples (CC0 freesound recordings)."""
+def dry_pool(sources_dir) -> list[tuple[str, str]]:
+    """(path, class) of the dry recordings: ``sources_dir`` (a folder or a list of folders, pooled; class =
+    file-name prefix before '_' when known, else the sub-folder) or Debian's sonic-pi-samples (CC0 freesound
+    recordings)."""
+    if isinstance(sources_dir, (list, tuple)):
+        if len(sources_dir) > 1:
+            return [x for d in sources_dir for x in dry_pool(d)]
+        sources_dir = sources_dir[0] if sources_dir else None
     root = Path(sources_dir or SONIC_PI_DIR)
     if not root.is_dir():
         from ..errors import InputError
