@@ -40,6 +40,7 @@ CLASS_GLYPH = {"drum": "\U0001F941", "tabla": "\U0001FA98", "guitar": "\U0001F3B
 PREFIX_CLASS = {"drum": "drum", "bd": "drum", "sn": "drum", "tabla": "tabla", "guit": "guitar", "bass": "bass",
                 "elec": "synth", "mehackit": "synth", "glitch": "synth", "ambi": "ambient", "perc": "percussion",
                 "loop": "drum", "vinyl": "other", "misc": "other"}
+OCCLUDERS = {"plant": "\U0001FAB4", "chair": "\U0001FA91", "box": "\U0001F4E6", "lamp": "\U0001FA94"}  # scene objects
 BACKGROUNDS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "camera")  # bundled in scikit-image
 
 
@@ -63,6 +64,9 @@ class SynthConfig:
     max_order: int = 3
     p_pan: float = 0.3
     max_pan_deg_per_s: float = 6.0
+    p_dolly: float = 0.25          # camera translation (a dolly along a straight line at constant speed)
+    max_dolly_m_per_s: float = 0.3
+    p_occluder: float = 0.3        # per on-screen source: a scene object drawn in front of it
 
 
 def dry_pool(sources_dir) -> list[tuple[str, str]]:
@@ -193,6 +197,8 @@ def generate_clip(out: Path, index: int, seed: int, cfg: SynthConfig, pool=None)
     cid = f"{index:06d}"
     sr, n = cfg.sample_rate, int(round(cfg.seconds * cfg.sample_rate))
     scene = _scene(rng, cfg, pool)
+    rng_x = np.random.default_rng([seed, index, 1])  # camera translation and occluders (newer features)
+    scene["dolly"] = _dolly(rng_x, cfg, np.array(scene["camera"]), np.array(scene["size"]))
     heldout = bool(cfg.heldout_hrtf and rng.random() < cfg.p_heldout)
     hrtf_path = cfg.heldout_hrtf if heldout else cfg.hrtf
     hrtf = HRTF.load(hrtf_path, float(sr))
@@ -206,9 +212,10 @@ def generate_clip(out: Path, index: int, seed: int, cfg: SynthConfig, pool=None)
     mic = np.zeros(n)
     tracks, src_meta, stems, rirs = [], [], [], {}
     absorption, _ = pra.inverse_sabine(scene["rt60"], size)
+    cam_f = cam[None] + np.asarray(scene["dolly"])[None] * frame_t[:, None]  # [F, 3] camera (= head) positions
     for k, spec in enumerate(scene["sources"]):
         pos_f = _positions(spec, frame_t, cfg.seconds)
-        dirs = np.array([_direction(cam, p) for p in pos_f])  # [F, 3] world az, el, dist
+        dirs = np.array([_direction(c, p) for c, p in zip(cam_f, pos_f)])  # [F, 3] world az, el, dist
         # the camera (= the listener's head) turns at pan_deg_per_s: directions relative to it rotate the other way
         dirs[:, 0] = (dirs[:, 0] - scene["pan_deg_per_s"] * frame_t + 180.0) % 360.0 - 180.0
         meta = {"class": spec.cls, "sounding": spec.sounding, "moving": spec.moving, "onscreen": spec.onscreen,
@@ -224,8 +231,9 @@ def generate_clip(out: Path, index: int, seed: int, cfg: SynthConfig, pool=None)
             refl = reflections_brir(hrtf, dirs[0, 0], dirs[0, 1], dirs[0, 2], room_opts)
             from scipy.signal import oaconvolve
 
-            if spec.moving or scene["pan_deg_per_s"]:
-                wet = _moving_reflections(dry, hrtf, room_opts, frame_t, dirs, scene["pan_deg_per_s"], sr)
+            if spec.moving or scene["pan_deg_per_s"] or any(scene["dolly"]):
+                wet = _moving_reflections(dry, hrtf, room_opts, frame_t, dirs, scene["pan_deg_per_s"], sr,
+                                          dolly=scene["dolly"])
             else:
                 wet = np.stack([oaconvolve(dry, refl[c])[:n] for c in range(2)]) / dirs[0, 2]
             binaural += direct * gain[None] + wet
@@ -259,6 +267,7 @@ def generate_clip(out: Path, index: int, seed: int, cfg: SynthConfig, pool=None)
         sf.write(out / "stems" / f"{cid}_{k}.wav", (s * scale).astype(np.float32), sr, subtype="FLOAT")
     rirs["rt60"] = np.array(scene["rt60"], dtype=np.float32)
     np.savez_compressed(out / "rirs" / f"{cid}.npz", **rirs)
+    scene["occluders"] = _occluders(rng_x, cfg, src_meta)
     pixels = _write_video(out / "videos" / f"{cid}.mp4", scene, src_meta, cfg, rng)
     for m, px in zip(src_meta, pixels):
         m["pixel_xy"] = px
@@ -267,7 +276,10 @@ def generate_clip(out: Path, index: int, seed: int, cfg: SynthConfig, pool=None)
         "room": {"size": scene["size"], "rt60": scene["rt60"], "absorption": float(absorption)},
         "camera": {"position": scene["camera"], "fov_deg": scene["fov"], "width": cfg.width, "height": cfg.height,
                    "facing": "+x (azimuth 0) at t = 0", "pan_deg_per_s": scene["pan_deg_per_s"],
-                   "yaw_deg": (scene["pan_deg_per_s"] * frame_t).round(3).tolist()},
+                   "yaw_deg": (scene["pan_deg_per_s"] * frame_t).round(3).tolist(),
+                   "dolly_m_per_s": [round(float(v), 4) for v in scene["dolly"]],
+                   "end_position": (cam + np.asarray(scene["dolly"]) * cfg.seconds).round(4).tolist()},
+        "occluders": scene["occluders"],
         "background": scene["background"], "hrtf": hrtf_path or "bundled MIT KEMAR", "hrtf_heldout": heldout,
         "binaural_scale": scale, "sources": src_meta, "tracks": tracks_to_json(tracks),
         "scene_id": hashlib.sha1(f"{scene['background']}|{np.round(size, 1).tolist()}".encode()).hexdigest()[:10],
@@ -276,9 +288,37 @@ def generate_clip(out: Path, index: int, seed: int, cfg: SynthConfig, pool=None)
     return meta
 
 
+def _dolly(rng, cfg: SynthConfig, cam: np.ndarray, size: np.ndarray) -> list:
+    """Camera translation velocity [3] m/s (zero for most clips): horizontal, kept inside the room."""
+    if rng.random() >= cfg.p_dolly:
+        return [0.0, 0.0, 0.0]
+    ang = rng.uniform(0, 2 * np.pi)
+    v = np.array([np.cos(ang), np.sin(ang), 0.0]) * rng.uniform(0.1, cfg.max_dolly_m_per_s)
+    end = _inside(cam + v * cfg.seconds, size)
+    return ((end - cam) / cfg.seconds).round(5).tolist()
+
+
+def _occluders(rng, cfg: SynthConfig, src_meta: list) -> list:
+    """Scene objects drawn in front of some on-screen sources (covering 25-60% of the glyph's width at the start,
+    holding their place in the picture); each source's meta gets ``occluded_by``."""
+    occ = []
+    for j, m in enumerate(src_meta):
+        m["occluded_by"] = None
+        if not m["onscreen"] or rng.random() >= cfg.p_occluder:
+            continue
+        name = str(rng.choice(sorted(OCCLUDERS)))
+        cover = float(rng.uniform(0.25, 0.6))
+        side = float(rng.choice([-1.0, 1.0]))
+        occ.append({"object": name, "source": j, "cover": round(cover, 3), "side": side,
+                    "scale": round(float(rng.uniform(0.8, 1.3)), 3)})
+        m["occluded_by"] = name
+    return occ
+
+
 def _moving_reflections(dry: np.ndarray, hrtf: HRTF, room_opts: RoomOptions, frame_t: np.ndarray, dirs: np.ndarray,
-                        pan: float, sr: int, hop_s: float = 0.5) -> np.ndarray:
-    """Reflections of a moving source (or a turning head): the room response at key positions every ``hop_s``,
+                        pan: float, sr: int, hop_s: float = 0.5, dolly=(0.0, 0.0, 0.0)) -> np.ndarray:
+    """Reflections of a moving source, a turning head or a moving camera (``dolly`` m/s): the room response at key
+    positions every ``hop_s``,
     applied to Hann-windowed overlapping pieces of the signal (overlap-add; the windows sum to one), so the
     reflections follow the source -> ``[2, n]``."""
     from scipy.signal import oaconvolve
@@ -294,7 +334,12 @@ def _moving_reflections(dry: np.ndarray, hrtf: HRTF, room_opts: RoomOptions, fra
         piece = dry[a:b] * win[a - c0:b - c0]
         tc = (c0 + hop) / sr
         az, el, dist = (float(np.interp(tc, frame_t, dirs[:, j])) for j in range(3))
-        refl = reflections_brir(hrtf, az, el, dist, room_opts, yaw_deg=pan * tc) / dist
+        opts = room_opts
+        if any(dolly):
+            from dataclasses import replace
+
+            opts = replace(room_opts, listener=tuple(np.asarray(room_opts.listener) + np.asarray(dolly) * tc))
+        refl = reflections_brir(hrtf, az, el, dist, opts, yaw_deg=pan * tc) / dist
         for ch in range(2):
             y = oaconvolve(piece, refl[ch])
             m = min(len(y), n - a)
@@ -339,6 +384,37 @@ def _glyph(cls: str, size: int) -> np.ndarray:
     hue = int(hashlib.md5(cls.encode()).hexdigest()[:6], 16)
     ImageDraw.Draw(img).ellipse((0, 0, size - 1, size - 1), fill=((hue >> 16) & 255, (hue >> 8) & 255, hue & 255, 255))
     return np.asarray(img)
+
+
+def _glyph_char(char: str, size: int) -> np.ndarray:
+    """RGBA glyph of an emoji character (Noto colour emoji), or a grey square without the font."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    if os.path.exists(EMOJI_FONT):
+        try:
+            font = ImageFont.truetype(EMOJI_FONT, 109)
+            img = Image.new("RGBA", (136, 128), (0, 0, 0, 0))
+            ImageDraw.Draw(img).text((0, 0), char, font=font, embedded_color=True)
+            img = img.crop(img.getbbox() or (0, 0, 136, 128))
+            return np.asarray(img.resize((size, size)))
+        except Exception:
+            pass
+    return np.concatenate([np.full((size, size, 3), 90, np.uint8), np.full((size, size, 1), 255, np.uint8)], axis=2)
+
+
+def _paste(img: np.ndarray, glyphs: dict, o: dict) -> None:
+    """Alpha-blend occluder ``o`` (centre ``xy``, ``size``) into ``img`` in place."""
+    if "xy" not in o or id(o) not in glyphs:
+        return
+    g, s = glyphs[id(o)], o["size"]
+    h, w = img.shape[:2]
+    x0, y0 = int(round(o["xy"][0] - s / 2)), int(round(o["xy"][1] - s / 2))
+    xa, ya, xb, yb = max(0, x0), max(0, y0), min(w, x0 + s), min(h, y0 + s)
+    if xa >= xb or ya >= yb:
+        return
+    patch = g[ya - y0: yb - y0, xa - x0: xb - x0]
+    alpha = patch[..., 3:4] / 255.0
+    img[ya:yb, xa:xb] = (img[ya:yb, xa:xb] * (1 - alpha) + patch[..., :3] * alpha).astype(np.uint8)
 
 
 def _background(name: str, w: int, h: int, rng, extra_w: int = 0) -> np.ndarray:
@@ -400,7 +476,24 @@ def _write_video(path: Path, scene: dict, src_meta: list, cfg: SynthConfig, rng)
             patch = g[ya - y0: yb - y0, xa - x0: xb - x0]
             alpha = patch[..., 3:4] / 255.0
             img[ya:yb, xa:xb] = (img[ya:yb, xa:xb] * (1 - alpha) + patch[..., :3] * alpha).astype(np.uint8)
+        for o in scene.get("occluders", []):  # scene objects in front of their source, fixed where they started
+            _paste(img, occ_glyphs, o)
         return img
+
+    occ_glyphs = {}
+    for o in scene.get("occluders", []):
+        m = src_meta[o["source"]]
+        try:
+            x, y = direction_to_pixel(m["azimuth"][0], m["elevation"][0], cfg.width, cfg.height, scene["fov"])
+        except ValueError:
+            continue
+        s = int(np.clip(0.9 * cfg.height / max(m["distance"][0], 0.5), 12, cfg.height // 2))
+        so = max(8, int(s * o["scale"]))
+        # its edge covers `cover` of the source glyph's width from one side
+        cx = x + o["side"] * (s / 2 - o["cover"] * s + so / 2)
+        o["xy"] = [round(float(cx), 1), round(float(y + s * 0.15), 1)]
+        o["size"] = so
+        occ_glyphs[id(o)] = _glyph_char(OCCLUDERS[o["object"]], so)
 
     make_clip(path, seconds=cfg.seconds, sr=8000, audio=np.zeros((1, int(cfg.seconds * 8000)), np.float32),
               width=cfg.width, height=cfg.height, fps=cfg.fps, draw=draw, with_audio=False)
