@@ -367,7 +367,7 @@ class _LearnedRenderer:
         return self.sp.render(np.asarray(x, np.float64).reshape(-1), self.sr, feats)
 
     def process(self, chunks, tracks=None, t60=None):
-        y = self.render(np.concatenate([np.asarray(c, np.float64).reshape(-1) for c in chunks]))
+        y = self.render(np.concatenate([np.asarray(c, np.float64).reshape(-1) for c in chunks]), tracks, t60)
         step = int(self.sr)
         for i in range(0, y.shape[1], step):
             yield y[:, i:i + step]
@@ -392,11 +392,6 @@ class _TrackModelRenderer(_LearnedRenderer):
             feats = video_features(self.sp, self.video, fps=1.0)
         return self.sp.render(np.asarray(x, np.float64).reshape(-1), self.sr, tracks or [], t60=t60, feature_at=feats)
 
-    def process(self, chunks, tracks=None, t60=None):
-        y = self.render(np.concatenate([np.asarray(c, np.float64).reshape(-1) for c in chunks]), tracks, t60)
-        step = int(self.sr)
-        for i in range(0, y.shape[1], step):
-            yield y[:, i:i + step]
 
 
 def _reverb_reason(opt: RenderOptions, t60: float | None) -> str:

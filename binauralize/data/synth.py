@@ -369,25 +369,19 @@ def _noise(n: int, sr: int, rng) -> np.ndarray:
 
 def _glyph(cls: str, size: int) -> np.ndarray:
     """RGBA glyph of a class: its Noto colour emoji when the font is installed, else a coloured disc."""
-    from PIL import Image, ImageDraw, ImageFont
+    from PIL import Image, ImageDraw
 
-    if os.path.exists(EMOJI_FONT):
-        try:
-            font = ImageFont.truetype(EMOJI_FONT, 109)
-            img = Image.new("RGBA", (136, 128), (0, 0, 0, 0))
-            ImageDraw.Draw(img).text((0, 0), CLASS_GLYPH.get(cls, CLASS_GLYPH["other"]), font=font, embedded_color=True)
-            img = img.crop(img.getbbox() or (0, 0, 136, 128))
-            return np.asarray(img.resize((size, size)))
-        except Exception:
-            pass
+    g = _glyph_char(CLASS_GLYPH.get(cls, CLASS_GLYPH["other"]), size)
+    if g is not None:
+        return g
     img = Image.new("RGBA", (size, size), (0, 0, 0, 0))
     hue = int(hashlib.md5(cls.encode()).hexdigest()[:6], 16)
     ImageDraw.Draw(img).ellipse((0, 0, size - 1, size - 1), fill=((hue >> 16) & 255, (hue >> 8) & 255, hue & 255, 255))
     return np.asarray(img)
 
 
-def _glyph_char(char: str, size: int) -> np.ndarray:
-    """RGBA glyph of an emoji character (Noto colour emoji), or a grey square without the font."""
+def _glyph_char(char: str, size: int) -> np.ndarray | None:
+    """RGBA ``[size, size, 4]`` of an emoji character in Noto Color Emoji; None without the font."""
     from PIL import Image, ImageDraw, ImageFont
 
     if os.path.exists(EMOJI_FONT):
@@ -399,17 +393,14 @@ def _glyph_char(char: str, size: int) -> np.ndarray:
             return np.asarray(img.resize((size, size)))
         except Exception:
             pass
-    return np.concatenate([np.full((size, size, 3), 90, np.uint8), np.full((size, size, 1), 255, np.uint8)], axis=2)
+    return None
 
 
-def _paste(img: np.ndarray, glyphs: dict, o: dict) -> None:
-    """Alpha-blend occluder ``o`` (centre ``xy``, ``size``) into ``img`` in place."""
-    if "xy" not in o or id(o) not in glyphs:
-        return
-    g, s = glyphs[id(o)], o["size"]
+def _blend(img: np.ndarray, g: np.ndarray, x0: int, y0: int) -> None:
+    """Alpha-blend RGBA ``g`` into ``img`` in place with its top-left corner at (x0, y0), clipped to the image."""
     h, w = img.shape[:2]
-    x0, y0 = int(round(o["xy"][0] - s / 2)), int(round(o["xy"][1] - s / 2))
-    xa, ya, xb, yb = max(0, x0), max(0, y0), min(w, x0 + s), min(h, y0 + s)
+    s_h, s_w = g.shape[:2]
+    xa, ya, xb, yb = max(0, x0), max(0, y0), min(w, x0 + s_w), min(h, y0 + s_h)
     if xa >= xb or ya >= yb:
         return
     patch = g[ya - y0: yb - y0, xa - x0: xb - x0]
@@ -469,15 +460,10 @@ def _write_video(path: Path, scene: dict, src_meta: list, cfg: SynthConfig, rng)
                 continue
             s = int(np.clip(0.9 * h / max(m["distance"][i], 0.5), 12, h // 2))
             g = glyphs.setdefault((m["class"], s), _glyph(m["class"], s))
-            x0, y0 = int(round(x - s / 2)), int(round(y - s / 2))
-            xa, ya, xb, yb = max(0, x0), max(0, y0), min(w, x0 + s), min(h, y0 + s)
-            if xa >= xb or ya >= yb:
-                continue
-            patch = g[ya - y0: yb - y0, xa - x0: xb - x0]
-            alpha = patch[..., 3:4] / 255.0
-            img[ya:yb, xa:xb] = (img[ya:yb, xa:xb] * (1 - alpha) + patch[..., :3] * alpha).astype(np.uint8)
+            _blend(img, g, int(round(x - s / 2)), int(round(y - s / 2)))
         for o in scene.get("occluders", []):  # scene objects in front of their source, fixed where they started
-            _paste(img, occ_glyphs, o)
+            if id(o) in occ_glyphs:
+                _blend(img, occ_glyphs[id(o)], int(round(o["xy"][0] - o["size"] / 2)), int(round(o["xy"][1] - o["size"] / 2)))
         return img
 
     occ_glyphs = {}
@@ -493,7 +479,9 @@ def _write_video(path: Path, scene: dict, src_meta: list, cfg: SynthConfig, rng)
         cx = x + o["side"] * (s / 2 - o["cover"] * s + so / 2)
         o["xy"] = [round(float(cx), 1), round(float(y + s * 0.15), 1)]
         o["size"] = so
-        occ_glyphs[id(o)] = _glyph_char(OCCLUDERS[o["object"]], so)
+        g = _glyph_char(OCCLUDERS[o["object"]], so)
+        occ_glyphs[id(o)] = g if g is not None else np.concatenate(  # a grey block without the font
+            [np.full((so, so, 3), 90, np.uint8), np.full((so, so, 1), 255, np.uint8)], axis=2)
 
     make_clip(path, seconds=cfg.seconds, sr=8000, audio=np.zeros((1, int(cfg.seconds * 8000)), np.float32),
               width=cfg.width, height=cfg.height, fps=cfg.fps, draw=draw, with_audio=False)
