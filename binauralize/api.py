@@ -110,7 +110,7 @@ class Binauralizer:
                 method, hop_s=hop_s, fov_deg=(localize or LocalizeOptions()).fov, steps=steps,
                 renderer_factory=lambda sr: Renderer(HRTF.load(self.hrtf_path, float(sr)), self.options))
         # track-driven models (position-conditioned) take tracks like the DSP renderer; frame-driven ones do not
-        self.uses_tracks = self.learned is None or getattr(self.learned, "uses_tracks", False)
+        self.uses_tracks = self.learned is None or self.learned.uses_tracks
         self.notice = notice or (lambda m: print(f"binauralize: {m}", file=sys.stderr))
         self.progress = progress
         self.localize_options = localize or LocalizeOptions()
@@ -280,9 +280,7 @@ class Binauralizer:
             "renderer": asdict(self.options) if renders_dsp else None,
             "learned_model": ({"checkpoint": str(self.learned.path), "model": self.learned.meta["model"],
                                "args": self.learned.meta["args"], "hop_s": self.learned.hop_s,
-                               "band_split": ("masks from 16 kHz applied to the full-rate STFT (above 8 kHz: the top "
-                                              "bin's mask); each part rendered by the DSP renderer" if self.uses_tracks else
-                                              "network below 8 kHz; input's high band panned by the predicted 4-8 kHz balance")}
+                               "full_band": self.learned.full_band}
                               if self.learned is not None else None),
             "hrtf": self.hrtf_path or f"bundled: {DEFAULT_HRTF_CITATION}",
             "decisions": {
@@ -290,10 +288,10 @@ class Binauralizer:
                 "reverb_split": bool(renders_dsp and self.options.reverb == "split" and t60 is not None
                                      and t60 >= self.options.dry_below_t60),
                 "why": (_reverb_reason(self.options, t60) if self.method == "dsp" else
-                        f"learned model {self.method}: the mono is split into one part per source, each rendered "
-                        f"along its track; {_reverb_reason(self.options, t60)}" if renders_dsp else
+                        f"learned model {self.method}: {self.learned.how}; {_reverb_reason(self.options, t60)}"
+                        if renders_dsp else
                         "Mono-Mono: both ears get the input" if self.method == "mono" else
-                        f"learned model {self.method}: the network predicts L-R from the mono and the frames"),
+                        f"learned model {self.method}: {self.learned.how}"),
                 "channel_side_to_mid_db": mon.side_to_mid_db,
             },
             "tracks": tracks_to_json(tracks),

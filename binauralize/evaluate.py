@@ -260,7 +260,7 @@ def evaluate_model(model: str, clips: list[Clip], hrtf=None, progress: Callable 
         spec = LearnedSpec.parse(model, hop_s)
         dsp = Binauralizer(hrtf=hrtf)
         learned = open_spatializer(spec.checkpoint, hop_s=hop_s, renderer_factory=dsp.renderer, steps=spec.steps)
-        if spec.detected and not getattr(learned, "uses_tracks", False):
+        if spec.detected and not learned.uses_tracks:
             raise InputError(f"{spec.label}: @detected is for track-driven models (position); this one reads frames")
         label = spec.label
     else:
@@ -278,7 +278,7 @@ def evaluate_model(model: str, clips: list[Clip], hrtf=None, progress: Callable 
             mono = mono.mean(axis=0)
         else:
             mono = gt.mean(axis=0)
-        if learned is not None and getattr(learned, "uses_tracks", False):
+        if learned is not None and learned.uses_tracks:
             feats = _clip_features(learned, data, c, spec.flipped) if learned.uses_visual and c.tracks else None
             if spec.detected:
                 if data is None or not (data / "videos" / f"{c.name}.mp4").exists():

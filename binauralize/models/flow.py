@@ -151,6 +151,8 @@ class FlowSpatializer:
     L = x + D / 2, R = x - D / 2, so (L + R) / 2 is the input exactly. ``steps``: Euler steps; ``seed``: noise seed."""
 
     uses_tracks = True
+    how = "flow matching generates L-R below 8 kHz from the mono and the DSP rendering along the tracks"
+    full_band = "generated L-R below 7.6 kHz, the DSP rendering's own L-R above; L + R = 2 x input"
 
     def __init__(self, model: FlowBinaural, renderer_factory, steps: int = 4, device: str = "cpu", seed: int = 0,
                  chunk_s: float = 5.12, path=None, meta: dict | None = None):

@@ -140,6 +140,8 @@ class PositionSpatializer:
     (to find each source in the frame for its crop embedding)."""
 
     uses_tracks = True  # the tool localizes (or takes --sources) and passes the tracks in
+    how = "the mono is split into one part per source, each rendered along its track by the DSP renderer"
+    full_band = "masks from 16 kHz applied to the full-rate STFT (above 8 kHz: the top bin's mask)"
 
     def __init__(self, model: PositionMasker, renderer_factory, device: str = "cpu", fov_deg: float | None = None,
                  path: Path | None = None, meta: dict | None = None):

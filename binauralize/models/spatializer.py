@@ -42,6 +42,10 @@ def resolve_checkpoint(name_or_path: str | Path) -> Path:
 class LearnedSpatializer:
     """Args: checkpoint: name or path; hop_s: sliding-window hop (s); device; batch: windows per forward pass."""
 
+    uses_tracks = False  # it reads the frames, not tracks
+    how = "the network predicts L-R from the mono and the frames"
+    full_band = "network below 8 kHz; input's high band panned by the predicted 4-8 kHz balance"
+
     def __init__(self, checkpoint: str | Path, hop_s: float = 0.1, device: str = "cpu", batch: int = 16):
         from . import checkpoint as ck
 
