@@ -58,9 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", choices=["dsp", "mono"], default="dsp",
                    help="dsp: HRTF renderer (default); mono: Mono-Mono passthrough baseline")
     p.add_argument("--model", metavar="NAME|CKPT",
-                   help="a learned spatializer instead of the renderer: mono2binaural, geometry (read the frames) or "
-                        "position (separates the sources it is given or finds, then renders each; shipped weights "
-                        "trained on the synthetic set), or a .safetensors checkpoint from `binauralize train`")
+                   help="a learned spatializer instead of the renderer: mono2binaural, geometry (read the frames), "
+                        "position (separates the sources it is given or finds, then renders each) or flow (flow "
+                        "matching over the renderer's output; see --steps); shipped weights trained on the synthetic "
+                        "set; or a .safetensors checkpoint from `binauralize train`")
     p.add_argument("--hop", type=float, default=0.1, metavar="S",
                    help="sliding-window hop of --model in seconds (default 0.1; 0.05 = the paper's demo)")
     p.add_argument("--steps", type=int, default=4, metavar="N",
