@@ -76,11 +76,7 @@ def main() -> int:
     for key, summ in results.items():
         split, inp = key.split("/")
         lines += [f"## {split}, input: {'real-mono microphone track' if inp == 'real' else '(L+R)/2 of the ground truth'}",
-                  "", "| method | " + " | ".join(c[1] for c in COLS) + " | clips |", "|---" * (len(COLS) + 2) + "|"]
-        for m, s in summ.items():
-            cells = [(fmt.format(s[k]["mean"]) + " +- " + fmt.format(s[k]["sem"])) if k in s else "n/a" for k, _, fmt in COLS]
-            lines.append(f"| {m} | " + " | ".join(cells) + f" | {s['gao2019/stft']['n']} |")
-        lines.append("")
+                  "", *ev.summary_table_lines(summ, COLS, blank="n/a"), ""]
     Path(args.out).write_text("\n".join(lines))
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps({"command": cmd, "summary": results, "per_clip": rows_all}, indent=1))

@@ -68,6 +68,7 @@ def main(argv=None) -> int:
     from binauralize.dsp.hrtf import HRTF
     from binauralize.dsp.render import MonoMono, Renderer, RenderOptions
     from binauralize.dsp.reverb import band_envelopes, estimate_t60
+    from binauralize.evaluate import summarize, summary_table_lines
     from binauralize.metrics.separation import si_sdr
     from binauralize.metrics.signal import gao2019_metrics
     from binauralize.metrics.spatial import cue_errors
@@ -117,7 +118,7 @@ def main(argv=None) -> int:
                 refs = [img_a.mean(axis=0), img_b.mean(axis=0)]
                 seps[name] = float(np.mean([si_sdr(parts[k], refs[k]) - si_sdr(mono, refs[k]) for k in range(2)]))
             for name, pred in preds.items():
-                r = {"method": name, "pair": f"{a}@{az_a:+d} + {b}@{az_b:+d}", "t60_est": t60}
+                r = {"method": name, "clip": f"{a}@{az_a:+d} + {b}@{az_b:+d}", "t60_est": t60}
                 r.update({f"gao2019/{k}": v for k, v in gao2019_metrics(pred, gt, SR).items()})
                 ce = cue_errors(pred, gt, SR)
                 r.update({k: v for k, v in ce.items() if k != "ild_band_err_db"})
@@ -134,22 +135,11 @@ def main(argv=None) -> int:
              "with BRIRs measured on a KEMAR in a seminar room (6.3 m) and summed; input (L+R)/2 of that mix; every "
              "method told the true azimuths. The frame the position model sees: docs/position_real_brir_frame.png. "
              "Mean +- standard error; lower is better except SI-SDRi (each separated part against that source's own "
-             "real contribution to the mono, minus the unseparated mono's SI-SDR).", "",
-             "| method | " + " | ".join(c[1] for c in COLS) + " |", "|---" * (len(COLS) + 1) + "|"]
-    summary = {}
-    for m in methods:
-        rs = [r for r in rows if r["method"] == m]
-        summary[m] = {}
-        cells = []
-        for k, _, fmt in COLS:
-            v = np.array([r[k] for r in rs if k in r], float)
-            v = v[np.isfinite(v)]
-            if len(v):
-                summary[m][k] = {"mean": float(v.mean()), "sem": float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0.0}
-                cells.append(fmt.format(v.mean()) + " +- " + fmt.format(summary[m][k]["sem"]).lstrip("+"))
-            else:
-                cells.append("")
-        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+             "real contribution to the mono, minus the unseparated mono's SI-SDR).", ""]
+    for r in rows:  # every row gets every key (summaries take their keys from the first row)
+        r.setdefault("si_sdri_db", float("nan"))
+    summary = summarize(rows)
+    lines += summary_table_lines(summary, COLS, clips=False)
     Path(args.out).write_text("\n".join(lines) + "\n")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps({"command": cmd, "summary": summary, "rows": rows}, indent=1))

@@ -348,6 +348,19 @@ def summarize(rows: list[dict]) -> dict:
     return out
 
 
+def summary_table_lines(summary: dict, cols: list, blank: str = "", clips: bool = True) -> list[str]:
+    """A :func:`summarize` result -> markdown table lines, one row per method: ``cols`` = (metric key, header,
+    format) with "mean +- sem" cells (``blank`` where a method lacks the metric), plus the clip count."""
+    head = "| method | " + " | ".join(c[1] for c in cols) + (" | clips |" if clips else " |")
+    lines = [head, "|---" * (len(cols) + 1 + clips) + "|"]
+    for m, s in summary.items():
+        cells = [(fmt.format(s[k]["mean"]) + " +- " + fmt.format(s[k]["sem"]).lstrip("+")) if k in s else blank
+                 for k, _, fmt in cols]
+        n = max((v["n"] for v in s.values()), default=0)
+        lines.append(f"| {m} | " + " | ".join(cells) + (f" | {n} |" if clips else " |"))
+    return lines
+
+
 def markdown_table(summary: dict, title: str = "Results") -> str:
     cols = [c for c in HEADLINE if any(c[0] in s for s in summary.values())]
     lines = [f"# {title}", "", "Mean +- standard error over clips. STFT/ENV/Mag/D_phase/SNR: protocols gao2019 and "

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from .registry import register
+from .spatializer import TrunkFeatures
 
 N_FFT, HOP, WIN, SR = 512, 160, 400, 16000
 
@@ -130,7 +131,7 @@ class PositionMasker(nn.Module):
         return torch.softmax(torch.cat([logits, res], dim=1), dim=1)
 
 
-class PositionSpatializer:
+class PositionSpatializer(TrunkFeatures):
     """A :class:`PositionMasker` + the DSP renderer: mono at any rate + tracks -> binaural at the same rate.
 
     The masks (16 kHz, 10-ms frames) are interpolated to the input's STFT grid (frequencies above 8 kHz take the
@@ -155,23 +156,6 @@ class PositionSpatializer:
     @property
     def uses_visual(self) -> bool:
         return self.model.use_visual
-
-    @property
-    def trunk(self):
-        from .backbone import make_trunk
-
-        if self._trunk is None:
-            self._trunk = make_trunk(self.model.trunk, device=self.device)
-        return self._trunk
-
-    def features_from_frames(self, times: np.ndarray, frames: np.ndarray):
-        """Frames (uint8 ``[K, H, W, 3]`` at ``times`` s) -> t -> the nearest frame's trunk map (None: no frames)."""
-        from .spatializer import features_lookup
-
-        if not len(frames):
-            return None
-        maps = np.concatenate([self.trunk(frames[i:i + 16]) for i in range(0, len(frames), 16)])  # bounded memory
-        return features_lookup(np.asarray(times, float), maps)
 
     def masks(self, mono16: np.ndarray, tracks: list, feature_at=None) -> tuple[np.ndarray, np.ndarray]:
         """-> (masks ``[K + 1, F, N]`` at 16 kHz, frame times ``[N]`` s)."""

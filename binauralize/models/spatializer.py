@@ -39,7 +39,28 @@ def resolve_checkpoint(name_or_path: str | Path) -> Path:
                      ".safetensors checkpoint")
 
 
-class LearnedSpatializer:
+class TrunkFeatures:
+    """The frozen image trunk of ``self.model.trunk``, loaded on first use, and frames -> feature lookup. Mixed into
+    every spatializer that looks at frames (needs ``model``, ``device`` and ``_trunk = None``)."""
+
+    @property
+    def trunk(self):
+        if self._trunk is None:
+            from .backbone import make_trunk
+
+            self._trunk = make_trunk(self.model.trunk, device=self.device)
+        return self._trunk
+
+    def features_from_frames(self, times: np.ndarray, frames: np.ndarray) -> Callable[[float], np.ndarray] | None:
+        """Frames (uint8 ``[K, H, W, 3]`` at ``times`` s) -> a function t -> the nearest frame's trunk map (None: no
+        frames). The trunk runs on 16 frames at a time, so memory stays bounded for long videos."""
+        if not len(frames):
+            return None
+        maps = np.concatenate([self.trunk(frames[i:i + 16]) for i in range(0, len(frames), 16)])
+        return features_lookup(np.asarray(times, float), maps)
+
+
+class LearnedSpatializer(TrunkFeatures):
     """Args: checkpoint: name or path; hop_s: sliding-window hop (s); device; batch: windows per forward pass."""
 
     uses_tracks = False  # it reads the frames, not tracks
@@ -57,19 +78,6 @@ class LearnedSpatializer:
     @property
     def uses_visual(self) -> bool:
         return bool(self.model.use_visual)
-
-    @property
-    def trunk(self):
-        if self._trunk is None:
-            from .backbone import make_trunk
-
-            self._trunk = make_trunk(self.model.trunk, device=self.device)
-        return self._trunk
-
-    def features_from_frames(self, times: np.ndarray, frames: np.ndarray) -> Callable[[float], np.ndarray]:
-        """Frames (uint8 ``[K, H, W, 3]`` at ``times`` s) -> a function t -> the nearest frame's trunk map."""
-        feats = self.trunk(frames) if len(frames) else None
-        return features_lookup(np.asarray(times, float), feats)
 
     def predict_16k(self, mono16: np.ndarray, feature_at: Callable[[float], np.ndarray] | None) -> np.ndarray:
         """Mono ``[T]`` at 16 kHz -> predicted difference D = L - R ``[T]`` at 16 kHz (input's level)."""
