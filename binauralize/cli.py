@@ -310,10 +310,27 @@ def dataset_main(argv: list[str]) -> int:
     sp = sub.add_parser("splits", help="(re)write the scene/position/HRTF splits of a generated set")
     sp.add_argument("dir")
     sp.add_argument("--seed", type=int, default=0)
+    su = sub.add_parser("subset", help="write a split of the clips of another split that match criteria "
+                                       "(curricula, stratified tests)")
+    su.add_argument("dir")
+    su.add_argument("--from", dest="source_split", required=True, help="split to filter, e.g. scene_train")
+    su.add_argument("--name", required=True, help="name of the new split (splits/NAME.txt)")
+    su.add_argument("--min-sounding", type=int, default=0)
+    su.add_argument("--max-sounding", type=int, default=0)
+    su.add_argument("--static", action="store_true", help="no moving source, no camera pan or dolly")
+    su.add_argument("--onscreen", action="store_true", help="every sounding source is in the picture")
+    su.add_argument("--max-rt60", type=float, default=0.0, help="seconds (0: any)")
+    su.add_argument("--min-rt60", type=float, default=0.0, help="seconds (0: any)")
     args = p.parse_args(argv)
     try:
         from .data import synth
 
+        if args.cmd == "subset":
+            n = synth.write_subset(Path(args.dir), args.source_split, args.name, min_sounding=args.min_sounding,
+                                   max_sounding=args.max_sounding, static=args.static, onscreen=args.onscreen,
+                                   max_rt60=args.max_rt60, min_rt60=args.min_rt60)
+            print(f"splits/{args.name}.txt: {n} clips of {args.source_split}")
+            return 0
         if args.cmd == "splits":
             print(json.dumps(synth.write_splits(Path(args.dir), args.seed)))
             return 0

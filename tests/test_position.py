@@ -150,3 +150,16 @@ def test_position_objective_decreases_and_checkpoints_round_trip(tmp_path):
     lm = torch.log(torch.rand(1, 257, frames) + 1e-3)
     with torch.no_grad():
         torch.testing.assert_close(m(lm, x["tokens"][:1], x["presence"][:1]), m2(lm, x["tokens"][:1], x["presence"][:1]))
+
+
+def test_linear_weights_match_np_interp_including_both_ends():
+    from binauralize.models.position import _linear_weights
+
+    rng = np.random.default_rng(3)
+    grid = np.sort(rng.uniform(0, 8000, 40))
+    x = np.linspace(-500, 9000, 301)  # beyond both ends: clamped as np.interp does
+    v = rng.normal(size=(40, 4))
+    i, a = _linear_weights(grid, x)
+    got = v[i] * (1 - a)[:, None] + v[i + 1] * a[:, None]
+    ref = np.stack([np.interp(x, grid, v[:, j]) for j in range(4)], axis=1)
+    np.testing.assert_allclose(got, ref, atol=1e-12)

@@ -154,3 +154,29 @@ def test_synthetic_room_adds_reverberation_not_at_the_expense_of_direction(hrtf4
     assert np.sum(dry[:, 6000:] ** 2) < 1e-12
     assert interaural_coherence(tail, SR) < 0.9  # the tail is diffuse
     assert gcc_phat_itd(wet[0, :3000], wet[1, :3000], SR) > 200e-6  # direct sound still from the left
+
+
+def test_late_reverberation_has_the_frequency_dependent_coherence_of_a_diffuse_field(hrtf48):
+    """The late tail follows the HRTF's diffuse-field coherence: near 1 at low frequency (the head is small
+    against the wavelength), near 0 at high frequency, as measured BRIRs show; and keeps equal power per ear."""
+    from scipy.signal import csd, welch
+
+    from binauralize.dsp.room import RoomOptions, diffuse_noise_pair, reflections_brir
+
+    def band_coherence(left, right, lo, hi):
+        f, pxy = csd(left, right, SR, nperseg=1024)
+        _, pxx = welch(left, SR, nperseg=1024)
+        _, pyy = welch(right, SR, nperseg=1024)
+        sel = (f >= lo) & (f < hi)
+        return float(np.mean(np.real(pxy[sel]) / np.sqrt(pxx[sel] * pyy[sel])))
+
+    freqs = np.array([0.0, 200.0, 700.0, 24000.0])
+    target = np.array([1.0, 0.9, 0.0, 0.0])
+    left, right = diffuse_noise_pair(np.random.default_rng(0), 4 * SR, freqs, target, SR)
+    assert band_coherence(left, right, 50, 150) > 0.9
+    assert abs(band_coherence(left, right, 2000, 8000)) < 0.05
+    assert np.sum(left**2) == pytest.approx(np.sum(right**2), rel=0.05)
+    brir = reflections_brir(hrtf48, 30.0, 0.0, 2.0, RoomOptions(size=(7.0, 5.0, 3.0), rt60=0.8))
+    late = brir[:, int(0.08 * SR):int(0.6 * SR)]
+    low, high = band_coherence(late[0], late[1], 60, 250), band_coherence(late[0], late[1], 2000, 8000)
+    assert low > 0.6 and abs(high) < 0.2 and low > high + 0.5

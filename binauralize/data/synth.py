@@ -510,6 +510,48 @@ def write_splits(out: Path, seed: int = 0) -> dict:
     return {k: len(v) for k, v in splits.items()}
 
 
+GENERATED_SPLITS = ("scene_train", "scene_val", "scene_test", "position_train", "position_test", "hrtf_train",
+                    "hrtf_test")
+
+
+def scene_matches(meta: dict, min_sounding: int = 0, max_sounding: int = 0, static: bool = False,
+                  onscreen: bool = False, max_rt60: float = 0.0, min_rt60: float = 0.0) -> bool:
+    """Whether a synthetic clip's meta matches the criteria (0 / False: no constraint). ``static``: no sounding
+    source moves and the camera neither pans nor dollies; ``onscreen``: every sounding source is in the picture."""
+    snd = [s for s in meta["sources"] if s.get("sounding")]
+    if len(snd) < min_sounding or (max_sounding and len(snd) > max_sounding):
+        return False
+    cam = meta.get("camera", {})
+    if static and (any(s.get("moving") for s in snd) or float(cam.get("pan_deg_per_s", 0.0)) != 0.0
+                   or any(cam.get("dolly_m_per_s") or [])):
+        return False
+    if onscreen and not all(s.get("onscreen") for s in snd):
+        return False
+    rt = float(meta["room"]["rt60"])
+    return not ((max_rt60 and rt > max_rt60) or (min_rt60 and rt < min_rt60))
+
+
+def write_subset(out: Path, source_split: str, name: str, **criteria) -> int:
+    """Write ``splits/<name>.txt``: the clips of ``source_split`` whose meta matches ``criteria`` (see
+    :func:`scene_matches`), e.g. single static on-screen sources in dry rooms for a curriculum or a stratified
+    test. Returns the number of clips written; raises ``InputError`` when the split is missing or nothing matches."""
+    from ..errors import InputError
+
+    f = out / "splits" / f"{source_split}.txt"
+    if not f.is_file():
+        raise InputError(f"no split file {f}")
+    if name in GENERATED_SPLITS:
+        raise InputError(f"refusing to overwrite the generated split {name}: choose another --name")
+    ids = [c for c in f.read_text().split()
+           if scene_matches(json.loads((out / "meta" / f"{c}.json").read_text()), **criteria)]
+    if not ids:
+        raise InputError(f"no clip of {source_split} matches {criteria}")
+    tmp = out / "splits" / f".{name}.txt.tmp"
+    tmp.write_text("\n".join(ids) + "\n")
+    tmp.replace(out / "splits" / f"{name}.txt")
+    return len(ids)
+
+
 def _worker(args) -> str:
     out, index, seed, cfg = args
     generate_clip(Path(out), index, seed, cfg)

@@ -131,6 +131,14 @@ class PositionMasker(nn.Module):
         return torch.softmax(torch.cat([logits, res], dim=1), dim=1)
 
 
+def _linear_weights(grid: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Indices ``i`` and fractions ``a`` with ``v(x) = (1 - a) v[i] + a v[i + 1]``: linear interpolation on the
+    increasing ``grid`` (length >= 2), clamped at both ends like ``np.interp``."""
+    i = np.clip(np.searchsorted(grid, x, side="right") - 1, 0, len(grid) - 2)
+    a = np.clip((x - grid[i]) / (grid[i + 1] - grid[i]), 0.0, 1.0)
+    return i, a
+
+
 class PositionSpatializer(TrunkFeatures):
     """A :class:`PositionMasker` + the DSP renderer: mono at any rate + tracks -> binaural at the same rate.
 
@@ -182,11 +190,12 @@ class PositionSpatializer(TrunkFeatures):
         hop = int(round(HOP * sr / SR))
         nfft = int(2 ** np.ceil(np.log2(nper)))
         f, t, z = sp_stft(x, sr, "hann", nper, nper - hop, nfft, boundary="even", padded=True)
-        f16 = np.fft.rfftfreq(N_FFT, 1 / SR)
+        fi, fa = _linear_weights(np.fft.rfftfreq(N_FFT, 1 / SR), f)   # full-rate bins on the 16-kHz grid
+        ti, ta = _linear_weights(tt, t)                                 # full-rate frames on the 16-kHz frames
         parts = []
         for mk in masks[:-1]:
-            mf = np.stack([np.interp(f, f16, mk[:, j]) for j in range(mk.shape[1])], axis=1)  # [F, N16]
-            mt = np.stack([np.interp(t, tt, mf[i]) for i in range(len(f))])                   # [F, N]
+            mf = mk[fi] * (1 - fa)[:, None] + mk[fi + 1] * fa[:, None]     # [F, N16]
+            mt = mf[:, ti] * (1 - ta) + mf[:, ti + 1] * ta                 # [F, N]
             _, y = sp_istft(z * mt, sr, "hann", nper, nper - hop, nfft, boundary=True)
             parts.append(np.pad(y, (0, max(0, len(x) - len(y))))[: len(x)])
         parts.append(x - np.sum(parts, axis=0) if parts else x)  # the residual: the parts sum to the mono exactly
