@@ -291,6 +291,11 @@ def dataset_main(argv: list[str]) -> int:
                         "instruments with `binauralize dataset sources`)")
     s.add_argument("--hrtf", help="SOFA HRTF for the ground truth (default: bundled MIT KEMAR)")
     s.add_argument("--heldout-hrtf", help="SOFA HRTF used for ~10%% of the clips (the HRTF split)")
+    s.add_argument("--rt60", nargs=2, type=float, metavar=("LO", "HI"), default=(0.2, 0.9),
+                   help="room reverberation time range, s (default 0.2 0.9)")
+    s.add_argument("--distance", nargs=2, type=float, metavar=("LO", "HI"), default=(1.2, 4.5),
+                   help="sounding sources' distance range from the camera, m (default 1.2 4.5; smaller = drier: "
+                        "a higher direct-to-reverberant ratio)")
     s.add_argument("-q", "--quiet", action="store_true")
     fp = sub.add_parser("prepare-fairplay", help="extract 10-fps frames and 16-kHz audio from a FAIR-Play copy")
     fp.add_argument("root")
@@ -366,8 +371,11 @@ def dataset_main(argv: list[str]) -> int:
             raise BinauralizeError("--shard must look like 0/4 and --size like 320x180")
         if not 0 <= i < n or args.num_clips < 1 or args.seconds <= 0:
             raise BinauralizeError("need 0 <= i < n in --shard, --num-clips >= 1 and --seconds > 0")
+        if not (0.05 <= args.rt60[0] <= args.rt60[1] <= 5.0) or not (0.3 <= args.distance[0] <= args.distance[1] <= 20):
+            raise BinauralizeError("need 0.05 <= --rt60 LO <= HI <= 5 s and 0.3 <= --distance LO <= HI <= 20 m")
         cfg = synth.SynthConfig(seconds=args.seconds, sample_rate=args.sample_rate, fps=args.fps, width=w, height=h,
-                                sources_dir=args.sources_dir, hrtf=args.hrtf, heldout_hrtf=args.heldout_hrtf)
+                                sources_dir=args.sources_dir, hrtf=args.hrtf, heldout_hrtf=args.heldout_hrtf,
+                                rt60_range=tuple(args.rt60), distance_range=tuple(args.distance))
         from tqdm import tqdm
 
         count = len(range(i, args.num_clips, n))

@@ -56,9 +56,23 @@ def test_same_seed_same_clip_and_real_mono_differs(tmp_path, sources_dir):
 def test_cli_set_with_splits_and_evaluate(tmp_path, sources_dir, capsys):
     out = tmp_path / "set"
     code = main(["dataset", "synth", "--out", str(out), "--num-clips", "4", "--seconds", "1.0", "--seed", "3",
-                 "--workers", "2", "--sample-rate", "16000", "--size", "160x90", "--sources-dir", sources_dir, "-q"])
+                 "--workers", "2", "--sample-rate", "16000", "--size", "160x90", "--sources-dir", sources_dir, "-q",
+                 "--rt60", "0.2", "0.3", "--distance", "0.8", "1.0"])
     assert code == 0, capsys.readouterr().err
     assert len(list((out / "meta").glob("*.json"))) == 4
+    for f in (out / "meta").glob("*.json"):  # the requested rooms and distances
+        m = json.loads(f.read_text())
+        assert 0.2 <= m["room"]["rt60"] <= 0.3
+        for src in m["sources"]:
+            if src["sounding"] and not src["moving"]:
+                d = np.linalg.norm(np.subtract(src["start_xyz"], m["camera"]["position"]))
+                assert d <= 1.0 + 1e-6  # (>= 0.8 unless kept inside the room's walls)
+    capsys.readouterr()
+    assert main(["dataset", "subset", str(out), "--from", "hrtf_train", "--name", "one_src", "--max-sounding", "1"]) == 0
+    one = (out / "splits" / "one_src.txt").read_text().split()
+    assert all(sum(s["sounding"] for s in json.loads((out / "meta" / f"{c}.json").read_text())["sources"]) == 1
+               for c in one)
+    assert main(["dataset", "subset", str(out), "--from", "hrtf_train", "--name", "scene_train"]) != 0
     names = {p.stem for p in (out / "splits").glob("*.txt")}
     assert {"hrtf_train"} <= names and any(n.startswith("scene_") for n in names)
     meta = json.loads((out / "meta" / "000000.json").read_text())

@@ -67,6 +67,8 @@ class SynthConfig:
     p_dolly: float = 0.25          # camera translation (a dolly along a straight line at constant speed)
     max_dolly_m_per_s: float = 0.3
     p_occluder: float = 0.3        # per on-screen source: a scene object drawn in front of it
+    rt60_range: tuple = (0.2, 0.9)        # s, uniform
+    distance_range: tuple = (1.2, 4.5)    # m, sounding sources' distance from the camera, uniform
 
 
 def dry_pool(sources_dir) -> list[tuple[str, str]]:
@@ -131,7 +133,7 @@ class SourceSpec:
 
 def _scene(rng, cfg: SynthConfig, pool) -> dict:
     size = np.array([rng.uniform(4.5, 10.0), rng.uniform(3.5, 8.0), rng.uniform(2.6, 4.0)])
-    rt60 = float(rng.uniform(0.2, 0.9))
+    rt60 = float(rng.uniform(*cfg.rt60_range))
     cam = np.array([rng.uniform(0.15, 0.3) * size[0], size[1] / 2 + rng.uniform(-0.5, 0.5), 1.5])
     fov = float(rng.uniform(55.0, 85.0))
     by_class: dict = {}
@@ -145,13 +147,13 @@ def _scene(rng, cfg: SynthConfig, pool) -> dict:
         off = rng.random() < cfg.p_offscreen and n > 1
         half = fov / 2 - 4
         az = rng.uniform(half + 10, 80) * rng.choice([-1, 1]) if off else rng.uniform(-half, half)
-        dist = rng.uniform(1.2, 4.5)
+        dist = rng.uniform(*cfg.distance_range)
         el = rng.uniform(-8, 8)
         start = _inside(cam + sph_to_cart(az, el, dist), size)
         moving = rng.random() < cfg.p_moving
         if moving:
             az2 = np.clip(az + rng.uniform(-30, 30), -80, 80)
-            end = _inside(cam + sph_to_cart(az2, el, rng.uniform(1.2, 4.5)), size)
+            end = _inside(cam + sph_to_cart(az2, el, rng.uniform(*cfg.distance_range)), size)
         else:
             end = start
         sources.append(SourceSpec(classes[ci], by_class[classes[ci]], start.tolist(), end.tolist(), True, bool(moving),
