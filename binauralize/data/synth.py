@@ -134,6 +134,9 @@ class SourceSpec:
 def _scene(rng, cfg: SynthConfig, pool) -> dict:
     size = np.array([rng.uniform(4.5, 10.0), rng.uniform(3.5, 8.0), rng.uniform(2.6, 4.0)])
     rt60 = float(rng.uniform(*cfg.rt60_range))
+    # Sabine: a room this large cannot be this dry (wall absorption would exceed 0.95); keep the driest it can be
+    surface = 2 * (size[0] * size[1] + size[0] * size[2] + size[1] * size[2])
+    rt60 = max(rt60, 24 * np.log(10) / 343.0 * float(np.prod(size)) / (0.95 * surface))
     cam = np.array([rng.uniform(0.15, 0.3) * size[0], size[1] / 2 + rng.uniform(-0.5, 0.5), 1.5])
     fov = float(rng.uniform(55.0, 85.0))
     by_class: dict = {}
@@ -556,7 +559,12 @@ def write_subset(out: Path, source_split: str, name: str, **criteria) -> int:
 
 def _worker(args) -> str:
     out, index, seed, cfg = args
-    generate_clip(Path(out), index, seed, cfg)
+    try:
+        generate_clip(Path(out), index, seed, cfg)
+    except (ValueError, RuntimeError, OSError, MemoryError) as exc:  # one clear line for the CLI, not a traceback
+        from ..errors import BinauralizeError
+
+        raise BinauralizeError(f"clip {index:06d} (seed {seed}) failed: {type(exc).__name__}: {exc}") from None
     return f"{index:06d}"
 
 
