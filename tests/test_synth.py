@@ -154,3 +154,17 @@ def test_camera_dolly_moves_the_directions_by_geometry(tmp_path, sources_dir):
     az_l, _, d_l = cart_to_sph(np.array(s["start_xyz"]) - cam_last)
     assert abs(s["azimuth"][-1] - float(az_l)) < 0.05 and abs(s["distance"][-1] - float(d_l)) < 0.01
     assert abs(s["azimuth"][-1] - s["azimuth"][0]) > 0.1  # a static source seen from a moving camera moves
+
+
+def test_a_failing_clip_is_one_clear_error_not_a_traceback(tmp_path, sources_dir, capsys, monkeypatch):
+    import binauralize.data.synth as synth
+
+    def broken(*a, **k):
+        raise ValueError("room may be too large for required RT60")
+
+    monkeypatch.setattr(synth, "generate_clip", broken)
+    code = main(["dataset", "synth", "--out", str(tmp_path / "s"), "--num-clips", "1", "--seconds", "1.0",
+                 "--workers", "1", "--sources-dir", sources_dir, "-q"])
+    err = capsys.readouterr().err
+    assert code != 0 and "Traceback" not in err
+    assert "clip 000000" in err and "RT60" in err and len(err.strip().splitlines()) == 1
