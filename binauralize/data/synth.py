@@ -245,9 +245,11 @@ def generate_clip(out: Path, index: int, seed: int, cfg: SynthConfig, pool=None)
             # omni microphone at the camera: its own room response (image sources + ray-free Sabine tail by pra)
             room = pra.ShoeBox(size, fs=sr, materials=pra.Material(absorption), max_order=cfg.max_order + 3)
             room.add_source(np.asarray(spec.start_xyz))
-            room.add_microphone(cam + np.array([0.02, 0.01, 0.03]))
+            mic_xyz = cam + np.array([0.02, 0.01, 0.03])
+            room.add_microphone(mic_xyz)
             room.compute_rir()
-            rir = np.asarray(room.rir[0][0])
+            rir = _align_mic_rir(np.asarray(room.rir[0][0]), np.linalg.norm(np.asarray(spec.start_xyz) - mic_xyz),
+                                 renderer.hrtf.ear_delays(dirs[0, 0], dirs[0, 1]).mean(), sr)
             mic += oaconvolve(dry, rir)[:n]
             tracks.append(track)
             hrir_direct = renderer.hrtf.hrir(dirs[0, 0], dirs[0, 1], refl.shape[1] if refl.shape[1] < 4096 else 4096)
@@ -350,6 +352,22 @@ def _moving_reflections(dry: np.ndarray, hrtf: HRTF, room_opts: RoomOptions, fra
             m = min(len(y), n - a)
             out[ch, a:a + m] += y[:m]
     return out
+
+
+def _align_mic_rir(rir: np.ndarray, distance: float, head_delay_s: float, sr: int) -> np.ndarray:
+    """The microphone's RIR ``[L]`` shifted so that its direct sound arrives when the binaural ground truth's does.
+
+    A microphone beside the listener's head hears each source with the same propagation delay as the ears. The
+    binaural rendering drops that delay (the HRTF's common onset is removed; reflections are placed relative to the
+    direct sound), while pyroomacoustics' RIR keeps it, plus half its fractional-delay filter. Unaligned, the real
+    mono lagged the ground truth by distance / c + 0.9 ms (2.9-6.7 ms in the near set, a different lag for each
+    source): a mask on the mono cannot undo an unknown delay, so L - R was unpredictable from it above ~100 Hz.
+    ``head_delay_s``: the mean of the renderer's two ear delays for the source's direction."""
+    import pyroomacoustics as pra
+
+    arrival = distance / pra.constants.get("c") * sr + pra.constants.get("frac_delay_length") // 2
+    shift = int(round(arrival - head_delay_s * sr))
+    return rir[shift:] if shift >= 0 else np.pad(rir, (-shift, 0))
 
 
 def _colour(x: np.ndarray, sr: int, rng) -> np.ndarray:

@@ -169,10 +169,15 @@ class HRTF:
         self._cache[key] = h
         return h
 
+    def ear_delays(self, az: float, el: float = 0.0) -> np.ndarray:
+        """Onset delay of each ear ``[2]`` (s, left/right) as :meth:`spectra` applies it (the common propagation
+        delay removed); their mean is when a microphone at the centre of the head hears the direct sound."""
+        idx, w = self._weights(az, el)
+        return w @ self._delay[idx]
+
     def itd_seconds(self, az: float, el: float = 0.0) -> float:
         """Interaural time difference (left onset minus right onset) in seconds; negative = left ear earlier."""
-        idx, w = self._weights(az, el)
-        d = w @ self._delay[idx]
+        d = self.ear_delays(az, el)
         return float(d[0] - d[1])
 
     def hrir(self, az: float, el: float = 0.0, length: int | None = None) -> np.ndarray:
