@@ -1,0 +1,59 @@
+"""Lag of a synthetic set's real-mono track behind its (L+R)/2, per clip (GCC-PHAT), against distance / c.
+
+A microphone beside the listener's head hears the direct sound when the ears do, so the lag should be ~0. Before
+2026-11-29 the generator left the microphone's propagation delay in (lag = distance / c + 0.9 ms): this script is
+how that was found and how the fix is checked on a whole set.
+
+    python benchmarks/real_mono_lag.py --data DATA [--clips 60] [--out benchmarks/results/real_mono_lag.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+
+def gcc_phat_lag(a: np.ndarray, b: np.ndarray, sr: int, max_s: float = 0.03) -> float:
+    """Delay of ``a`` behind ``b`` (s), GCC-PHAT peak within +-max_s (Knapp & Carter 1976)."""
+    n = 2 * len(a)
+    x = np.fft.rfft(a, n) * np.conj(np.fft.rfft(b, n))
+    cc = np.fft.irfft(x / (np.abs(x) + 1e-12), n)
+    m = int(max_s * sr)
+    cc = np.concatenate([cc[-m:], cc[: m + 1]])
+    return (int(np.argmax(cc)) - m) / sr
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", required=True, type=Path)
+    p.add_argument("--clips", type=int, default=60, help="first N clips with one sounding source")
+    p.add_argument("--out", type=Path)
+    a = p.parse_args(argv)
+    rows = []
+    for f in sorted((a.data / "meta").glob("*.json")):
+        meta = json.loads(f.read_text())
+        srcs = [s for s in meta["sources"] if s.get("sounding")]
+        if len(srcs) != 1:
+            continue  # one source: one expected lag
+        y, sr = sf.read(a.data / "binaural_audios" / f"{f.stem}.wav")
+        mono, _ = sf.read(a.data / "mono_audios" / f"{f.stem}.wav")
+        lag = gcc_phat_lag(mono, y.mean(axis=1), sr)
+        rows.append({"id": f.stem, "lag_ms": round(1e3 * lag, 3), "distance_over_c_ms": round(srcs[0]["distance"][0] / 0.343, 3)})
+        if len(rows) >= a.clips:
+            break
+    lags = np.array([r["lag_ms"] for r in rows])
+    res = {"command": "python benchmarks/real_mono_lag.py " + " ".join(argv or sys.argv[1:]), "clips": len(rows),
+           "median_abs_lag_ms": float(np.median(np.abs(lags))), "share_within_0.25ms": float(np.mean(np.abs(lags) <= 0.25)),
+           "median_distance_over_c_ms": float(np.median([r["distance_over_c_ms"] for r in rows])), "rows": rows}
+    print(json.dumps({k: v for k, v in res.items() if k != "rows"}, indent=1))
+    if a.out:
+        a.out.parent.mkdir(parents=True, exist_ok=True)
+        a.out.write_text(json.dumps(res, indent=1))
+
+
+if __name__ == "__main__":
+    main()
