@@ -5,8 +5,8 @@
 For each test split (scene_test: rooms and backgrounds unseen; hrtf_test: a held-out head) and each input
 condition (real: the generator's real single-microphone track; mix: (L+R)/2 of the ground truth), it scores:
 Mono-Mono, the DSP renderer with oracle tracks (meta/) and with the tracks the tool detects in the video, and the
-models trained with that input: Audio-Only, Mono2Binaural, Mono2Binaural on mirrored frames (Flipped-Visual) and
-the geometry-aware model (``RUNS/<model>_<input>/best.safetensors``). Writes docs/results_learned.md and
+models trained with that input: Audio-Only, Mono2Binaural, Mono2Binaural on mirrored frames (Flipped-Visual),
+the geometry-aware model and the geometry-aware model on mirrored frames (``RUNS/<model>_<input>/best.safetensors``). Writes docs/results_learned.md and
 benchmarks/results/learned_table.json (per-clip rows included).
 """
 from __future__ import annotations
@@ -50,10 +50,11 @@ def main() -> int:
         for inp in args.inputs:
             methods = [("Mono-Mono", "mono"), ("DSP, oracle tracks", "dsp"), ("DSP, detected tracks", "dsp-detected")]
             for label, run in (("Audio-Only", "audio_only"), ("Mono2Binaural", "mono2binaural"),
-                               ("Flipped-Visual", "mono2binaural"), ("Geometry-aware", "geometry")):
+                               ("Flipped-Visual", "mono2binaural"), ("Geometry-aware", "geometry"),
+                               ("Geometry-aware, flipped visual", "geometry")):
                 ck = runs / f"{run}_{inp}" / "best.safetensors"
                 if ck.exists():
-                    methods.append((label, f"{label}={ck}" + ("@flipped" if label == "Flipped-Visual" else "")))
+                    methods.append((label, f"{label}={ck}" + ("@flipped" if "lipped" in label else "")))
                 else:
                     print(f"missing {ck}: {label} skipped", file=sys.stderr)
             key = f"{split}/{inp}"

@@ -26,8 +26,13 @@ def plot_runs(runs: list[Path], png: Path) -> None:
     ax.axhline(1.0, color="k", lw=0.8, ls="--")
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation D loss / Mono-Mono's")
+    lo, hi = ax.get_ylim()
+    title = "learning curves (scene_val windows)"
+    if hi > 1.06:  # one diverged epoch would flatten every other curve: clip it and say so
+        ax.set_ylim(lo, 1.06)
+        title += "; points above 1.06 clipped"
     ax.legend(fontsize=7)
-    ax.set_title("learning curves (scene_val windows)", fontsize=9)
+    ax.set_title(title, fontsize=9)
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, dpi=90)
