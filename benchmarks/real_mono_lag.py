@@ -1,4 +1,5 @@
-"""Lag of a synthetic set's real-mono track behind its (L+R)/2, per clip (GCC-PHAT), against distance / c.
+"""Lag of a synthetic set's real-mono track behind its (L+R)/2, per clip (GCC-PHAT), against distance / c, and per
+band the coherence and phase spread of their cross-spectrum (how predictable (L+R)/2 is from the real mono).
 
 A microphone beside the listener's head hears the direct sound when the ears do, so the lag should be ~0. Before
 2026-11-29 the generator left the microphone's propagation delay in (lag = distance / c + 0.9 ms): this script is
@@ -33,6 +34,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--clips", type=int, default=60, help="first N clips with one sounding source")
     p.add_argument("--out", type=Path)
     a = p.parse_args(argv)
+    from scipy.signal import csd, welch
+
+    bands = [(100, 500), (500, 1000), (1000, 2000), (2000, 4000), (4000, 6000), (6000, 8000)]
+    per_band = {b: [] for b in bands}
     rows = []
     for f in sorted((a.data / "meta").glob("*.json")):
         meta = json.loads(f.read_text())
@@ -42,13 +47,23 @@ def main(argv: list[str] | None = None) -> None:
         y, sr = sf.read(a.data / "binaural_audios" / f"{f.stem}.wav")
         mono, _ = sf.read(a.data / "mono_audios" / f"{f.stem}.wav")
         lag = gcc_phat_lag(mono, y.mean(axis=1), sr)
+        fr, pxy = csd(mono, y.mean(axis=1), sr, nperseg=1024)
+        pxx, pyy = welch(mono, sr, nperseg=1024)[1], welch(y.mean(axis=1), sr, nperseg=1024)[1]
+        for b in bands:
+            k = (fr >= b[0]) & (fr < b[1])
+            per_band[b].append((abs(pxy[k].sum()) / np.sqrt(pxx[k].sum() * pyy[k].sum()), np.degrees(np.angle(pxy[k].sum()))))
         rows.append({"id": f.stem, "lag_ms": round(1e3 * lag, 3), "distance_over_c_ms": round(srcs[0]["distance"][0] / 0.343, 3)})
         if len(rows) >= a.clips:
             break
     lags = np.array([r["lag_ms"] for r in rows])
     res = {"command": "python benchmarks/real_mono_lag.py " + " ".join(argv or sys.argv[1:]), "clips": len(rows),
            "median_abs_lag_ms": float(np.median(np.abs(lags))), "share_within_0.25ms": float(np.mean(np.abs(lags) <= 0.25)),
-           "median_distance_over_c_ms": float(np.median([r["distance_over_c_ms"] for r in rows])), "rows": rows}
+           "median_distance_over_c_ms": float(np.median([r["distance_over_c_ms"] for r in rows])),
+           "bands": {f"{lo}-{hi} Hz": {"median_band_coherence": round(float(np.median([v[0] for v in per_band[(lo, hi)]])), 3),
+                                       "phase_deg_median": round(float(np.median([v[1] for v in per_band[(lo, hi)]])), 1),
+                                       "phase_deg_iqr": round(float(np.subtract(*np.percentile([v[1] for v in per_band[(lo, hi)]], [75, 25]))), 1)}
+                     for lo, hi in bands if per_band[(lo, hi)]},
+           "rows": rows}
     print(json.dumps({k: v for k, v in res.items() if k != "rows"}, indent=1))
     if a.out:
         a.out.parent.mkdir(parents=True, exist_ok=True)
