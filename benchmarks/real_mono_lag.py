@@ -17,15 +17,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-
-def gcc_phat_lag(a: np.ndarray, b: np.ndarray, sr: int, max_s: float = 0.03) -> float:
-    """Delay of ``a`` behind ``b`` (s), GCC-PHAT peak within +-max_s (Knapp & Carter 1976)."""
-    n = 2 * len(a)
-    x = np.fft.rfft(a, n) * np.conj(np.fft.rfft(b, n))
-    cc = np.fft.irfft(x / (np.abs(x) + 1e-12), n)
-    m = int(max_s * sr)
-    cc = np.concatenate([cc[-m:], cc[: m + 1]])
-    return (int(np.argmax(cc)) - m) / sr
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from binauralize.metrics.spatial import gcc_phat_itd  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -46,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
             continue  # one source: one expected lag
         y, sr = sf.read(a.data / "binaural_audios" / f"{f.stem}.wav")
         mono, _ = sf.read(a.data / "mono_audios" / f"{f.stem}.wav")
-        lag = gcc_phat_lag(mono, y.mean(axis=1), sr)
+        lag = gcc_phat_itd(y.mean(axis=1), mono, sr, max_s=0.03, interp=1)  # > 0: the mono lags (L+R)/2
         fr, pxy = csd(mono, y.mean(axis=1), sr, nperseg=1024)
         pxx, pyy = welch(mono, sr, nperseg=1024)[1], welch(y.mean(axis=1), sr, nperseg=1024)[1]
         for b in bands:
