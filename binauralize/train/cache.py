@@ -91,7 +91,7 @@ def add_flipped(root: str | Path, out: str | Path, splits: tuple = ("scene_test"
     trunk = make_trunk(json.loads((out / "trunk.json").read_text())["trunk"])
     for cid in tqdm(todo, desc="flipped features", unit="clip", disable=not progress):
         times = np.load(out / f"{cid}.npz")["feature_times"]
-        tmp = out / f".{cid}_flipped.partial.npy"
+        tmp = out / f".{cid}_flipped.{os.getpid()}.partial.npy"
         np.save(tmp, flipped_features(root, cid, trunk, times))
         os.replace(tmp, out / f"{cid}_flipped.npy")
 
@@ -114,7 +114,7 @@ def cache_clip(root: Path, cid: str, trunk, out: Path, feature_fps: float = 0.5)
         if keys:
             item["rir_logmag"] = rir_logmag(z[keys[0]].astype(np.float32), int(meta.get("sample_rate", 24000)))
             item["rt60"] = np.float32(z["rt60"])
-    tmp = out / f".{cid}.partial.npz"
+    tmp = out / f".{cid}.{os.getpid()}.partial.npz"
     np.savez(tmp, **item)
     os.replace(tmp, out / f"{cid}.npz")
 

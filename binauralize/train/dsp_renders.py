@@ -39,7 +39,7 @@ def add_dsp_renders(root: str | Path, cache: str | Path, ids: list[str], input: 
         m = z["real"] if input == "real" else z["binaural"].mean(axis=0)
         tracks = parse_tracks(json.loads((root / "meta" / f"{cid}.json").read_text())["tracks"])
         y = b.render(m.astype(np.float64), SR, tracks).astype(np.float16)
-        tmp = cache / f".{cid}_dsp_{input}.partial.npy"
+        tmp = cache / f".{cid}_dsp_{input}.{os.getpid()}.partial.npy"
         np.save(tmp, y)
         os.replace(tmp, out)
         n += 1

@@ -34,7 +34,7 @@ def add_sources(root: str | Path, cache: str | Path, ids: list[str] | None = Non
         stems = [_load_16k(root / s["stem"]).mean(axis=0) for s in meta["sources"] if s.get("sounding") and s.get("stem")]
         t = max([len(s) for s in stems] or [0])
         arr = np.stack([np.pad(s, (0, t - len(s))) for s in stems]) if stems else np.zeros((0, 0), np.float32)
-        tmp = cache / f".{cid}_sources.partial.npz"
+        tmp = cache / f".{cid}_sources.{os.getpid()}.partial.npz"
         cam = meta.get("camera", {})
         np.savez(tmp, stems=arr.astype(np.float32), tracks=np.array(json.dumps(meta["tracks"])),
                  fov=np.float32(cam.get("fov_deg", 70.0)), frame_size=np.array([cam.get("width", 320), cam.get("height", 180)]))
