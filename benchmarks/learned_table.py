@@ -6,8 +6,8 @@ For each test split (scene_test: rooms and backgrounds unseen; hrtf_test: a held
 condition (real: the generator's real single-microphone track; mix: (L+R)/2 of the ground truth), it scores:
 Mono-Mono, the DSP renderer with oracle tracks (meta/) and with the tracks the tool detects in the video, and the
 models trained with that input: Audio-Only, Mono2Binaural, Mono2Binaural on mirrored frames (Flipped-Visual),
-the geometry-aware model and the geometry-aware model on mirrored frames (``RUNS/<model>_<input>/best.safetensors``). Writes docs/results_learned.md and
-benchmarks/results/learned_table.json (per-clip rows included).
+the geometry-aware model and the same on mirrored frames (``RUNS/<model>_<input>/best.safetensors``). Writes
+docs/results_learned.md and benchmarks/results/learned_table.json (per-clip rows included).
 """
 from __future__ import annotations
 
@@ -49,12 +49,12 @@ def main() -> int:
         clips = ev.discover_dataset(data, split)[: args.max_clips]
         for inp in args.inputs:
             methods = [("Mono-Mono", "mono"), ("DSP, oracle tracks", "dsp"), ("DSP, detected tracks", "dsp-detected")]
-            for label, run in (("Audio-Only", "audio_only"), ("Mono2Binaural", "mono2binaural"),
-                               ("Flipped-Visual", "mono2binaural"), ("Geometry-aware", "geometry"),
-                               ("Geometry-aware, flipped visual", "geometry")):
+            for label, run, flipped in (("Audio-Only", "audio_only", False), ("Mono2Binaural", "mono2binaural", False),
+                                        ("Flipped-Visual", "mono2binaural", True), ("Geometry-aware", "geometry", False),
+                                        ("Geometry-aware, flipped visual", "geometry", True)):
                 ck = runs / f"{run}_{inp}" / "best.safetensors"
                 if ck.exists():
-                    methods.append((label, f"{label}={ck}" + ("@flipped" if "lipped" in label else "")))
+                    methods.append((label, f"{label}={ck}" + ("@flipped" if flipped else "")))
                 else:
                     print(f"missing {ck}: {label} skipped", file=sys.stderr)
             key = f"{split}/{inp}"

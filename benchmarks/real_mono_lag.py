@@ -34,28 +34,36 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for f in sorted((a.data / "meta").glob("*.json")):
         meta = json.loads(f.read_text())
+        if not (a.data / "mono_audios" / f"{f.stem}.wav").exists():
+            continue
         srcs = [s for s in meta["sources"] if s.get("sounding")]
         if len(srcs) != 1:
             continue  # one source: one expected lag
         y, sr = sf.read(a.data / "binaural_audios" / f"{f.stem}.wav")
         mono, _ = sf.read(a.data / "mono_audios" / f"{f.stem}.wav")
-        lag = gcc_phat_itd(y.mean(axis=1), mono, sr, max_s=0.03, interp=1)  # > 0: the mono lags (L+R)/2
-        fr, pxy = csd(mono, y.mean(axis=1), sr, nperseg=1024)
-        pxx, pyy = welch(mono, sr, nperseg=1024)[1], welch(y.mean(axis=1), sr, nperseg=1024)[1]
+        mid = y.mean(axis=1)
+        lag = gcc_phat_itd(mid, mono, sr, max_s=0.03, interp=1)  # > 0: the mono lags (L+R)/2
+        fr, pxy = csd(mono, mid, sr, nperseg=1024)
+        pxx, pyy = welch(mono, sr, nperseg=1024)[1], welch(mid, sr, nperseg=1024)[1]
         for b in bands:
             k = (fr >= b[0]) & (fr < b[1])
             per_band[b].append((abs(pxy[k].sum()) / np.sqrt(pxx[k].sum() * pyy[k].sum()), np.degrees(np.angle(pxy[k].sum()))))
         rows.append({"id": f.stem, "lag_ms": round(1e3 * lag, 3), "distance_over_c_ms": round(srcs[0]["distance"][0] / 0.343, 3)})
         if len(rows) >= a.clips:
             break
+    if not rows:
+        sys.exit(f"real_mono_lag: no clip with one sounding source and a real-mono track in {a.data}")
     lags = np.array([r["lag_ms"] for r in rows])
+
+    def band_summary(v: list) -> dict:
+        coh, phase = np.array(v).T
+        return {"median_band_coherence": round(float(np.median(coh)), 3), "phase_deg_median": round(float(np.median(phase)), 1),
+                "phase_deg_iqr": round(float(np.subtract(*np.percentile(phase, [75, 25]))), 1)}
+
     res = {"command": "python benchmarks/real_mono_lag.py " + " ".join(argv or sys.argv[1:]), "clips": len(rows),
            "median_abs_lag_ms": float(np.median(np.abs(lags))), "share_within_0.25ms": float(np.mean(np.abs(lags) <= 0.25)),
            "median_distance_over_c_ms": float(np.median([r["distance_over_c_ms"] for r in rows])),
-           "bands": {f"{lo}-{hi} Hz": {"median_band_coherence": round(float(np.median([v[0] for v in per_band[(lo, hi)]])), 3),
-                                       "phase_deg_median": round(float(np.median([v[1] for v in per_band[(lo, hi)]])), 1),
-                                       "phase_deg_iqr": round(float(np.subtract(*np.percentile([v[1] for v in per_band[(lo, hi)]], [75, 25]))), 1)}
-                     for lo, hi in bands if per_band[(lo, hi)]},
+           "bands": {f"{lo}-{hi} Hz": band_summary(per_band[(lo, hi)]) for lo, hi in bands},
            "rows": rows}
     print(json.dumps({k: v for k, v in res.items() if k != "rows"}, indent=1))
     if a.out:
