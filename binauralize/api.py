@@ -173,7 +173,7 @@ class Binauralizer:
             lo = replace(lo, keep_every_s=1.0)  # the model's crops come from the localizer's frames
         if self.learned is not None and self.learned.uses_visual and not info.has_video:
             raise InputError(f"model {self.method} needs a video: its frames are its input")
-        loc = (_Background(self._analyse_frames, inp, lo) if sources is None and info.has_video and self.uses_tracks
+        loc = (_Background(inp, lo) if sources is None and info.has_video and self.uses_tracks
                else None)
         tracks = (_resolve_tracks(sources, say) if self.uses_tracks and (sources is not None or not info.has_video)
                   else [])
@@ -309,23 +309,19 @@ class Binauralizer:
         return rep
 
 
-    def _analyse_frames(self, path: Path, lo):
-        from .vision.localize import analyse_video
-
-        return analyse_video(media.iter_frames(path, lo.fps, lo.width), lo)
-
 
 def _analyse_frames_job(path: str, lo) -> object:
+    from .io.frames_parallel import iter_frames_parallel
     from .vision.localize import analyse_video
 
-    return analyse_video(media.iter_frames(path, lo.fps, lo.width, fast=True), lo)
+    return analyse_video(iter_frames_parallel(path, lo.fps, lo.width, fast=True), lo)
 
 
 class _Background:
     """Run the frame analysis in a separate process, so decoding and detection run on their own core while the
     main process analyses the audio and loads the HRTF (a thread would contend for the GIL)."""
 
-    def __init__(self, fn, path, lo):
+    def __init__(self, path, lo):
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 

@@ -186,11 +186,23 @@ def iter_frames(path: str | Path, fps: float, max_width: int | None = 640,
                 fast: bool = False) -> Iterator[tuple[float, np.ndarray]]:
     """Sample video frames at ``fps`` using their real presentation timestamps (variable frame rate safe).
 
-    Yields ``(t_seconds, rgb uint8 [H, W, 3])``, the first decoded frame at or after each analysis tick, scaled to
-    ``max_width`` pixels wide (aspect kept) when wider. ``fast``: for analysis only, skip the decoder's deblocking
-    filter and frames no other frame refers to (~30% less decoding work; slightly blockier pictures, and the frames
-    seen are the reference frames nearest to each tick).
+    Yields ``(t_seconds, rgb uint8 [H, W, 3])``: for every analysis tick t0 + k / fps (t0: the first frame's time),
+    the first decoded frame at or after it, each frame at most once, scaled to ``max_width`` pixels wide (aspect
+    kept) when wider. ``fast``: for analysis only, skip the decoder's deblocking filter and frames no other frame
+    refers to (~30% less decoding work; slightly blockier pictures, and the frames seen are the reference frames
+    nearest to each tick). :func:`binauralize.io.frames_parallel.iter_frames_parallel` yields the same frames
+    from several processes.
     """
+    yield from sample_frames(path, fps, max_width, fast)
+
+
+def sample_frames(path: str | Path, fps: float, max_width: int | None = 640, fast: bool = False,
+                  t0: float | None = None, start: float | None = None,
+                  stop: float | None = None, threads: int = 0) -> Iterator[tuple[float, np.ndarray]]:
+    """:func:`iter_frames` restricted to the ticks in ``[start, stop)`` (seconds), for one segment of a parallel
+    decode: seeks to the keyframe at or before ``start`` (give the time of a keyframe) and decodes on past ``stop``
+    only as far as the segment's last tick needs. ``t0``: the first tick (default: the first decoded frame's time).
+    ``threads``: the decoder's own threads (0: FFmpeg's choice)."""
     import av
 
     with _open(path) as c:
@@ -199,10 +211,13 @@ def iter_frames(path: str | Path, fps: float, max_width: int | None = 640,
             raise InputError(f"{Path(path).name} has no video stream")
         s = vs[0]
         s.thread_type = "AUTO"
+        s.thread_count = threads
         if fast:
             s.codec_context.options = {"skip_loop_filter": "all"}
             s.codec_context.skip_frame = "NONREF"
-        next_t = None
+        next_t = t0
+        if start is not None and start > 0:
+            c.seek(int(round(start / s.time_base)), stream=s, backward=True, any_frame=False)
         try:
             for frame in c.decode(s):
                 if frame.pts is None:
@@ -210,6 +225,11 @@ def iter_frames(path: str | Path, fps: float, max_width: int | None = 640,
                 t = float(frame.pts * frame.time_base)
                 if next_t is None:
                     next_t = t
+                if start is not None:
+                    while next_t < start:  # the ticks before this segment (same float sums as a whole pass)
+                        next_t += 1.0 / fps
+                if stop is not None and next_t >= stop:
+                    return
                 if t + 1e-6 < next_t:
                     continue
                 w, h = frame.width, frame.height

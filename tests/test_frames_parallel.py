@@ -1,0 +1,49 @@
+"""Parallel frame sampling: several decoder processes over keyframe-delimited segments yield exactly the frames
+of one sequential pass (same ticks, same pixels), with B-frames, skipped non-reference frames and irregular
+timestamps."""
+import numpy as np
+import pytest
+
+from binauralize.io.frames_parallel import iter_frames_parallel, keyframe_times, plan_segments
+from binauralize.io.media import iter_frames
+from binauralize.testing.clips import make_clip
+
+
+def _noise_frames(i, w, h):
+    """Moving noise: every frame differs, so a wrong frame cannot pass for the right one."""
+    rng = np.random.default_rng(i)
+    img = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+    img[:, (i * 3) % w] = 255
+    return img
+
+
+def test_plan_segments_starts_at_keyframes_and_respects_the_length():
+    keys = [0.0, 0.5, 1.0, 2.2, 2.4, 3.0, 5.0]
+    assert plan_segments(keys, 1.0) == [0.0, 1.0, 2.2, 5.0]  # 3.0 is only 0.8 s after 2.2
+    assert plan_segments(keys, 10.0) == [0.0]
+    assert plan_segments([], 1.0) == []
+
+
+@pytest.mark.parametrize("vfr", [False, True])
+def test_parallel_sampling_equals_the_sequential_pass(tmp_path, vfr):
+    clip = make_clip(tmp_path / "c.mp4", seconds=6.0, fps=30, width=96, height=64, with_audio=False,
+                     draw=_noise_frames, vfr=vfr,
+                     x264={"preset": "fast", "g": "15", "bf": "3", "crf": "30"})  # B-frames, keyframe every 0.5 s
+    keys = keyframe_times(clip)
+    assert len(plan_segments(keys, 1.0)) >= 4  # really split
+    for fast in (True, False):
+        for fps in (10.0, 7.0):
+            seq = list(iter_frames(clip, fps, 64, fast=fast))
+            par = list(iter_frames_parallel(clip, fps, 64, fast=fast, workers=2, segment_s=1.0))
+            assert [t for t, _ in par] == [t for t, _ in seq]
+            assert len(seq) >= int(5 * fps)
+            for (_, a), (_, b) in zip(seq, par):
+                np.testing.assert_array_equal(a, b)
+
+
+def test_one_worker_or_one_segment_is_the_sequential_pass(tmp_path):
+    clip = make_clip(tmp_path / "c.mp4", seconds=2.0, fps=10, width=64, height=48, with_audio=False,
+                     draw=_noise_frames)
+    seq = [t for t, _ in iter_frames(clip, 5.0, None)]
+    assert [t for t, _ in iter_frames_parallel(clip, 5.0, None, workers=1)] == seq
+    assert [t for t, _ in iter_frames_parallel(clip, 5.0, None, workers=2, segment_s=60.0)] == seq
