@@ -163,3 +163,30 @@ def test_linear_weights_match_np_interp_including_both_ends():
     got = v[i] * (1 - a)[:, None] + v[i + 1] * a[:, None]
     ref = np.stack([np.interp(x, grid, v[:, j]) for j in range(4)], axis=1)
     np.testing.assert_allclose(got, ref, atol=1e-12)
+
+
+def test_chunked_full_rate_masking_equals_one_whole_signal_pass(rng):
+    """Memory-bounded masking: 0.3-s pieces give the same signals as one piece longer than the input."""
+    from binauralize.models.position import apply_masks_full_rate
+
+    for sr in (16000, 48000):
+        x = rng.standard_normal(int(1.37 * sr))
+        tt = np.arange(140) * 0.01
+        masks = rng.uniform(0, 1, (2, 257, len(tt)))
+        whole = apply_masks_full_rate(x, sr, masks, tt, chunk_s=100.0)
+        pieces = apply_masks_full_rate(x, sr, masks, tt, chunk_s=0.3)
+        np.testing.assert_allclose(pieces, whole, atol=1e-9)
+        ones = apply_masks_full_rate(x, sr, np.ones((1, 257, len(tt))), tt, chunk_s=0.3)
+        np.testing.assert_allclose(ones[0], x, atol=1e-9)  # an all-pass mask gives the input back
+
+
+def test_chunked_masks_equal_one_whole_clip_pass(rng):
+    """The network in 40-frame pieces (+-16 frames of context) gives the whole-clip masks."""
+    sp = spatializer()
+    x = rng.standard_normal(16000 * 2) * 0.1
+    tr = [SourceTrack("moving", np.array([0.0, 2.0]), np.array([-40.0, 40.0]), np.zeros(2), np.full(2, 2.0)),
+          SourceTrack.static(-20.0)]
+    whole, tt = sp.masks(x, tr, chunk_frames=10 ** 6)
+    pieces, tt2 = sp.masks(x, tr, chunk_frames=40)
+    np.testing.assert_array_equal(tt, tt2)
+    np.testing.assert_allclose(pieces, whole, atol=1e-5)

@@ -26,6 +26,7 @@ from .registry import register
 from .spatializer import TrunkFeatures
 
 N_FFT, HOP, WIN, SR = 512, 160, 400, 16000
+RECEPTIVE_FRAMES = 16  # one side of PositionMasker's receptive field in STFT frames (dilations 1+2+8, then 4+1)
 
 
 def fourier_direction(az_deg: np.ndarray, el_deg: np.ndarray, dist_m: np.ndarray, n_freq: int = 4) -> np.ndarray:
@@ -139,6 +140,44 @@ def _linear_weights(grid: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.nda
     return i, a
 
 
+def apply_masks_full_rate(x: np.ndarray, sr: int, masks: np.ndarray, tt: np.ndarray,
+                          chunk_s: float = 10.0, out: np.ndarray | None = None) -> np.ndarray:
+    """Masks ``[K, F16, N16]`` on the 16-kHz grid (frame times ``tt`` s) -> masked signals ``[K, T]`` at ``sr``.
+
+    The masks are interpolated linearly to the full-rate STFT's bins (above 8 kHz: the top bin's) and frames
+    (window and hop scaled to keep 25 ms and 10 ms), applied, and inverted. Pieces of ``chunk_s`` seconds start on
+    the whole signal's frame grid and carry one window of context either side (then dropped), so every kept sample
+    comes from the same frames as a whole-signal pass."""
+    from scipy.signal import istft as sp_istft
+    from scipy.signal import stft as sp_stft
+
+    nper = int(round(WIN * sr / SR))
+    hop = int(round(HOP * sr / SR))
+    nfft = int(2 ** np.ceil(np.log2(nper)))
+    n = len(x)
+    out = np.zeros((len(masks), n)) if out is None else out
+    if n == 0 or len(masks) == 0:
+        return out
+    fi, fa = _linear_weights(np.fft.rfftfreq(N_FFT, 1 / SR), np.fft.rfftfreq(nfft, 1 / sr))
+    step = max(1, int(round(chunk_s * sr / hop))) * hop
+    pad = int(np.ceil(nper / hop)) * hop
+    for a in range(0, n, step):
+        b = min(a + step, n)
+        lo, hi = max(0, a - pad), min(n, b + pad)
+        _, t, z = sp_stft(x[lo:hi], sr, "hann", nper, nper - hop, nfft, boundary="even", padded=True)
+        ti, ta = _linear_weights(tt, t + lo / sr)  # full-rate frames on the 16-kHz frames
+        j0, j1 = int(ti.min()), int(ti.max()) + 2   # the 16-kHz frames this piece needs
+        ti = ti - j0
+        for k, mk in enumerate(masks):
+            mk = mk[:, j0:j1]
+            mf = mk[fi] * (1 - fa)[:, None] + mk[fi + 1] * fa[:, None]  # [F, frames of the piece at 16 kHz]
+            mt = mf[:, ti] * (1 - ta) + mf[:, ti + 1] * ta               # [F, N]
+            _, y = sp_istft(z * mt, sr, "hann", nper, nper - hop, nfft, boundary=True)
+            y = np.pad(y, (0, max(0, hi - lo - len(y))))
+            out[k, a:b] = y[a - lo:b - lo]
+    return out
+
+
 class PositionSpatializer(TrunkFeatures):
     """A :class:`PositionMasker` + the DSP renderer: mono at any rate + tracks -> binaural at the same rate.
 
@@ -165,41 +204,46 @@ class PositionSpatializer(TrunkFeatures):
     def uses_visual(self) -> bool:
         return self.model.use_visual
 
-    def masks(self, mono16: np.ndarray, tracks: list, feature_at=None) -> tuple[np.ndarray, np.ndarray]:
-        """-> (masks ``[K + 1, F, N]`` at 16 kHz, frame times ``[N]`` s)."""
+    def masks(self, mono16: np.ndarray, tracks: list, feature_at=None,
+              chunk_frames: int = 3000) -> tuple[np.ndarray, np.ndarray]:
+        """-> (masks ``[K + 1, F, N]`` at 16 kHz, frame times ``[N]`` s). The network runs over ``chunk_frames``
+        frames at a time with its receptive field (+-16 frames) of context either side, so its activations do not
+        grow with the clip; the result equals one whole-clip pass (tested)."""
         from scipy.signal import stft as sp_stft
 
         _, tt, z = sp_stft(mono16, SR, "hann", WIN, WIN - HOP, N_FFT, boundary="even", padded=True)
-        logmag = np.log(np.abs(z) + 1e-5).astype(np.float32)
-        tok, pres = source_tokens(tracks, tt, self.model.n_freq, feature_at, self.fov_deg, self.model.extra_dim)
+        logmag = torch.from_numpy(np.log(np.abs(z) + 1e-5).astype(np.float32))
+        del z
+        n, ctx = logmag.shape[-1], RECEPTIVE_FRAMES
+        out = np.empty((len(tracks) + 1, logmag.shape[0], n), np.float32)
         with torch.inference_mode():
-            m = self.model(torch.from_numpy(logmag)[None].to(self.device), torch.from_numpy(tok)[None].to(self.device),
-                           torch.from_numpy(pres)[None].to(self.device))
-        return m[0].float().cpu().numpy(), tt
+            for a in range(0, n, chunk_frames):
+                b = min(n, a + chunk_frames)
+                lo, hi = max(0, a - ctx), min(n, b + ctx)
+                tok, pres = source_tokens(tracks, tt[lo:hi], self.model.n_freq, feature_at, self.fov_deg,
+                                          self.model.extra_dim)  # per piece: visual tokens are large
+                m = self.model(logmag[None, :, lo:hi].to(self.device), torch.from_numpy(tok)[None].to(self.device),
+                               torch.from_numpy(pres)[None].to(self.device))
+                out[:, :, a:b] = m[0, :, :, a - lo:b - lo].float().cpu().numpy()
+        return out, tt
 
-    def separate(self, mono: np.ndarray, sr: int, tracks: list, feature_at=None) -> np.ndarray:
-        """Mono ``[T]`` at ``sr`` -> parts ``[K + 1, T]`` (sources, then the residual) that sum to the mono."""
+    def separate(self, mono: np.ndarray, sr: int, tracks: list, feature_at=None, chunk_s: float = 10.0) -> np.ndarray:
+        """Mono ``[T]`` at ``sr`` -> parts ``[K + 1, T]`` (sources, then the residual) that sum to the mono.
+
+        The full-rate masking runs in ``chunk_s``-second pieces on the whole signal's STFT frame grid (each piece
+        with one window of real signal either side), so memory stays bounded and the result equals one whole-clip
+        STFT pass (tested)."""
         import soxr
-        from scipy.signal import istft as sp_istft
-        from scipy.signal import stft as sp_stft
 
         x = np.asarray(mono, float).reshape(-1)
         m16 = soxr.resample(x, sr, SR, quality="HQ") if sr != SR else x
         masks, tt = self.masks(m16, tracks, feature_at)
-        nper = int(round(WIN * sr / SR))
-        hop = int(round(HOP * sr / SR))
-        nfft = int(2 ** np.ceil(np.log2(nper)))
-        f, t, z = sp_stft(x, sr, "hann", nper, nper - hop, nfft, boundary="even", padded=True)
-        fi, fa = _linear_weights(np.fft.rfftfreq(N_FFT, 1 / SR), f)   # full-rate bins on the 16-kHz grid
-        ti, ta = _linear_weights(tt, t)                                 # full-rate frames on the 16-kHz frames
-        parts = []
-        for mk in masks[:-1]:
-            mf = mk[fi] * (1 - fa)[:, None] + mk[fi + 1] * fa[:, None]     # [F, N16]
-            mt = mf[:, ti] * (1 - ta) + mf[:, ti + 1] * ta                 # [F, N]
-            _, y = sp_istft(z * mt, sr, "hann", nper, nper - hop, nfft, boundary=True)
-            parts.append(np.pad(y, (0, max(0, len(x) - len(y))))[: len(x)])
-        parts.append(x - np.sum(parts, axis=0) if parts else x)  # the residual: the parts sum to the mono exactly
-        return np.stack(parts)
+        parts = np.empty((len(masks), len(x)))
+        apply_masks_full_rate(x, sr, masks[:-1], tt, chunk_s, out=parts[:-1])
+        parts[-1] = x
+        for p in parts[:-1]:
+            parts[-1] -= p  # the residual: the parts sum to the mono exactly
+        return parts
 
     def render(self, mono: np.ndarray, sr: int, tracks: list, t60=None, feature_at=None) -> np.ndarray:
         """Mono ``[T]`` + tracks -> binaural ``[2, T]``. No tracks: the whole mono in front (DSP renderer)."""
@@ -210,7 +254,11 @@ class PositionSpatializer(TrunkFeatures):
         if not tracks:
             return renderer.render(x, [SourceTrack.static(0.0, name="front")], t60=t60)
         parts = self.separate(x, sr, tracks, feature_at)
-        out = renderer.render(parts[-1], tracks, t60=t60)  # what no source explains: as the DSP renderer would
-        for p, tr in zip(parts[:-1], tracks):
-            out = out + renderer.render(p, [tr], t60=t60)
+        out = np.zeros((2, len(x)))
+        # the residual (what no source explains) as the DSP renderer renders a mono; each part along its track
+        for p, trs in zip(parts, [[tr] for tr in tracks] + [tracks]):
+            pos = 0
+            for y in renderer.process([p], trs, t60=t60):  # streamed into ``out``: no whole-clip copies
+                out[:, pos:pos + y.shape[1]] += y
+                pos += y.shape[1]
         return out

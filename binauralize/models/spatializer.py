@@ -196,11 +196,11 @@ def open_spatializer(name_or_path: str | Path, hop_s: float = 0.1, device: str =
 def video_features(spatializer, video: str | Path, fps: float = 1.0,
                    progress: Callable | None = None) -> Callable[[float], np.ndarray]:
     """Decode ``video`` at ``fps`` frames per second and run the trunk: t -> feature map (nearest frame)."""
-    from ..io.media import iter_frames
+    from ..io.frames_parallel import iter_frames_parallel
 
     w, h = spatializer.trunk.input_size
     times, maps, buf, buf_t = [], [], [], []
-    for t, img in iter_frames(Path(video), fps, w, fast=True):
+    for t, img in iter_frames_parallel(Path(video), fps, w, fast=True):
         buf.append(img)
         buf_t.append(t)
         if len(buf) == 16:
