@@ -76,10 +76,12 @@ def make_video(path: Path, seconds: float, width: int, height: int, fps: int = 3
     return path
 
 
-def timed(cmd: list[str]) -> tuple[float, float]:
-    """Run ``cmd``; return (wall seconds, peak RSS MiB of the child)."""
+def timed(cmd: list[str], env: dict | None = None) -> tuple[float, float]:
+    """Run ``cmd`` (with ``env`` added to the environment); return (wall seconds, peak RSS MiB of the child and
+    its descendants)."""
     t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         env={**os.environ, **(env or {})})
     _, status, ru = os.wait4(p.pid, 0)
     wall = time.perf_counter() - t0
     err = p.stderr.read().decode(errors="replace") if p.stderr else ""
@@ -101,6 +103,9 @@ def main(argv=None) -> int:
     ap.add_argument("--memory-only", action="store_true")
     ap.add_argument("--extra", nargs="*", default=[], help="extra flags for binauralize")
     ap.add_argument("--localize", action="store_true", help="no --sources: sources are localized in the frames")
+    ap.add_argument("--peer-workers", type=int, default=None,
+                    help="also time binauralize with this many frame-decoding processes (1: one sequential pass, "
+                         "the tool before 2026-11-29), interleaved with the others")
     args = ap.parse_args(argv)
     RESULTS.mkdir(exist_ok=True)
     tracks = CACHE / "tracks.json"
@@ -117,10 +122,13 @@ def main(argv=None) -> int:
             raise SystemExit("ffmpeg not found: run `bash scripts/setup.sh --bench`")
         video = make_video(CACHE / f"bench_{int(args.seconds)}s_1080p30.mp4", args.seconds, 1920, 1080)
         out = CACHE / "out.mp4"
-        ff, bz = [], []
-        for _ in range(args.repeats):  # interleaved, so both see the same machine state
+        ff, bz, peer = [], [], []
+        for _ in range(args.repeats):  # interleaved, so all see the same machine state
             ff.append(timed([ffmpeg, "-v", "error", "-nostdin", "-i", str(video), "-f", "null", "-"]))
             bz.append(timed(binauralize_cmd(video, out, tracks, args.extra)))
+            if args.peer_workers:
+                peer.append(timed(binauralize_cmd(video, out, tracks, args.extra),
+                                  env={"BINAURALIZE_DECODE_WORKERS": str(args.peer_workers)}))
         ff_t = statistics.median(t for t, _ in ff)
         bz_t = statistics.median(t for t, _ in bz)
         res["speed"] = {"clip_s": args.seconds, "ffmpeg_decode_s": [t for t, _ in ff], "binauralize_s": [t for t, _ in bz],
@@ -133,6 +141,13 @@ def main(argv=None) -> int:
                   f"| real-time factor | {args.seconds / bz_t:.1f}x | >= 5x |",
                   f"| binauralize / ffmpeg decode | {bz_t / ff_t:.2f} | <= 2 |",
                   f"| peak RSS | {max(m for _, m in bz):.0f} MiB | < 1536 MiB |"]
+        if peer:
+            pt = statistics.median(t for t, _ in peer)
+            res["speed"]["peer"] = {"decode_workers": args.peer_workers, "binauralize_s": [t for t, _ in peer],
+                                    "median_s": pt, "realtime_factor": args.seconds / pt,
+                                    "peak_rss_mib": max(m for _, m in peer)}
+            lines += [f"| binauralize with {args.peer_workers} decoding process(es) (median of {args.repeats}) | "
+                      f"{pt:.2f} s = {args.seconds / pt:.1f}x real time, peak RSS {max(m for _, m in peer):.0f} MiB | |"]
     # memory flatness: 1 minute vs 10 minutes (360p, same audio settings)
     mem = {}
     for minutes in (1, 10):

@@ -47,3 +47,12 @@ def test_one_worker_or_one_segment_is_the_sequential_pass(tmp_path):
     seq = [t for t, _ in iter_frames(clip, 5.0, None)]
     assert [t for t, _ in iter_frames_parallel(clip, 5.0, None, workers=1)] == seq
     assert [t for t, _ in iter_frames_parallel(clip, 5.0, None, workers=2, segment_s=60.0)] == seq
+
+
+def test_decode_workers_can_be_set_from_the_environment(monkeypatch):
+    from binauralize.io.frames_parallel import default_workers
+
+    monkeypatch.setenv("BINAURALIZE_DECODE_WORKERS", "1")
+    assert default_workers() == 1
+    monkeypatch.setenv("BINAURALIZE_DECODE_WORKERS", "junk")
+    assert 1 <= default_workers() <= 4

@@ -55,7 +55,11 @@ def _die_with_parent() -> None:
 
 
 def default_workers() -> int:
-    """Decoder processes: the cores this process may use, at most 4."""
+    """Decoder processes: ``BINAURALIZE_DECODE_WORKERS`` if set (1: one sequential pass), else the cores this
+    process may use, at most 4."""
+    env = os.environ.get("BINAURALIZE_DECODE_WORKERS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
     try:
         n = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
