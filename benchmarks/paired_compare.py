@@ -1,4 +1,4 @@
-"""Paired per-clip comparisons from a learned_table.py JSON: is method A better than B on the same clips?
+"""Paired per-clip comparisons from learned_table.py / position_table.py JSONs: is A better than B on the same clips?
 
     python benchmarks/paired_compare.py benchmarks/results/learned_table_near_scene.json [...] [--out FILE.md]
 
@@ -17,7 +17,11 @@ from pathlib import Path
 
 PAIRS = [("Mono2Binaural", "Audio-Only"), ("Mono2Binaural", "Flipped-Visual"), ("Geometry-aware", "Audio-Only"),
          ("Geometry-aware", "Geometry-aware, flipped visual"), ("Geometry-aware", "Mono2Binaural"),
-         ("Geometry-aware", "DSP, oracle tracks")]
+         ("Geometry-aware", "DSP, oracle tracks"),
+         # issue 7 (position_table.py JSONs, grouped by number of sounding sources)
+         ("Position, oracle tracks", "DSP, oracle tracks"), ("Position, oracle tracks", "Mono2Binaural"),
+         ("Position, oracle tracks", "Geometry-aware"), ("Position, detected tracks", "DSP, detected tracks"),
+         ("Flow matching, 1 step, oracle tracks", "DSP, oracle tracks")]
 METRICS = [("gao2019/stft", "STFT", 3), ("gao2019/env", "ENV", 4), ("ild_err_db", "ILD err dB", 2),
            ("ild_err_db/200-500", "ILD err <500 Hz", 2), ("ild_err_db/4000-8000", "ILD err 4-8 kHz", 2)]
 
@@ -30,11 +34,12 @@ def main(argv: list[str] | None = None) -> int:
     rows = [r for t in a.tables for r in json.loads(t.read_text())["per_clip"]]
     by = defaultdict(dict)
     for r in rows:
-        by[(r["split"], r["input"])].setdefault(r["method"], {})[r["clip"]] = r
+        by[(r["split"], r["input"], r.get("sources"))].setdefault(r["method"], {})[r["clip"]] = r
     lines = [f"Paired per-clip differences A - B (mean +- standard error; share of clips where A is lower = better). "
              f"`python benchmarks/paired_compare.py {' '.join(str(t) for t in a.tables)}`", ""]
-    for (split, inp), methods in by.items():
-        lines += [f"**{split}, {'real-mono' if inp == 'real' else '(L+R)/2'} input**", "",
+    for (split, inp, nsrc), methods in by.items():
+        count = f", {nsrc} source{'s' if nsrc != 1 else ''}" if nsrc is not None else ""
+        lines += [f"**{split}{count}, {'real-mono' if inp == 'real' else '(L+R)/2'} input**", "",
                   "| A vs B | " + " | ".join(m[1] for m in METRICS) + " |", "|---|" + "---|" * len(METRICS)]
         for x, y in PAIRS:
             if x not in methods or y not in methods:
