@@ -1,0 +1,55 @@
+"""One compact table from position_table.py JSONs: STFT distance per subset and method, with the position model's
+change against Mono2Binaural and against the DSP renderer (oracle tracks), and ENV of both.
+
+    python benchmarks/position_summary.py benchmarks/results/position_table_near_*.json [--out FILE.md]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+COLS = ["Mono-Mono", "Mono2Binaural", "Geometry-aware", "DSP, oracle tracks", "Position, oracle tracks",
+        "DSP, detected tracks", "Position, detected tracks", "Flow matching, 1 step, oracle tracks",
+        "Position pipeline, oracle masks (dry-stem IRM)"]
+SHORT = {"DSP, oracle tracks": "DSP oracle", "Position, oracle tracks": "Position oracle",
+         "DSP, detected tracks": "DSP detected", "Position, detected tracks": "Position detected",
+         "Flow matching, 1 step, oracle tracks": "Flow 1 step", "Geometry-aware": "geometry",
+         "Position pipeline, oracle masks (dry-stem IRM)": "oracle masks"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("tables", nargs="+", type=Path)
+    ap.add_argument("--out", type=Path)
+    a = ap.parse_args(argv)
+    summary = {}
+    for t in a.tables:
+        summary.update(json.loads(t.read_text())["summary"])
+    cols = [c for c in COLS if any(c in s for s in summary.values())]
+    lines = ["| subset | input | " + " | ".join(SHORT.get(c, c) for c in cols)
+             + " | Position vs Mono2Binaural | Position vs DSP | ENV Position / Mono2Binaural |",
+             "|---|---|" + "---|" * (len(cols) + 3)]
+    for key in sorted(summary, key=lambda k: (k.split("/")[1], k.split("/")[0], k.split("/")[2])):
+        split, inp, n = key.split("/")
+        s = summary[key]
+
+        def v(m, metric="gao2019/stft"):
+            return s.get(m, {}).get(metric, {}).get("mean")
+
+        cells = [f"{v(c):.3f}" if v(c) is not None else "" for c in cols]
+        pos, m2b, dsp = v("Position, oracle tracks"), v("Mono2Binaural"), v("DSP, oracle tracks")
+        rel = [f"{pos / ref - 1:+.1%}" if pos is not None and ref else "" for ref in (m2b, dsp)]
+        env = (f"{v('Position, oracle tracks', 'gao2019/env'):.4f} / {v('Mono2Binaural', 'gao2019/env'):.4f}"
+               if pos is not None and m2b is not None else "")
+        lines.append(f"| {split}, {n} source{'s' if n != '1' else ''} | {'real mono' if inp == 'real' else '(L+R)/2'} | "
+                     + " | ".join(cells) + f" | {rel[0]} | {rel[1]} | {env} |")
+    text = "\n".join(lines)
+    print(text)
+    if a.out:
+        a.out.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
