@@ -218,6 +218,35 @@ class Renderer:
         xx = np.pad(np.asarray(x, dtype=np.float64), (0, pad))
         direct, reverberant = self.split(xx, start, t60)
         d = self.direct(direct, start, tracks)
+        return self._assemble(xx, d, reverberant, tracks)[:, :t]
+
+    def render_parts_segment(self, parts: np.ndarray, start: int, track_sets: list[list[SourceTrack]],
+                             t60: float | None = None) -> np.ndarray:
+        """Like :meth:`render_segment` for a mono given as parts ``[P, T]`` (they sum to it), part p placed along
+        ``track_sets[p]``: the direct/reverberant split is estimated once on the sum and applied to every part,
+        the reverberant part is rendered once, and only the direct filtering runs per part. With one track set
+        for all parts this equals :meth:`render_segment` of their sum (the renderer is linear)."""
+        if start % self.block:
+            raise ValueError("segment start must be a multiple of the block size")
+        if t60 is None:
+            t60 = self.options.t60
+        parts = np.atleast_2d(np.asarray(parts, dtype=np.float64))
+        t = parts.shape[1]
+        pad = (-t) % self.block
+        pp = np.pad(parts, ((0, 0), (0, pad)))
+        xx = pp.sum(axis=0)
+        if self.options.reverb == "off" or not t60 or t60 < self.options.dry_below_t60:
+            directs, reverberant = pp, None
+        else:
+            _, reverberant, directs = split_direct_reverberant(xx, self.sample_rate, t60, start=start,
+                                                               early_ms=self.options.early_ms, also=pp)
+        d = sum(self.direct(dk, start, trs) for dk, trs in zip(directs, track_sets))
+        out = self._assemble(xx, d, reverberant, track_sets[-1] if track_sets else [])
+        return out[:, :t]
+
+    def _assemble(self, xx: np.ndarray, d: np.ndarray, reverberant: np.ndarray | None,
+                  tracks: list[SourceTrack]) -> np.ndarray:
+        """Input ``xx``, its filtered direct part ``d`` ``[C, T]`` and reverberant part -> binaural ``[2, T]``."""
         mid = np.concatenate([np.zeros(self.delay), xx])[: len(xx)]
         if self.options.timbre == "mid":
             side = d[0]
@@ -234,20 +263,22 @@ class Renderer:
         if brir is not None:
             from scipy import signal
 
-            delayed = np.concatenate([np.zeros(self.delay), xx])[: len(xx)]
-            out = out + np.stack([signal.oaconvolve(delayed, brir[c])[: len(xx)] for c in range(2)])
-        return out[:, :t]
+            out = out + np.stack([signal.oaconvolve(mid, brir[c])[: len(xx)] for c in range(2)])
+        return out
 
     # ------------------------------------------------------------------ whole signals
     def process(self, chunks: Iterable[np.ndarray], tracks: list[SourceTrack], t60: float | None = None,
-                segment_s: float = 10.0) -> Iterator[np.ndarray]:
+                segment_s: float = 10.0, track_sets: list[list[SourceTrack]] | None = None) -> Iterator[np.ndarray]:
         """Stream: mono chunks (any sizes) in -> aligned binaural chunks ``[2, n]`` out, same total length.
 
-        Memory is bounded by the segment length plus context, whatever the input length.
+        With ``track_sets``, the chunks are ``[P, n]``: a mono in P parts, part p placed along ``track_sets[p]``
+        (:meth:`render_parts_segment`). Memory is bounded by the segment length plus context, whatever the input
+        length.
         """
         ctx = self.context
         seg = int(np.ceil(segment_s * self.sample_rate / self.block)) * self.block
-        buf = np.zeros(ctx)  # history (zeros before the start), absolute start = -ctx
+        rows = len(track_sets) if track_sets is not None else 1
+        buf = np.zeros((rows, ctx))  # history (zeros before the start), absolute start = -ctx
         buf_start = -ctx
         emitted = 0  # next output sample to emit
         total = 0
@@ -260,30 +291,32 @@ class Renderer:
                 n = min(seg, total - emitted) if final else seg
                 lo = emitted - ctx
                 hi = emitted + n + self.delay + ctx
-                need = hi - (buf_start + len(buf))
-                x = np.concatenate([buf, np.zeros(max(need, 0))])[: hi - buf_start] if need > 0 else buf[: hi - buf_start]
-                x = x[lo - buf_start:]
-                y = self.render_segment(x, lo, tracks, t60)
+                need = hi - (buf_start + buf.shape[1])
+                x = (np.concatenate([buf, np.zeros((rows, max(need, 0)))], axis=1)[:, : hi - buf_start] if need > 0
+                     else buf[:, : hi - buf_start])
+                x = x[:, lo - buf_start:]
+                y = (self.render_segment(x[0], lo, tracks, t60) if track_sets is None
+                     else self.render_parts_segment(x, lo, track_sets, t60))
                 yield y[:, ctx + self.delay: ctx + self.delay + n]
                 emitted += n
                 keep_from = emitted - ctx
-                buf = buf[keep_from - buf_start:]
+                buf = buf[:, keep_from - buf_start:]
                 buf_start = keep_from
 
         for chunk in chunks:
-            chunk = np.asarray(chunk, dtype=np.float64).reshape(-1)
+            chunk = np.asarray(chunk, dtype=np.float64).reshape(rows, -1)
             if chunk.size == 0:
                 continue
             pending.append(chunk)
-            pending_n += chunk.size
-            total += chunk.size
+            pending_n += chunk.shape[1]
+            total += chunk.shape[1]
             if pending_n >= seg:
-                buf = np.concatenate([buf] + pending)
+                buf = np.concatenate([buf] + pending, axis=1)
                 pending, pending_n = [], 0
-                yield from emit(buf_start + len(buf), final=False)
+                yield from emit(buf_start + buf.shape[1], final=False)
         if pending:
-            buf = np.concatenate([buf] + pending)
-        yield from emit(buf_start + len(buf), final=True)
+            buf = np.concatenate([buf] + pending, axis=1)
+        yield from emit(buf_start + buf.shape[1], final=True)
 
     def render(self, x: np.ndarray, tracks: list[SourceTrack], t60: float | None = None) -> np.ndarray:
         """Render a whole mono signal ``x`` [T] -> binaural ``[2, T]`` aligned with the input."""

@@ -34,24 +34,40 @@ def _frames(x: np.ndarray, n: int, hop: int) -> np.ndarray:
 
 def split_direct_reverberant(x: np.ndarray, sample_rate: float, t60: float, start: int = 0,
                              early_ms: float = 50.0, gain_floor: float = 0.1,
-                             smoothing_ms: float = 20.0) -> tuple[np.ndarray, np.ndarray]:
+                             smoothing_ms: float = 20.0, also: np.ndarray | None = None):
     """Split mono ``x`` [T] into (direct, reverberant), each [T], with direct + reverberant == x.
 
     ``start`` is the absolute sample index of ``x[0]``; frames are aligned to multiples of the hop from absolute
     zero, so segments of a long signal line up. The first and last frame length of samples are less accurate
-    (half windows): callers keep a context margin there.
+    (half windows): callers keep a context margin there. ``also`` ``[K, T]``: signals that get the gains estimated
+    on ``x`` (parts of it: their direct parts then sum to the direct part of their sum); when given, a third item
+    ``[K, T]`` is returned with their direct parts.
     """
     n = stft_size(sample_rate, early_ms)
     hop = n // 4
     if t60 <= 0.05 or len(x) == 0:
-        return x.copy(), np.zeros_like(x)
+        d, r = x.copy(), np.zeros_like(x)
+        return (d, r) if also is None else (d, r, np.array(also, dtype=float, copy=True))
     # align: pad the front so that frame starts fall on absolute multiples of hop
     lead = (start % hop)
     pad_front = n - hop + lead  # every output sample is covered by n/hop frames
-    xp = np.concatenate([np.zeros(pad_front), x, np.zeros(n)])
     win = np.sqrt(np.hanning(n + 1)[:-1])  # periodic sqrt-Hann; analysis * synthesis = Hann, sums to n/(2 hop)
-    frames = _frames(xp, n, hop)
-    spec = np.fft.rfft(frames * win, axis=-1)  # [L, F]
+
+    def spectrum(sig):
+        return np.fft.rfft(_frames(np.concatenate([np.zeros(pad_front), sig, np.zeros(n)]), n, hop) * win, axis=-1)
+
+    def resynth(spec):  # [L, F] -> [len(x)]: weighted overlap-add
+        direct_frames = np.fft.irfft(spec, n=n, axis=-1) * win
+        out = np.zeros(pad_front + len(x) + n)
+        for k in range(n // hop):  # overlap-add, vectorised per phase
+            blk = direct_frames[k:: n // hop]
+            idx0 = k * hop
+            seg = blk.reshape(-1)
+            out[idx0: idx0 + seg.size] += seg[: len(out) - idx0]
+        out *= 2.0 * hop / n
+        return out[pad_front: pad_front + len(x)]
+
+    spec = spectrum(x)  # [L, F]
     power = np.abs(spec) ** 2
     from scipy import signal
 
@@ -64,16 +80,10 @@ def split_direct_reverberant(x: np.ndarray, sample_rate: float, t60: float, star
     late[ne:] = decay * smooth[:-ne]
     # Wiener gain: the direct share of the power (the least-squares estimate of the direct part)
     gain = np.clip(1.0 - late / np.maximum(smooth, 1e-20), gain_floor, 1.0)
-    direct_frames = np.fft.irfft(spec * gain, n=n, axis=-1) * win
-    out = np.zeros(len(xp))
-    for k in range(n // hop):  # overlap-add, vectorised per phase
-        blk = direct_frames[k:: n // hop]
-        idx0 = k * hop
-        seg = blk.reshape(-1)
-        out[idx0: idx0 + seg.size] += seg[: len(out) - idx0]
-    out *= 2.0 * hop / n
-    direct = out[pad_front: pad_front + len(x)]
-    return direct, x - direct
+    direct = resynth(spec * gain)
+    if also is None:
+        return direct, x - direct
+    return direct, x - direct, np.stack([resynth(spectrum(a) * gain) for a in np.atleast_2d(also)])
 
 
 def band_envelopes(x: np.ndarray, sample_rate: float, bands=(500.0, 1000.0, 2000.0, 4000.0),

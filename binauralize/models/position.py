@@ -254,11 +254,13 @@ class PositionSpatializer(TrunkFeatures):
         if not tracks:
             return renderer.render(x, [SourceTrack.static(0.0, name="front")], t60=t60)
         parts = self.separate(x, sr, tracks, feature_at)
-        out = np.zeros((2, len(x)))
-        # the residual (what no source explains) as the DSP renderer renders a mono; each part along its track
-        for p, trs in zip(parts, [[tr] for tr in tracks] + [tracks]):
-            pos = 0
-            for y in renderer.process([p], trs, t60=t60):  # streamed into ``out``: no whole-clip copies
-                out[:, pos:pos + y.shape[1]] += y
-                pos += y.shape[1]
+        # each part along its own track, the residual (what no source explains) as the DSP renderer renders a mono
+        # (along all tracks); one direct/reverberant split on the mono and one reverberant rendering for all parts
+        out = np.empty((2, len(x)))
+        pos = 0
+        step = int(10 * sr)
+        chunks = (parts[:, i:i + step] for i in range(0, len(x), step))
+        for y in renderer.process(chunks, None, t60=t60, track_sets=[[tr] for tr in tracks] + [tracks]):
+            out[:, pos:pos + y.shape[1]] = y
+            pos += y.shape[1]
         return out
