@@ -75,16 +75,25 @@ def source_tokens(tracks: list, times: np.ndarray, n_freq: int = 4, feature_at=N
     if not tracks:
         return np.zeros((0, len(times), d), np.float32), np.zeros((0, len(times)), np.float32)
     toks, pres = [], []
-    maps = [feature_at(t) for t in times] if (visual_dim and feature_at is not None) else None
+    runs = []  # (first, end) frame ranges that share one feature map (the nearest video frame)
+    if visual_dim and feature_at is not None:
+        maps = [feature_at(t) for t in times]
+        keys = [None if m is None else (m.__array_interface__["data"][0] if isinstance(m, np.ndarray) else id(m))
+                for m in maps]  # the same frame's map (views of one array share their data pointer)
+        first = 0
+        for i in range(1, len(maps) + 1):
+            if i == len(maps) or keys[i] != keys[first]:
+                runs.append((first, i, maps[first]))
+                first = i
     for t in tracks:
         az, el, dist, w = t.at(times)
         tok = fourier_direction(az, el, dist, n_freq)
         if visual_dim:
             vis = np.zeros((len(times), visual_dim), np.float32)
-            if maps is not None:
-                for i, m in enumerate(maps):
-                    e = crop_embedding(m, az[i], el[i], fov_deg or 60.0, *frame_size)
-                    vis[i, : len(e)] = e[:visual_dim]
+            for a, b, m in runs:  # one crop per frame map, where the source is at the run's middle (as in training:
+                c = (a + b - 1) // 2  # one crop per window)
+                e = crop_embedding(m, az[c], el[c], fov_deg or 60.0, *frame_size)
+                vis[a:b, : len(e)] = e[:visual_dim]
             tok = np.concatenate([tok, vis], axis=-1)
         toks.append(tok)
         pres.append(np.clip(w, 0, 1).astype(np.float32))
@@ -208,7 +217,8 @@ class PositionSpatializer(TrunkFeatures):
               chunk_frames: int = 3000) -> tuple[np.ndarray, np.ndarray]:
         """-> (masks ``[K + 1, F, N]`` at 16 kHz, frame times ``[N]`` s). The network runs over ``chunk_frames``
         frames at a time with its receptive field (+-16 frames) of context either side, so its activations do not
-        grow with the clip; the result equals one whole-clip pass (tested)."""
+        grow with the clip; the result equals one whole-clip pass (tested without crop embeddings; with them, the
+        one video frame whose run of STFT frames straddles a piece boundary takes its crop once per piece)."""
         from scipy.signal import stft as sp_stft
 
         _, tt, z = sp_stft(mono16, SR, "hann", WIN, WIN - HOP, N_FFT, boundary="even", padded=True)
