@@ -309,7 +309,6 @@ class Binauralizer:
         return rep
 
 
-
 def _analyse_frames_job(path: str, lo) -> object:
     from .io.frames_parallel import iter_frames_parallel
     from .vision.localize import analyse_video
