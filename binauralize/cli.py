@@ -435,9 +435,11 @@ def main(argv: list[str] | None = None) -> int:
                       f"{rep['realtime_factor']:.1f}x real time)", file=sys.stderr)
             return 0
         pairs = _batch_outputs(args.inputs, out)
-        jobs = args.jobs or os.cpu_count() or 1
+        jobs = min(args.jobs or os.cpu_count() or 1, len(pairs))
+        # files in parallel already share the cores: each decodes its frames with its share of them
+        os.environ.setdefault("BINAURALIZE_DECODE_WORKERS", str(max(1, (os.cpu_count() or 1) // jobs)))
         reports, failures = [], 0
-        with ProcessPoolExecutor(max_workers=min(jobs, len(pairs))) as ex:
+        with ProcessPoolExecutor(max_workers=jobs) as ex:
             futs = {ex.submit(_run_one, i, o, common, False): (i, o) for i, o in pairs}
             for f in as_completed(futs):
                 i, o = futs[f]
