@@ -188,6 +188,7 @@ def test_train_cache_train_resume_evaluate_and_tool(tmp_path, sources_dir, capsy
     assert main(["train", "configs/debug_position.toml", "--data", str(data), "--out", str(prun), "-q"]) == 0
     assert checkpoint.load(prun / "best.safetensors")[1]["model"] == "position"
     assert (cache / "000000_sources.npz").exists()
+    _check_remix(data, cache, tmp_path)
     capsys.readouterr()
     ck = str(run / "best.safetensors")
     assert main(["evaluate", "--model", "mono", f"m2b={ck}", f"m2b={ck}@flipped", "--data", str(data),
@@ -271,3 +272,44 @@ def test_api_render_with_a_visual_model_asks_for_frames():
         Binauralizer(method="mono2binaural").render(np.zeros(16000), 16000)
     with pytest.raises(InputError, match="unknown model"):
         Binauralizer(method="no-such-model")
+
+
+def _check_remix(data, cache, tmp_path):
+    """Dynamic remixing (issue 7): a remixed item's input is exactly the sum of the two clips' windows at their
+    stored scale (normalised once), and it carries both clips' sources; the preset trains with it."""
+    from binauralize.data.datasets import rms_scale
+    from binauralize.train.windows import CachedClips
+    from binauralize.train.sources import RemixWindows, SourceWindows
+
+    class WithStart(SourceWindows):
+        _keep_start = True
+
+    ids = ["000000", "000001", "000002"]
+    clips = CachedClips(cache, ids)
+    rw = RemixWindows(clips, ids, "mix", 0.63, random=True, seed=3, remix=1.0, max_sources=6)
+    sw = WithStart(clips, ids, "mix", 0.63, random=True, seed=3, max_sources=6)
+    mixed = 0
+    for i in range(len(rw)):
+        item, base = rw[i], sw[i]
+        rng = np.random.default_rng([3, 0, i, 1])
+        rng.random()
+        j = int(rng.integers(len(rw)))
+        na = int((base["presence"].numpy().max(axis=1) > 0).sum())
+        n = int((item["presence"].numpy().max(axis=1) > 0).sum())
+        if n == na:  # not remixed (the same clip drawn, or too many sources): the plain item
+            torch.testing.assert_close(item["mix"], base["mix"])
+            continue
+        mixed += 1
+        other = sw[j]
+        nb = int((other["presence"].numpy().max(axis=1) > 0).sum())
+        assert n == na + nb
+        torch.testing.assert_close(item["stems"][na:n], other["stems"][:nb])
+        torch.testing.assert_close(item["tokens"][na:n], other["tokens"][:nb])
+        m = rw._raw_mono(ids[i], base["start"]) + rw._raw_mono(rw.index[j][0], other["start"])
+        np.testing.assert_allclose(item["mix"].numpy(), 2.0 * m * rms_scale(m), rtol=1e-4, atol=1e-6)
+    assert mixed > 0
+    va = RemixWindows(clips, ids, "mix", 0.63, random=False, remix=1.0, max_sources=6)
+    torch.testing.assert_close(va[0]["mix"], WithStart(clips, ids, "mix", 0.63, random=False, max_sources=6)[0]["mix"])
+    cfg = tmp_path / "remix.toml"
+    cfg.write_text(open("configs/debug_position.toml").read().replace('input = "real"', 'input = "real"\nremix = 1.0'))
+    assert main(["train", str(cfg), "--data", str(data), "--out", str(tmp_path / "remix_run"), "-q"]) == 0

@@ -220,6 +220,11 @@ def train(cfg: dict, out: str | Path, resume: bool = False, device: str | None =
         cfg["model"]["trunk"] = dc["trunk"]
         windows = partial(SourceWindows, max_sources=int(dc.get("max_sources", 3)),
                           visual_dim=int(cfg["model"].get("extra_dim", 0)))
+        if float(dc.get("remix") or 0) > 0:  # dynamic remixing: training items that sum two clips' windows
+            from .sources import RemixWindows
+
+            windows = partial(RemixWindows, remix=float(dc["remix"]), max_sources=int(dc.get("max_sources", 6)),
+                              visual_dim=int(cfg["model"].get("extra_dim", 0)))
     if cfg["model"]["name"] == "flow":  # DSP renderings of the inputs (issue 7, generative variant)
         from .dsp_renders import FlowWindows, add_dsp_renders
 

@@ -47,6 +47,8 @@ class SourceWindows(CachedWindows):
     """:class:`CachedWindows` items plus ``stems [S, n]``, ``tokens [S, frames, D]``, ``presence [S, frames]``
     (S = ``max_sources``; absent slots have presence 0)."""
 
+    _keep_start = False
+
     def __init__(self, *a, max_sources: int = 3, n_freq: int = 4, visual_dim: int = 0, **kw):
         super().__init__(*a, **kw)
         self.max_sources, self.n_freq, self.visual_dim = max_sources, n_freq, visual_dim
@@ -68,7 +70,7 @@ class SourceWindows(CachedWindows):
         item = super().__getitem__(i)
         cid = self.index[i][0]
         stems, tracks, fov, size = self._sources(cid)
-        start = item.pop("start")
+        start = item["start"] if self._keep_start else item.pop("start")
         n = item["mix"].shape[0]
         frames = n // HOP + 1
         times = (start + np.arange(frames) * HOP) / SR
@@ -92,4 +94,45 @@ class SourceWindows(CachedWindows):
             tk[:k], pr[:k] = tok[:k], pres[:k]
             pr[:k] *= (np.abs(s[:k]).reshape(k, -1, 1).max(axis=-1).mean() > 0)  # silent stems count as absent
         item.update(stems=torch.from_numpy(s), tokens=torch.from_numpy(tk), presence=torch.from_numpy(pr))
+        return item
+
+
+class RemixWindows(SourceWindows):
+    """:class:`SourceWindows` with dynamic remixing (more mixtures from the same clips): with probability
+    ``remix`` a training item becomes the sum of two clips' windows, input mono ``m_a + m_b`` (each clip's own
+    (L+R)/2 or real-mono window at its stored scale, so its sources keep their levels relative to their stems),
+    with both clips' sources, stems and tokens (up to ``max_sources``; items that would need more stay single).
+    Validation items (``random=False``) are never remixed."""
+
+    _keep_start = True
+
+    def __init__(self, *a, remix: float = 0.5, **kw):
+        super().__init__(*a, **kw)
+        self.remix = float(remix)
+
+    def _raw_mono(self, cid: str, start: int) -> np.ndarray:
+        d = self.clips.clips[cid]
+        m = d["real"][start:start + self.n] if self.input == "real" else d["binaural"][:, start:start + self.n].mean(axis=0)
+        return np.pad(np.asarray(m, np.float64), (0, self.n - len(m)))
+
+    def __getitem__(self, i: int) -> dict:
+        from ..data.datasets import rms_scale
+
+        item = super().__getitem__(i)
+        start = item.pop("start")
+        rng = np.random.default_rng([self.seed, self.epoch, i, 1])
+        if not self.random or rng.random() >= self.remix:
+            return item
+        j = int(rng.integers(len(self)))
+        other = super().__getitem__(j)
+        start_j = other.pop("start")
+        a = np.flatnonzero(item["presence"].numpy().max(axis=1) > 0)
+        b = np.flatnonzero(other["presence"].numpy().max(axis=1) > 0)
+        if self.index[j][0] == self.index[i][0] or not len(b) or len(a) + len(b) > self.max_sources:
+            return item
+        m = self._raw_mono(self.index[i][0], start) + self._raw_mono(self.index[j][0], start_j)
+        item["mix"] = torch.from_numpy((2.0 * m * rms_scale(m)).astype(np.float32))
+        slots = np.arange(len(a), len(a) + len(b))
+        for key in ("stems", "tokens", "presence"):
+            item[key][slots] = other[key][b]
         return item
