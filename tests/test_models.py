@@ -305,7 +305,7 @@ def _check_remix(data, cache, tmp_path):
         assert n == na + nb
         torch.testing.assert_close(item["stems"][na:n], other["stems"][:nb])
         torch.testing.assert_close(item["tokens"][na:n], other["tokens"][:nb])
-        m = rw._raw_mono(ids[i], base["start"]) + rw._raw_mono(rw.index[j][0], other["start"])
+        m = rw.raw_mono(ids[i], base["start"]) + rw.raw_mono(rw.index[j][0], other["start"])
         np.testing.assert_allclose(item["mix"].numpy(), 2.0 * m * rms_scale(m), rtol=1e-4, atol=1e-6)
     assert mixed > 0
     va = RemixWindows(clips, ids, "mix", 0.63, random=False, remix=1.0, max_sources=6)

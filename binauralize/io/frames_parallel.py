@@ -15,16 +15,15 @@ from typing import Iterator
 
 import numpy as np
 
-from .media import _is_cover_art, _open, sample_frames
+from .media import _open, sample_frames, video_stream
 
 
 def keyframe_times(path: str | Path) -> list[float]:
     """Presentation times (s) of the video's keyframes, in file order, from the demuxer alone (no decoding)."""
     with _open(path) as c:
-        vs = [s for s in c.streams.video if not _is_cover_art(s)]
-        if not vs:
+        s = video_stream(c)
+        if s is None:
             return []
-        s = vs[0]
         return [float(p.pts * p.time_base) for p in c.demux(s) if p.is_keyframe and p.pts is not None]
 
 

@@ -81,7 +81,7 @@ def probe(path: str | Path) -> MediaInfo:
         if a is not None and a.codec_context is None:
             raise InputError(f"{Path(path).name}: its audio codec is not supported by this FFmpeg build "
                              "(convert it to PCM/AAC/FLAC first)")
-        v = next((s for s in c.streams.video if not _is_cover_art(s)), None)
+        v = video_stream(c)
         dur = float(c.duration / 1_000_000) if c.duration else None
         info = MediaInfo(
             path=str(path), format_name=c.format.name, duration=dur,
@@ -110,6 +110,11 @@ def _is_cover_art(stream) -> bool:
         return bool(stream.disposition & 0x0400)  # AV_DISPOSITION_ATTACHED_PIC
     except Exception:
         return False
+
+
+def video_stream(container):
+    """The container's picture stream (the first video stream that is not cover art), or None."""
+    return next((s for s in container.streams.video if not _is_cover_art(s)), None)
 
 
 def _frame_to_float(frame) -> np.ndarray:
@@ -206,10 +211,9 @@ def sample_frames(path: str | Path, fps: float, max_width: int | None = 640, fas
     import av
 
     with _open(path) as c:
-        vs = [s for s in c.streams.video if not _is_cover_art(s)]
-        if not vs:
+        s = video_stream(c)
+        if s is None:
             raise InputError(f"{Path(path).name} has no video stream")
-        s = vs[0]
         s.thread_type = "AUTO"
         s.thread_count = threads
         if fast:

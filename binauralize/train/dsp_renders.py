@@ -60,10 +60,8 @@ class FlowWindows(CachedWindows):
             self._dsp[cid] = np.load(self.clips.cache / f"{cid}_dsp_{self.input}.npy", mmap_mode="r")
         start = item.pop("start")
         n = item["mix"].shape[0]
-        d = self.clips.clips[cid]
-        m = d["real"][start:start + n] if self.input == "real" else d["binaural"][:, start:start + n].mean(axis=0)
         w = np.asarray(self._dsp[cid][:, start:start + n], np.float32)
-        w = np.pad(w, ((0, 0), (0, n - w.shape[1]))) * rms_scale(np.pad(m, (0, n - len(m))))
+        w = np.pad(w, ((0, 0), (0, n - w.shape[1]))) * rms_scale(self.raw_mono(cid, start))
         item["dsp"] = torch.from_numpy(w.astype(np.float32))
         for k in ("feat", "feat2", "rir"):
             item.pop(k, None)

@@ -110,11 +110,6 @@ class RemixWindows(SourceWindows):
         super().__init__(*a, **kw)
         self.remix = float(remix)
 
-    def _raw_mono(self, cid: str, start: int) -> np.ndarray:
-        d = self.clips.clips[cid]
-        m = d["real"][start:start + self.n] if self.input == "real" else d["binaural"][:, start:start + self.n].mean(axis=0)
-        return np.pad(np.asarray(m, np.float64), (0, self.n - len(m)))
-
     def __getitem__(self, i: int) -> dict:
         from ..data.datasets import rms_scale
 
@@ -124,13 +119,15 @@ class RemixWindows(SourceWindows):
         if not self.random or rng.random() >= self.remix:
             return item
         j = int(rng.integers(len(self)))
+        if self.index[j][0] == self.index[i][0]:
+            return item
         other = super().__getitem__(j)
         start_j = other.pop("start")
         a = np.flatnonzero(item["presence"].numpy().max(axis=1) > 0)
         b = np.flatnonzero(other["presence"].numpy().max(axis=1) > 0)
-        if self.index[j][0] == self.index[i][0] or not len(b) or len(a) + len(b) > self.max_sources:
+        if not len(b) or len(a) + len(b) > self.max_sources:
             return item
-        m = self._raw_mono(self.index[i][0], start) + self._raw_mono(self.index[j][0], start_j)
+        m = self.raw_mono(self.index[i][0], start) + self.raw_mono(self.index[j][0], start_j)
         item["mix"] = torch.from_numpy((2.0 * m * rms_scale(m)).astype(np.float32))
         slots = np.arange(len(a), len(a) + len(b))
         for key in ("stems", "tokens", "presence"):

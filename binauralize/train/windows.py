@@ -67,6 +67,13 @@ class CachedWindows(Dataset):
     def __len__(self) -> int:
         return len(self.index)
 
+    def raw_mono(self, cid: str, start: int) -> np.ndarray:
+        """The input mono window ``[n]`` at ``start`` (samples) at its stored scale: the real-mono track or (L+R)/2,
+        zero-padded at the clip's end."""
+        d = self.clips.clips[cid]
+        m = d["real"][start:start + self.n] if self.input == "real" else d["binaural"][:, start:start + self.n].mean(axis=0)
+        return np.pad(m, (0, self.n - len(m)))
+
     def __getitem__(self, i: int) -> dict:
         cid, k = self.index[i]
         d = self.clips.clips[cid]
@@ -83,11 +90,7 @@ class CachedWindows(Dataset):
         b = d["binaural"][:, start:start + self.n]
         if b.shape[1] < self.n:
             b = np.pad(b, ((0, 0), (0, self.n - b.shape[1])))
-        if self.input == "real":
-            m = d["real"][start:start + self.n]
-            m = np.pad(m, (0, self.n - len(m)))
-        else:
-            m = b.mean(axis=0)
+        m = self.raw_mono(cid, start)
         mix = 2.0 * m * rms_scale(m)
         target = b * rms_scale(b.mean(axis=0))
         k2 = int(np.clip(k + (1 if rng.random() < 0.5 else -1), 0, len(times) - 1))
