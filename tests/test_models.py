@@ -12,7 +12,7 @@ from binauralize.errors import InputError  # noqa: E402
 from binauralize.models import checkpoint  # noqa: E402
 from binauralize.models.registry import build  # noqa: E402
 from binauralize.models.spatializer import LearnedSpatializer, features_lookup  # noqa: E402
-from binauralize.train.loop import load_config, model_args  # noqa: E402
+from binauralize.train.loop import _sounding, load_config, model_args  # noqa: E402
 from binauralize.train.objectives import losses, rt60_from_logmag  # noqa: E402
 
 TRUNK = {"trunk": "efficientnet-lite0", "channels": 320, "map_size": [5, 10]}
@@ -291,14 +291,13 @@ def _check_remix(data, cache, tmp_path):
     mixed = 0
     for i in range(len(rw)):
         item, base = rw[i], sw[i]
-        rng = np.random.default_rng([3, 0, i, 1])
-        rng.random()
-        j = int(rng.integers(len(rw)))
+        j = rw.donor(i)
         na = int((base["presence"].numpy().max(axis=1) > 0).sum())
         n = int((item["presence"].numpy().max(axis=1) > 0).sum())
-        if n == na:  # not remixed (the same clip drawn, or too many sources): the plain item
+        if j is None or n == na:  # not remixed (no clip fits, or the other window is silent): the plain item
             torch.testing.assert_close(item["mix"], base["mix"])
             continue
+        assert rw.index[j][0] != ids[i] and rw.count(ids[i]) + rw.count(rw.index[j][0]) <= 6
         mixed += 1
         other = sw[j]
         nb = int((other["presence"].numpy().max(axis=1) > 0).sum())
@@ -308,8 +307,28 @@ def _check_remix(data, cache, tmp_path):
         m = rw.raw_mono(ids[i], base["start"]) + rw.raw_mono(rw.index[j][0], other["start"])
         np.testing.assert_allclose(item["mix"].numpy(), 2.0 * m * rms_scale(m), rtol=1e-4, atol=1e-6)
     assert mixed > 0
+    counts = {c: rw.count(c) for c in ids}  # donors keep the total within max_sources; singles are always remixed
+    assert all(n == _sounding(data, c) for c, n in counts.items())
+    assert min(counts.values()) == 1  # the fixture has single-source clips
+    for cap in (1, 2, 3):
+        rc = RemixWindows(clips, ids, "mix", 0.63, random=True, seed=5, remix=0.0, always_below=2, max_sources=cap)
+        for epoch in range(3):
+            rc.set_epoch(epoch)
+            for i, (c, *_) in enumerate(rc.index):
+                j = rc.donor(i)
+                if counts[c] >= 2:
+                    assert j is None  # remix = 0: only items below two sources are remixed
+                elif any(counts[o] + counts[c] <= cap and o != c for o in ids):
+                    assert j is not None and counts[rc.index[j][0]] + counts[c] <= cap
+                else:
+                    assert j is None  # nothing fits beside it
     va = RemixWindows(clips, ids, "mix", 0.63, random=False, remix=1.0, max_sources=6)
     torch.testing.assert_close(va[0]["mix"], WithStart(clips, ids, "mix", 0.63, random=False, max_sources=6)[0]["mix"])
     cfg = tmp_path / "remix.toml"
-    cfg.write_text(open("configs/debug_position.toml").read().replace('input = "real"', 'input = "real"\nremix = 1.0'))
+    cfg.write_text(open("configs/debug_position.toml").read().replace(
+        'input = "real"', 'input = "real"\nremix = 0.5\nremix_always_below = 2\nmin_sources = 1'))
     assert main(["train", str(cfg), "--data", str(data), "--out", str(tmp_path / "remix_run"), "-q"]) == 0
+    assert (tmp_path / "remix_run" / "best.safetensors").exists()
+    cfg.write_text(cfg.read_text().replace("min_sources = 1", "min_sources = 1\nval_min_sources = 4"))  # none has 4
+    assert main(["train", str(cfg), "--data", str(data), "--out", str(tmp_path / "remix_run2"), "-q"]) == 1
+    assert "no validation clips with at least 4 sounding sources" in capsys.readouterr().err

@@ -211,9 +211,11 @@ def train(cfg: dict, out: str | Path, resume: bool = False, device: str | None =
         from .sources import SourceWindows, add_sources
 
         add_sources(root, cache, sorted(set(train_ids) | set(val_ids)))
-        if int(dc.get("min_sources") or 0) > 1:  # train on mixtures only (one source needs no separating)
+        if int(dc.get("min_sources") or 0) > 0:  # train on mixtures only (one source needs no separating)
             train_ids = [c for c in train_ids if _sounding(root, c) >= int(dc["min_sources"])]
-            val_ids = [c for c in val_ids if _sounding(root, c) >= int(dc["min_sources"])]
+        vmin = int(dc.get("val_min_sources") or dc.get("min_sources") or 0)
+        if vmin > 0:
+            val_ids = [c for c in val_ids if _sounding(root, c) >= vmin]
         if cfg["model"].get("visual", True):  # crop embeddings: trunk channels + the on-screen flag
             cfg["model"]["extra_dim"] = int(trunk_info["channels"]) + 1
         cfg["model"].pop("visual", None)
@@ -224,12 +226,18 @@ def train(cfg: dict, out: str | Path, resume: bool = False, device: str | None =
             from .sources import RemixWindows
 
             windows = partial(RemixWindows, remix=float(dc["remix"]), max_sources=int(dc.get("max_sources", 6)),
+                              always_below=int(dc.get("remix_always_below") or 0),
                               visual_dim=int(cfg["model"].get("extra_dim", 0)))
     if cfg["model"]["name"] == "flow":  # DSP renderings of the inputs (issue 7, generative variant)
         from .dsp_renders import FlowWindows, add_dsp_renders
 
         add_dsp_renders(root, cache, sorted(set(train_ids) | set(val_ids)), dc["input"], progress=progress and rank == 0)
         windows = FlowWindows
+    for what, ids_, split, least in (("training", train_ids, dc["train_split"], dc.get("min_sources")),
+                                     ("validation", val_ids, dc["val_split"], dc.get("val_min_sources") or dc.get("min_sources"))):
+        if not ids_:
+            need = f" with at least {least} sounding sources" if cfg["model"]["name"] == "position" and least else ""
+            raise InputError(f"no {what} clips{need} in {root} (split {split})")
     tr = windows(clips, train_ids, dc["input"], dc["window_s"], random=True, seed=int(tc["seed"]))
     va = windows(clips, val_ids, dc["input"], dc["window_s"], random=False)
     sampler = DistributedSampler(tr, shuffle=True, seed=int(tc["seed"])) if world > 1 else None

@@ -101,25 +101,49 @@ class RemixWindows(SourceWindows):
     """:class:`SourceWindows` with dynamic remixing (more mixtures from the same clips): with probability
     ``remix`` a training item becomes the sum of two clips' windows, input mono ``m_a + m_b`` (each clip's own
     (L+R)/2 or real-mono window at its stored scale, so its sources keep their levels relative to their stems),
-    with both clips' sources, stems and tokens (up to ``max_sources``; items that would need more stay single).
-    Validation items (``random=False``) are never remixed."""
+    with both clips' sources, stems and tokens. The other clip is drawn among those whose sounding sources fit
+    beside the item's (``max_sources`` in all), so the mixtures keep the source counts the model will meet. Items
+    of clips with fewer than ``always_below`` sounding sources are always remixed (``always_below = 2``: single-source
+    clips become two- and three-source mixtures). Validation items (``random=False``) are never remixed."""
 
     _keep_start = True
 
-    def __init__(self, *a, remix: float = 0.5, **kw):
+    def __init__(self, *a, remix: float = 0.5, always_below: int = 0, **kw):
         super().__init__(*a, **kw)
-        self.remix = float(remix)
+        self.remix, self.always_below = float(remix), int(always_below)
+        self._counts: dict[str, int] = {}
+        self._fits: dict[int, np.ndarray] = {}
+
+    def count(self, cid: str) -> int:
+        """Sounding sources of clip ``cid`` (its ``_sources.npz`` tracks)."""
+        if cid not in self._counts:
+            with np.load(self.clips.cache / f"{cid}_sources.npz") as z:
+                self._counts[cid] = min(len(json.loads(str(z["tracks"]))), int(z["stems"].shape[0]))
+        return self._counts[cid]
+
+    def donor(self, i: int) -> int | None:
+        """The item index whose window is added to item ``i`` this epoch, or None (not remixed)."""
+        if not self.random:
+            return None
+        rng = np.random.default_rng([self.seed, self.epoch, i, 1])
+        cid = self.index[i][0]
+        n = self.count(cid)
+        if rng.random() >= self.remix and n >= self.always_below:
+            return None
+        room = self.max_sources - n
+        if room not in self._fits:
+            self._fits[room] = np.flatnonzero([0 < self.count(c) <= room for c, *_ in self.index])
+        fits = self._fits[room]
+        fits = fits[[self.index[j][0] != cid for j in fits]] if len(fits) else fits
+        return int(fits[rng.integers(len(fits))]) if len(fits) else None
 
     def __getitem__(self, i: int) -> dict:
         from ..data.datasets import rms_scale
 
         item = super().__getitem__(i)
         start = item.pop("start")
-        rng = np.random.default_rng([self.seed, self.epoch, i, 1])
-        if not self.random or rng.random() >= self.remix:
-            return item
-        j = int(rng.integers(len(self)))
-        if self.index[j][0] == self.index[i][0]:
+        j = self.donor(i)
+        if j is None:
             return item
         other = super().__getitem__(j)
         start_j = other.pop("start")
