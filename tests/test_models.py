@@ -188,7 +188,7 @@ def test_train_cache_train_resume_evaluate_and_tool(tmp_path, sources_dir, capsy
     assert main(["train", "configs/debug_position.toml", "--data", str(data), "--out", str(prun), "-q"]) == 0
     assert checkpoint.load(prun / "best.safetensors")[1]["model"] == "position"
     assert (cache / "000000_sources.npz").exists()
-    _check_remix(data, cache, tmp_path)
+    _check_remix(data, cache, tmp_path, capsys)
     capsys.readouterr()
     ck = str(run / "best.safetensors")
     assert main(["evaluate", "--model", "mono", f"m2b={ck}", f"m2b={ck}@flipped", "--data", str(data),
@@ -274,7 +274,7 @@ def test_api_render_with_a_visual_model_asks_for_frames():
         Binauralizer(method="no-such-model")
 
 
-def _check_remix(data, cache, tmp_path):
+def _check_remix(data, cache, tmp_path, capsys):
     """Dynamic remixing (issue 7): a remixed item's input is exactly the sum of the two clips' windows at their
     stored scale (normalised once), and it carries both clips' sources; the preset trains with it."""
     from binauralize.data.datasets import rms_scale
