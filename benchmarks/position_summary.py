@@ -2,6 +2,8 @@
 change against Mono2Binaural and against the DSP renderer (oracle tracks), and ENV of both.
 
     python benchmarks/position_summary.py benchmarks/results/position_table_near_*.json [--out FILE.md]
+
+Tables given later replace earlier ones' methods subset by subset (they must score the same clips).
 """
 from __future__ import annotations
 
@@ -24,8 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path)
     a = ap.parse_args(argv)
     summary = {}
-    for t in a.tables:
-        summary.update(json.loads(t.read_text())["summary"])
+    for t in a.tables:  # later tables replace earlier ones method by method (same clips: e.g. a new position run
+        for key, methods in json.loads(t.read_text())["summary"].items():  # scored with --no-issue6 on top of
+            summary.setdefault(key, {}).update(methods)                   # the full table)
     cols = [c for c in COLS if any(c in s for s in summary.values())]
     lines = ["| subset | input | " + " | ".join(SHORT.get(c, c) for c in cols)
              + " | Position vs Mono2Binaural | Position vs DSP | ENV Position / Mono2Binaural |",

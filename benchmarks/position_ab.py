@@ -1,0 +1,84 @@
+"""Paired A/B of position-model checkpoints on every multi-source clip of the test splits (oracle tracks), beside
+the DSP renderer: a larger sample than position_table.py's 8 clips per subset, for deciding which weights to ship.
+
+    .venv/bin/python benchmarks/position_ab.py --data data/synth_near --input real \\
+        shipped=binauralize/models/weights/position.safetensors new=runs/position_real/best.safetensors
+
+Per split and source count: mean STFT distance and ENV (2.5D Visual Sound code) of each method, then each
+checkpoint's paired difference to the DSP renderer and to the first checkpoint (mean +- standard error over clips,
+share of clips where it is lower = better). Writes the table and the per-clip rows as JSON with ``--json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+from position_table import sounding  # noqa: E402
+
+
+def paired(a: dict, b: dict, key: str) -> str:
+    d = np.array([a[c][key] - b[c][key] for c in a if c in b])
+    se = d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else float("nan")
+    return f"{d.mean():+.3f} +- {se:.3f} ({np.mean(d < 0):.0%})"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--input", choices=["real", "mix"], default="real")
+    ap.add_argument("--splits", nargs="+", default=["scene_test", "hrtf_test"])
+    ap.add_argument("--max-clips", type=int, default=0, help="per split and source count (0 = all)")
+    ap.add_argument("--json")
+    ap.add_argument("checkpoints", nargs="+", help="NAME=PATH of position-model checkpoints")
+    a = ap.parse_args(argv)
+    from tqdm import tqdm
+
+    from binauralize import evaluate as ev
+
+    data = Path(a.data)
+    cks = [c.split("=", 1) for c in a.checkpoints]
+    methods = [("DSP", "dsp")] + [(n, f"Position={p}") for n, p in cks]
+    rows, lines = [], []
+    t0 = time.time()
+    for split in a.splits:
+        allc = ev.discover_dataset(data, split)
+        for n in (2, 3):
+            clips = [c for c in allc if sounding(data, c.name) == n]
+            clips = clips[: a.max_clips] if a.max_clips else clips
+            per = {}
+            with tqdm(total=len(clips) * len(methods), desc=f"{split}/{a.input}/{n}") as bar:
+                for label, spec in methods:
+                    r = ev.evaluate_model(spec, clips, data=data, input=a.input, progress=bar.update)
+                    per[label] = {x["clip"]: x for x in r}
+                    rows += [{"split": split, "input": a.input, "sources": n, "method": label, **x} for x in r]
+            means = {m: np.mean([x["gao2019/stft"] for x in per[m].values()]) for m, _ in methods}
+            envs = {m: np.mean([x["gao2019/env"] for x in per[m].values()]) for m, _ in methods}
+            lines.append(f"**{split}, {n} sources, {'real-mono' if a.input == 'real' else '(L+R)/2'} input, "
+                         f"{len(clips)} clips**: " + ", ".join(f"{m} STFT {means[m]:.3f} ENV {envs[m]:.4f}" for m, _ in methods))
+            lines.append("")
+            lines.append("| A vs B | STFT | ENV |")
+            lines.append("|---|---|---|")
+            first = cks[0][0]
+            for name, _ in cks:
+                for ref in ("DSP",) + ((first,) if name != first else ()):
+                    lines.append(f"| {name} vs {ref} | {paired(per[name], per[ref], 'gao2019/stft')} | "
+                                 f"{paired(per[name], per[ref], 'gao2019/env')} |")
+            lines.append("")
+            print("\n".join(lines[-(4 + len(cks) * 2 - 1):]), flush=True)
+    cmd = "python benchmarks/position_ab.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    text = f"`{cmd}` ({time.time() - t0:.0f} s)\n\n" + "\n".join(lines)
+    print(text)
+    if a.json:
+        Path(a.json).write_text(json.dumps({"command": cmd, "table": text, "per_clip": rows}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
