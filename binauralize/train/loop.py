@@ -211,7 +211,7 @@ def train(cfg: dict, out: str | Path, resume: bool = False, device: str | None =
         from .sources import SourceWindows, add_sources
 
         add_sources(root, cache, sorted(set(train_ids) | set(val_ids)))
-        if int(dc.get("min_sources") or 0) > 0:  # train on mixtures only (one source needs no separating)
+        if int(dc.get("min_sources") or 0) > 0:  # clips with at least this many sounding sources (2: mixtures only)
             train_ids = [c for c in train_ids if _sounding(root, c) >= int(dc["min_sources"])]
         vmin = int(dc.get("val_min_sources") or dc.get("min_sources") or 0)
         if vmin > 0:
