@@ -64,6 +64,10 @@ def test_saved_tracks_round_trip(tmp_path, capsys):
     tracks = tmp_path / "t.json"
     y1, _, _ = render(clip, tmp_path, capsys, "a.wav", ["--save-tracks", str(tracks), "--preview", str(tmp_path / "p.mp4")])
     assert (tmp_path / "p.mp4").stat().st_size > 0 and (tmp_path / "p.png").stat().st_size > 0
+    _, rep, _ = render(clip, tmp_path, capsys, "c.wav", ["--preview", str(tmp_path / "only.png")])  # the summary alone
+    assert rep["also_written"] == [str(tmp_path / "only.png")]
+    assert (tmp_path / "only.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not any(p.name.startswith(".only") for p in tmp_path.iterdir())
     y2, rep, _ = render(clip, tmp_path, capsys, "b.wav", ["--sources", str(tracks)])
     assert rep["tracks_source"] == "given (--sources)"
     np.testing.assert_allclose(y1, y2, atol=2e-3)

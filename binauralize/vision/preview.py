@@ -25,13 +25,18 @@ def weighted_azimuth(tracks: list[SourceTrack], times: np.ndarray) -> np.ndarray
 
 def write_preview(video: str | Path, out: str | Path, tracks: list[SourceTrack], fa=None, fps: float = 10.0,
                   width: int = 480, fov: float = 70.0, duration: float | None = None) -> list[Path]:
-    """Write ``out`` (mp4, H.264) and ``out`` with suffix .png. Returns the paths written (atomically)."""
+    """Write ``out`` (mp4, H.264) and ``out`` with suffix .png; only the .png summary when ``out`` ends in .png.
+    Returns the paths written (atomically)."""
+    out = Path(out)
+    dur = duration or (float(fa.times[-1]) + 1.0 / fps if fa is not None and len(fa.times) else 10.0)
+    if out.suffix.lower() == ".png":
+        summary_png(out, tracks, fa, dur)
+        return [out]
     import av
     import cv2
 
     from ..io.media import iter_frames
 
-    out = Path(out)
     tmp = out.with_name(f".{out.stem}.partial{out.suffix}")
     frame_faces = {}
     if fa is not None:
@@ -39,7 +44,6 @@ def write_preview(video: str | Path, out: str | Path, tracks: list[SourceTrack],
             for i, b in zip(f.frames, f.boxes):
                 frame_faces.setdefault(i, []).append((f"face{f.id}", b))
     name_to_track = {t.name: t for t in tracks}
-    dur = duration or (float(fa.times[-1]) + 1.0 / fps if fa is not None and len(fa.times) else 10.0)
     tl = np.linspace(0, dur, 400)
     az_line = weighted_azimuth(tracks, tl)
     try:
