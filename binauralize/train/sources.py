@@ -134,7 +134,7 @@ class RemixWindows(SourceWindows):
         if room not in self._fits:
             self._fits[room] = np.flatnonzero([0 < self.count(c) <= room for c, *_ in self.index])
         fits = self._fits[room]
-        fits = fits[[self.index[j][0] != cid for j in fits]] if len(fits) else fits
+        fits = fits[fits != i]  # training items are one per clip: only item i is clip cid
         return int(fits[rng.integers(len(fits))]) if len(fits) else None
 
     def __getitem__(self, i: int) -> dict:
