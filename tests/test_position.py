@@ -10,9 +10,12 @@ from binauralize.models.position import PositionMasker, PositionSpatializer, fou
 from binauralize.tracks import SourceTrack  # noqa: E402
 
 
-def spatializer():
+ARCHS = ("conv", "tcn")
+
+
+def spatializer(arch: str = "conv"):
     torch.manual_seed(0)
-    return PositionSpatializer(PositionMasker(hidden=8), lambda sr: Renderer(HRTF.default(sr)))
+    return PositionSpatializer(PositionMasker(hidden=8, arch=arch, blocks=3), lambda sr: Renderer(HRTF.default(sr)))
 
 
 def test_direction_encoding_is_periodic_and_left_right_distinct():
@@ -21,8 +24,9 @@ def test_direction_encoding_is_periodic_and_left_right_distinct():
     assert np.abs(a[0] - a[2]).max() > 0.5 and a.shape == (3, 17)
 
 
-def test_masks_sum_to_one_and_absent_sources_take_nothing():
-    m = PositionMasker(hidden=8)
+@pytest.mark.parametrize("arch", ARCHS)
+def test_masks_sum_to_one_and_absent_sources_take_nothing(arch):
+    m = PositionMasker(hidden=8, arch=arch)
     logmag = torch.randn(2, 257, 30)
     tok = torch.randn(2, 3, 30, 17)
     pres = torch.ones(2, 3, 30)
@@ -33,8 +37,9 @@ def test_masks_sum_to_one_and_absent_sources_take_nothing():
     assert out[:, 1, :, 10:].max() < 1e-6
 
 
-def test_permuting_sources_does_not_change_the_output(rng):
-    sp = spatializer()
+@pytest.mark.parametrize("arch", ARCHS)
+def test_permuting_sources_does_not_change_the_output(rng, arch):
+    sp = spatializer(arch)
     x = rng.standard_normal(16000) * 0.1
     tr = [SourceTrack.static(40.0, name="a"), SourceTrack.static(-30.0, name="b"), SourceTrack.static(5.0, name="c")]
     y1 = sp.render(x, 16000, tr)
@@ -51,9 +56,10 @@ def test_parts_sum_to_the_mono_at_any_rate(rng):
         np.testing.assert_allclose(parts.sum(0), x, atol=1e-9)
 
 
-def test_one_source_equals_the_dsp_renderer_whatever_the_mask(rng):
+@pytest.mark.parametrize("arch", ARCHS)
+def test_one_source_equals_the_dsp_renderer_whatever_the_mask(rng, arch):
     """With one source, source part + residual both go along its track: exactly the DSP renderer (it is linear)."""
-    sp = spatializer()
+    sp = spatializer(arch)
     x = rng.standard_normal(16000) * 0.1
     tr = SourceTrack.static(50.0)
     parts = sp.separate(x, 16000, [tr])
@@ -74,7 +80,7 @@ def test_two_sources_separated_go_to_their_own_sides(rng):
     left, right = SourceTrack.static(60.0, name="l"), SourceTrack.static(-60.0, name="r")
 
     class Fixed(torch.nn.Module):
-        n_freq, extra_dim, use_visual = 4, 0, False
+        n_freq, extra_dim, use_visual, receptive_frames = 4, 0, False, 0
 
         def forward(self, logmag, tokens, presence):
             f = torch.arange(logmag.shape[1]) * sr / 512
@@ -124,12 +130,13 @@ def test_si_sdr_known_answers(rng):
     np.testing.assert_allclose(align_reference(s, delayed + 0.01 * n, 100), delayed, atol=1e-12)
 
 
-def test_position_objective_decreases_and_checkpoints_round_trip(tmp_path):
+@pytest.mark.parametrize("arch", ARCHS)
+def test_position_objective_decreases_and_checkpoints_round_trip(tmp_path, arch):
     from binauralize.models import checkpoint
     from binauralize.train.objectives import losses
 
     torch.manual_seed(0)
-    m = PositionMasker(hidden=8, extra_dim=5).train()
+    m = PositionMasker(hidden=8, extra_dim=5, arch=arch, blocks=2).train()
     g = torch.Generator().manual_seed(0)
     stems = torch.randn(3, 2, 10080, generator=g) * 0.1
     frames = 10080 // 160 + 1
@@ -146,7 +153,7 @@ def test_position_objective_decreases_and_checkpoints_round_trip(tmp_path):
     assert np.all(np.isfinite(vals)) and vals[-1] < vals[0]
     m.eval()
     m2, meta = checkpoint.load(checkpoint.save(tmp_path / "p.safetensors", m, {}, {}))
-    assert meta["model"] == "position" and m2.use_visual and m2.extra_dim == 5
+    assert meta["model"] == "position" and m2.use_visual and m2.extra_dim == 5 and m2.arch == arch
     lm = torch.log(torch.rand(1, 257, frames) + 1e-3)
     with torch.no_grad():
         torch.testing.assert_close(m(lm, x["tokens"][:1], x["presence"][:1]), m2(lm, x["tokens"][:1], x["presence"][:1]))
@@ -180,9 +187,10 @@ def test_chunked_full_rate_masking_equals_one_whole_signal_pass(rng):
         np.testing.assert_allclose(ones[0], x, atol=1e-9)  # an all-pass mask gives the input back
 
 
-def test_chunked_masks_equal_one_whole_clip_pass(rng):
-    """The network in 40-frame pieces (+-16 frames of context) gives the whole-clip masks."""
-    sp = spatializer()
+@pytest.mark.parametrize("arch", ARCHS)
+def test_chunked_masks_equal_one_whole_clip_pass(rng, arch):
+    """The network in 40-frame pieces (+- its receptive field of context) gives the whole-clip masks."""
+    sp = spatializer(arch)
     x = rng.standard_normal(16000 * 2) * 0.1
     tr = [SourceTrack("moving", np.array([0.0, 2.0]), np.array([-40.0, 40.0]), np.zeros(2), np.full(2, 2.0)),
           SourceTrack.static(-20.0)]
@@ -190,3 +198,52 @@ def test_chunked_masks_equal_one_whole_clip_pass(rng):
     pieces, tt2 = sp.masks(x, tr, chunk_frames=40)
     np.testing.assert_array_equal(tt, tt2)
     np.testing.assert_allclose(pieces, whole, atol=1e-5)
+
+
+def test_tcn_receptive_field_is_what_the_chunking_assumes():
+    """A change at frame 60 moves the tcn's masks exactly within +-receptive_frames of it, nowhere else."""
+    torch.manual_seed(0)
+    m = PositionMasker(hidden=8, arch="tcn", blocks=3).eval()
+    assert m.receptive_frames == 14
+    lm, tok, pres = torch.randn(1, 257, 121), torch.randn(1, 2, 121, 17), torch.ones(1, 2, 121)
+    lm2 = lm.clone()
+    lm2[:, :, 60] += 3.0
+    with torch.no_grad():
+        d = (m(lm, tok, pres) - m(lm2, tok, pres)).abs().amax(dim=(0, 1, 2))
+    changed = np.flatnonzero(d.numpy() > 1e-7)
+    assert changed.min() == 60 - 14 and changed.max() == 60 + 14
+
+
+def test_binaural_loss_term_ignores_errors_between_sources_at_one_place():
+    """The output-domain term: moving mask mass between two sources with the same HRTF costs nothing; between
+    sources on opposite sides it costs, and a perfect mask costs zero in both terms."""
+    from binauralize.train.objectives import position_losses
+    from binauralize.train.sources import hrtf_response as hr
+
+    g = torch.Generator().manual_seed(0)
+    stems = torch.randn(1, 2, 4000, generator=g) * 0.1
+    frames = 4000 // 160 + 1
+    left, right = torch.from_numpy(hr(60.0, 0.0)), torch.from_numpy(hr(-60.0, 0.0))
+
+    class Fixed(torch.nn.Module):
+        def __init__(self, masks):
+            super().__init__()
+            self.masks = masks
+
+        def forward(self, logmag, tokens, presence):
+            return self.masks
+
+    from binauralize.models.mono2binaural import stft
+
+    p = stft(stems).abs() ** 2
+    irm = p / p.sum(1, keepdim=True)
+    perfect = torch.cat([irm, torch.zeros_like(irm[:, :1])], 1)
+    swapped = torch.cat([irm.flip(1), torch.zeros_like(irm[:, :1])], 1)
+    batch = {"mix": stems.sum(1), "stems": stems, "tokens": torch.zeros(1, 2, frames, 17),
+             "presence": torch.ones(1, 2, frames)}
+    same = position_losses(Fixed(swapped), {**batch, "hrtf": torch.stack([left, left])[None]}, {"binaural": 1.0})
+    opposite = position_losses(Fixed(swapped), {**batch, "hrtf": torch.stack([left, right])[None]}, {"binaural": 1.0})
+    ideal = position_losses(Fixed(perfect), {**batch, "hrtf": torch.stack([left, right])[None]}, {"binaural": 1.0})
+    assert same["mask"] > 0.01 and same["binaural"] < 1e-10
+    assert opposite["binaural"] > 0.1 * opposite["mask"]
+    assert ideal["total"] < 1e-10

@@ -26,7 +26,39 @@ from .registry import register
 from .spatializer import TrunkFeatures
 
 N_FFT, HOP, WIN, SR = 512, 160, 400, 16000
-RECEPTIVE_FRAMES = 16  # one side of PositionMasker's receptive field in STFT frames (dilations 1+2+8, then 4+1)
+RECEPTIVE_FRAMES = 16  # one side of the "conv" PositionMasker's receptive field in STFT frames (1+2+8, then 4+1)
+
+
+class _ChannelNorm(nn.Module):
+    """Layer norm over channels, frame by frame (``[B, C, T]``): no statistic spans time, so a clip processed in
+    pieces gives the same activations as one pass."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(c)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(x.transpose(1, 2)).transpose(1, 2)
+
+
+class _Block(nn.Module):
+    """Residual dilated temporal block (Conv-TasNet, Luo & Mesgarani 2019, Fig. 1C): norm -> 1x1 conv -> GELU ->
+    depthwise 3-tap dilated conv -> GELU -> [FiLM] -> 1x1 conv, added to the input. ``[B, C, T]`` -> ``[B, C, T]``;
+    receptive field +-dilation frames."""
+
+    def __init__(self, c: int, dilation: int):
+        super().__init__()
+        self.dilation = dilation
+        self.norm = _ChannelNorm(c)
+        self.inp = nn.Conv1d(c, c, 1)
+        self.conv = nn.Conv1d(c, c, 3, padding=dilation, dilation=dilation, groups=c)
+        self.out = nn.Conv1d(c, c, 1)
+
+    def forward(self, x: torch.Tensor, gamma: torch.Tensor | None = None, beta: torch.Tensor | None = None):
+        y = nn.functional.gelu(self.conv(nn.functional.gelu(self.inp(self.norm(x)))))
+        if gamma is not None:
+            y = y * (1 + gamma) + beta
+        return x + self.out(y)
 
 
 def fourier_direction(az_deg: np.ndarray, el_deg: np.ndarray, dist_m: np.ndarray, n_freq: int = 4) -> np.ndarray:
@@ -107,16 +139,34 @@ class PositionMasker(nn.Module):
 
     Args: hidden: channels; n_freq: Fourier frequencies of the direction encoding; extra_dim: size of the
     per-source visual embedding appended to the token (:func:`crop_embedding`: trunk channels + 1); 0 = positions
-    only; trunk: the frozen image trunk the embedding comes from (recorded in the checkpoint).
+    only; trunk: the frozen image trunk the embedding comes from (recorded in the checkpoint); arch: "conv" (the
+    first shipped net: 3 encoder convs, FiLM once, 2 decoder convs; +-16 frames of context) or "tcn" (residual
+    dilated blocks, ``blocks`` shared ones over the mono, then ``blocks`` per source with FiLM in every one;
+    dilations 1, 2, 4, ... so each stack sees +-(2^blocks - 1) frames).
     """
 
     def __init__(self, hidden: int = 32, n_freq: int = 4, extra_dim: int = 0, n_bins: int = N_FFT // 2 + 1,
-                 trunk: str = "efficientnet-lite0"):
+                 trunk: str = "efficientnet-lite0", arch: str = "conv", blocks: int = 4):
         super().__init__()
+        if arch not in ("conv", "tcn"):
+            raise ValueError(f"arch must be 'conv' or 'tcn', not {arch!r}")
         self.init_args = dict(hidden=hidden, n_freq=n_freq, extra_dim=extra_dim, n_bins=n_bins, trunk=trunk)
-        self.n_freq, self.extra_dim, self.trunk = n_freq, extra_dim, trunk
+        if arch != "conv":  # the first shipped weights' args stay as they were
+            self.init_args.update(arch=arch, blocks=blocks)
+        self.n_freq, self.extra_dim, self.trunk, self.arch = n_freq, extra_dim, trunk, arch
         self.use_visual = extra_dim > 0
         d = 4 * n_freq + 1 + extra_dim
+        self.residual_logit = nn.Parameter(torch.zeros(1))
+        if arch == "tcn":
+            c = hidden * 4
+            self.inp = nn.Conv1d(n_bins, c, 1)
+            self.shared = nn.ModuleList(_Block(c, 2 ** i) for i in range(blocks))
+            self.per_source = nn.ModuleList(_Block(c, 2 ** i) for i in range(blocks))
+            self.film = nn.Sequential(nn.Linear(d + 1, hidden * 4), nn.GELU(), nn.Linear(hidden * 4, 2 * c * blocks))
+            self.head = nn.Sequential(_ChannelNorm(c), nn.Conv1d(c, n_bins, 1))
+            self.receptive_frames = 2 * (2 ** blocks - 1)
+            return
+        self.receptive_frames = RECEPTIVE_FRAMES
         self.encoder = nn.Sequential(nn.Conv1d(n_bins, hidden * 4, 3, padding=1), nn.GELU(),
                                      nn.Conv1d(hidden * 4, hidden * 4, 3, padding=2, dilation=2), nn.GELU(),
                                      nn.Conv1d(hidden * 4, hidden * 4, 3, padding=8, dilation=8), nn.GELU())
@@ -124,18 +174,28 @@ class PositionMasker(nn.Module):
         self.decoder = nn.Sequential(nn.Conv1d(hidden * 4, hidden * 4, 3, padding=4, dilation=4), nn.GELU(),
                                      nn.Conv1d(hidden * 4, hidden * 4, 3, padding=1), nn.GELU(),
                                      nn.Conv1d(hidden * 4, n_bins, 1))
-        self.residual_logit = nn.Parameter(torch.zeros(1))
 
     def forward(self, logmag: torch.Tensor, tokens: torch.Tensor, presence: torch.Tensor) -> torch.Tensor:
         b, f, t = logmag.shape
         k = tokens.shape[1]
-        h = self.encoder(logmag)                                            # [B, C, T]
         if k == 0:
             return torch.ones(b, 1, f, t, device=logmag.device, dtype=logmag.dtype)
-        cond = self.film(torch.cat([tokens, presence[..., None]], dim=-1))  # [B, K, T, 2C]
-        gamma, beta = cond.chunk(2, dim=-1)
-        hk = h[:, None] * (1 + gamma.transpose(2, 3)) + beta.transpose(2, 3)  # [B, K, C, T]
-        logits = self.decoder(hk.reshape(b * k, -1, t)).reshape(b, k, f, t)
+        cond = self.film(torch.cat([tokens, presence[..., None]], dim=-1))  # [B, K, T, 2C] (x blocks for "tcn")
+        if self.arch == "tcn":
+            h = self.inp(logmag)
+            for blk in self.shared:
+                h = blk(h)                                                  # [B, C, T]
+            c = h.shape[1]
+            hk = h[:, None].expand(b, k, c, t).reshape(b * k, c, t)
+            films = cond.reshape(b * k, t, len(self.per_source), 2, c).permute(2, 3, 0, 4, 1)  # [blocks, 2, BK, C, T]
+            for blk, (gamma, beta) in zip(self.per_source, films):
+                hk = blk(hk, gamma, beta)
+            logits = self.head(hk).reshape(b, k, f, t)
+        else:
+            h = self.encoder(logmag)                                            # [B, C, T]
+            gamma, beta = cond.chunk(2, dim=-1)
+            hk = h[:, None] * (1 + gamma.transpose(2, 3)) + beta.transpose(2, 3)  # [B, K, C, T]
+            logits = self.decoder(hk.reshape(b * k, -1, t)).reshape(b, k, f, t)
         logits = logits.masked_fill(presence[:, :, None, :] <= 0, -1e4)      # absent sources take nothing
         res = self.residual_logit.expand(b, 1, f, t)
         return torch.softmax(torch.cat([logits, res], dim=1), dim=1)
@@ -216,15 +276,15 @@ class PositionSpatializer(TrunkFeatures):
     def masks(self, mono16: np.ndarray, tracks: list, feature_at=None,
               chunk_frames: int = 3000) -> tuple[np.ndarray, np.ndarray]:
         """-> (masks ``[K + 1, F, N]`` at 16 kHz, frame times ``[N]`` s). The network runs over ``chunk_frames``
-        frames at a time with its receptive field (+-16 frames) of context either side, so its activations do not
-        grow with the clip; the result equals one whole-clip pass (tested without crop embeddings; with them, the
+        frames at a time with its receptive field (``model.receptive_frames``) of context either side, so its
+        activations do not grow with the clip; the result equals one whole-clip pass (tested without crop embeddings; with them, the
         one video frame whose run of STFT frames straddles a piece boundary takes its crop once per piece)."""
         from scipy.signal import stft as sp_stft
 
         _, tt, z = sp_stft(mono16, SR, "hann", WIN, WIN - HOP, N_FFT, boundary="even", padded=True)
         logmag = torch.from_numpy(np.log(np.abs(z) + 1e-5).astype(np.float32))
         del z
-        n, ctx = logmag.shape[-1], RECEPTIVE_FRAMES
+        n, ctx = logmag.shape[-1], self.model.receptive_frames
         out = np.empty((len(tracks) + 1, logmag.shape[0], n), np.float32)
         with torch.inference_mode():
             for a in range(0, n, chunk_frames):

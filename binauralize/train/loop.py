@@ -220,14 +220,15 @@ def train(cfg: dict, out: str | Path, resume: bool = False, device: str | None =
             cfg["model"]["extra_dim"] = int(trunk_info["channels"]) + 1
         cfg["model"].pop("visual", None)
         cfg["model"]["trunk"] = dc["trunk"]
+        hr = float((cfg.get("loss") or {}).get("binaural", 0)) > 0  # the output-domain term needs HRTF responses
         windows = partial(SourceWindows, max_sources=int(dc.get("max_sources", 3)),
-                          visual_dim=int(cfg["model"].get("extra_dim", 0)))
+                          visual_dim=int(cfg["model"].get("extra_dim", 0)), hrtf_response=hr)
         if float(dc.get("remix") or 0) > 0:  # dynamic remixing: training items that sum two clips' windows
             from .sources import RemixWindows
 
             windows = partial(RemixWindows, remix=float(dc["remix"]), max_sources=int(dc.get("max_sources", 6)),
                               always_below=int(dc.get("remix_always_below") or 0),
-                              visual_dim=int(cfg["model"].get("extra_dim", 0)))
+                              visual_dim=int(cfg["model"].get("extra_dim", 0)), hrtf_response=hr)
     if cfg["model"]["name"] == "flow":  # DSP renderings of the inputs (issue 7, generative variant)
         from .dsp_renders import FlowWindows, add_dsp_renders
 

@@ -43,10 +43,18 @@ def rt60_from_logmag(logmag: torch.Tensor, frame_s: float = RIR_FRAME_S) -> torc
     return -60.0 / torch.clamp(slope, max=-1.0)
 
 
-def position_losses(model, batch: dict) -> dict:
+def position_losses(model, batch: dict, weights: dict | None = None) -> dict:
     """Position-conditioned masks (issue 7): magnitude-weighted squared error between each source's mask and its
     ideal ratio mask from the dry stems, |S_k|^2 / sum_j |S_j|^2 (the residual's target: 1 where no stem sounds).
-    The mono is reverberant and coloured while the stems are dry, so the targets are approximate by design."""
+    The mono is reverberant and coloured while the stems are dry, so the targets are approximate by design.
+
+    With ``weights["binaural"]`` > 0 and per-source HRTF responses in the batch (``hrtf`` ``[B, S, 2, 2, F]``: real
+    and imaginary part of each source's HRTF pair at its direction), a second term measures the mask errors where
+    they matter, in the rendered output: |sum_k (M_k - IRM_k) H_k|^2 per ear, bin and frame (the residual along the
+    mean of the sources' responses, as the renderer renders it along all tracks), weighted by the mono's magnitude
+    like the first term and divided by the mean |H|^2. Errors between two sources at the same place cost nothing;
+    errors between sources on opposite sides cost most."""
+    w = weights or {}
     x = stft(batch["mix"])                                                  # [B, F, T]
     mag = x.abs()
     masks = model(torch.log(mag + 1e-5), batch["tokens"], batch["presence"])
@@ -56,7 +64,19 @@ def position_losses(model, batch: dict) -> dict:
     target = torch.cat([irm, 1 - irm.sum(1, keepdim=True)], dim=1)
     wgt = (mag / (mag.mean(dim=(1, 2), keepdim=True) + 1e-9))[:, None]
     loss = (wgt * (masks - target) ** 2).mean()
-    return {"mask": loss, "total": loss}
+    terms = {"mask": loss}
+    lam = float(w.get("binaural", 0.0))
+    if lam > 0 and "hrtf" in batch:
+        h = torch.complex(batch["hrtf"][..., 0, :], batch["hrtf"][..., 1, :])   # [B, S, 2, F]
+        on = (batch["presence"].amax(-1) > 0).to(h.real.dtype)                 # [B, S]
+        h_res = (h * on[:, :, None, None]).sum(1) / on.sum(1).clamp(min=1)[:, None, None]  # [B, 2, F]
+        err = masks - target                                                    # [B, S + 1, F, T]
+        e = (err[:, :-1, None] * h[..., None]).sum(1) + err[:, -1, None] * h_res[..., None]  # [B, 2, F, T]
+        hp = ((h.abs() ** 2).mean(dim=(2, 3)) * on).sum(1) / on.sum(1).clamp(min=1)         # [B]
+        terms["binaural"] = (wgt * e.abs() ** 2 / hp[:, None, None, None].clamp(min=1e-6)).mean()
+        loss = loss + lam * terms["binaural"]
+    terms["total"] = loss
+    return terms
 
 
 def flow_losses(model, batch: dict) -> dict:
@@ -83,7 +103,7 @@ def flow_losses(model, batch: dict) -> dict:
 def losses(model, batch: dict, weights: dict | None = None) -> dict:
     """Weighted loss terms for one batch; ``total`` is what to minimise. Works for every model family."""
     if model.registry_name == "position":
-        return position_losses(model, batch)
+        return position_losses(model, batch, weights)
     if model.registry_name == "flow":
         return flow_losses(model, batch)
     w = {**DEFAULT_WEIGHTS, **(weights or {})}

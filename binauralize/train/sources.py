@@ -4,7 +4,8 @@
 sounding sources' dry signals at 16 kHz, in the order of ``meta.tracks``) and ``tracks`` (the ``--sources`` JSON of
 those sources). :class:`SourceWindows` cuts the same windows as :class:`CachedWindows` and adds, per source (padded
 to ``max_sources``), the stem window, its direction tokens at the STFT frame times (with its crop embedding from the
-window's frame when ``visual_dim`` > 0) and its presence.
+window's frame when ``visual_dim`` > 0), its presence, and with ``hrtf_response`` its HRTF pair mid-window (for the
+output-domain loss term).
 """
 from __future__ import annotations
 
@@ -19,6 +20,16 @@ from .cache import SR, _load_16k
 from .windows import CachedWindows
 
 HOP = 160
+N_FFT = 512
+
+
+def hrtf_response(az: float, el: float) -> np.ndarray:
+    """The default HRTF's pair at (az, el) degrees on the 16-kHz STFT grid (n_fft 512): float32
+    ``[2 ears, 2 (re, im), 257]``."""
+    from ..dsp.hrtf import HRTF
+
+    h = np.fft.rfft(HRTF.default(SR).hrir(float(az), float(el), N_FFT), N_FFT, axis=-1)  # [2, 257]
+    return np.stack([h.real, h.imag], axis=1).astype(np.float32)
 
 
 def add_sources(root: str | Path, cache: str | Path, ids: list[str] | None = None) -> int:
@@ -49,9 +60,11 @@ class SourceWindows(CachedWindows):
 
     _keep_start = False
 
-    def __init__(self, *a, max_sources: int = 3, n_freq: int = 4, visual_dim: int = 0, **kw):
+    def __init__(self, *a, max_sources: int = 3, n_freq: int = 4, visual_dim: int = 0, hrtf_response: bool = False,
+                 **kw):
         super().__init__(*a, **kw)
         self.max_sources, self.n_freq, self.visual_dim = max_sources, n_freq, visual_dim
+        self.hrtf_response = hrtf_response
         self._src: dict = {}
 
     def _sources(self, cid: str):
@@ -94,6 +107,12 @@ class SourceWindows(CachedWindows):
             tk[:k], pr[:k] = tok[:k], pres[:k]
             pr[:k] *= (np.abs(s[:k]).reshape(k, -1, 1).max(axis=-1).mean() > 0)  # silent stems count as absent
         item.update(stems=torch.from_numpy(s), tokens=torch.from_numpy(tk), presence=torch.from_numpy(pr))
+        if self.hrtf_response:  # each source's HRTF pair at its direction mid-window (the binaural loss term)
+            hr = np.zeros((self.max_sources, 2, 2, N_FFT // 2 + 1), np.float32)
+            for j, tr in enumerate(tracks[:k]):
+                az, el, _, _ = tr.at(np.array([centre]))
+                hr[j] = hrtf_response(az[0], el[0])
+            item["hrtf"] = torch.from_numpy(hr)
         return item
 
 
@@ -154,6 +173,7 @@ class RemixWindows(SourceWindows):
         m = self.raw_mono(self.index[i][0], start) + self.raw_mono(self.index[j][0], start_j)
         item["mix"] = torch.from_numpy((2.0 * m * rms_scale(m)).astype(np.float32))
         slots = np.arange(len(a), len(a) + len(b))
-        for key in ("stems", "tokens", "presence"):
-            item[key][slots] = other[key][b]
+        for key in ("stems", "tokens", "presence", "hrtf"):
+            if key in item:
+                item[key][slots] = other[key][b]
         return item
