@@ -211,6 +211,11 @@ def train(cfg: dict, out: str | Path, resume: bool = False, device: str | None =
         from .sources import SourceWindows, add_sources
 
         add_sources(root, cache, sorted(set(train_ids) | set(val_ids)))
+        targets = dc.get("targets", "dry")  # "wet": ratio masks of each source's image through its room
+        if targets == "wet":
+            from .sources import add_wet_stems
+
+            add_wet_stems(root, cache, sorted(set(train_ids) | set(val_ids)))
         if int(dc.get("min_sources") or 0) > 0:  # clips with at least this many sounding sources (2: mixtures only)
             train_ids = [c for c in train_ids if _sounding(root, c) >= int(dc["min_sources"])]
         vmin = int(dc.get("val_min_sources") or dc.get("min_sources") or 0)
@@ -222,13 +227,13 @@ def train(cfg: dict, out: str | Path, resume: bool = False, device: str | None =
         cfg["model"]["trunk"] = dc["trunk"]
         hr = float((cfg.get("loss") or {}).get("binaural", 0)) > 0  # the output-domain term needs HRTF responses
         windows = partial(SourceWindows, max_sources=int(dc.get("max_sources", 3)),
-                          visual_dim=int(cfg["model"].get("extra_dim", 0)), hrtf_response=hr)
+                          visual_dim=int(cfg["model"].get("extra_dim", 0)), hrtf_response=hr, targets=targets)
         if float(dc.get("remix") or 0) > 0:  # dynamic remixing: training items that sum two clips' windows
             from .sources import RemixWindows
 
             windows = partial(RemixWindows, remix=float(dc["remix"]), max_sources=int(dc.get("max_sources", 6)),
                               always_below=int(dc.get("remix_always_below") or 0),
-                              visual_dim=int(cfg["model"].get("extra_dim", 0)), hrtf_response=hr)
+                              visual_dim=int(cfg["model"].get("extra_dim", 0)), hrtf_response=hr, targets=targets)
     if cfg["model"]["name"] == "flow":  # DSP renderings of the inputs (issue 7, generative variant)
         from .dsp_renders import FlowWindows, add_dsp_renders
 

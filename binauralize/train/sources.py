@@ -54,6 +54,44 @@ def add_sources(root: str | Path, cache: str | Path, ids: list[str] | None = Non
     return n
 
 
+def add_wet_stems(root: str | Path, cache: str | Path, ids: list[str] | None = None) -> int:
+    """Write missing ``<id>_wet.npz`` files: ``wet`` float32 ``[K, T]`` at 16 kHz, each sounding source's dry stem
+    through its own room (the mean of the two ears of its stored BRIR, direct sound + reflections, with its
+    distance gain): what that source contributes to a microphone at the head. Ratio masks of these images give
+    each source its own reverberation, where the dry stems' masks hand a loud source's tail to whatever else is
+    playing. Moving sources keep their first position's BRIR (the generator stores only that). Returns how many
+    were written."""
+    import soundfile as sf
+    import soxr
+    from scipy.signal import oaconvolve
+
+    root, cache = Path(root), Path(cache)
+    ids = ids or sorted(p.stem for p in (root / "meta").glob("*.json"))
+    n = 0
+    for cid in ids:
+        out = cache / f"{cid}_wet.npz"
+        if out.exists():
+            continue
+        meta = json.loads((root / "meta" / f"{cid}.json").read_text())
+        rirs = np.load(root / "rirs" / f"{cid}.npz")
+        wet = []
+        for k, src in enumerate(meta["sources"]):
+            if not (src.get("sounding") and src.get("stem")):
+                continue
+            dry, sr = sf.read(root / src["stem"], dtype="float64", always_2d=True)
+            dry = dry.mean(axis=1)
+            h = rirs[f"brir_{k}"].astype(np.float64).mean(axis=0)
+            y = oaconvolve(dry, h)[: len(dry)]
+            wet.append(soxr.resample(y, sr, SR, quality="HQ") if sr != SR else y)
+        t = max([len(w) for w in wet] or [0])
+        arr = np.stack([np.pad(w, (0, t - len(w))) for w in wet]) if wet else np.zeros((0, 0))
+        tmp = cache / f".{cid}_wet.{os.getpid()}.partial.npz"
+        np.savez(tmp, wet=arr.astype(np.float32))
+        os.replace(tmp, out)
+        n += 1
+    return n
+
+
 class SourceWindows(CachedWindows):
     """:class:`CachedWindows` items plus ``stems [S, n]``, ``tokens [S, frames, D]``, ``presence [S, frames]``
     (S = ``max_sources``; absent slots have presence 0)."""
@@ -61,8 +99,11 @@ class SourceWindows(CachedWindows):
     _keep_start = False
 
     def __init__(self, *a, max_sources: int = 3, n_freq: int = 4, visual_dim: int = 0, hrtf_response: bool = False,
-                 **kw):
+                 targets: str = "dry", **kw):
         super().__init__(*a, **kw)
+        if targets not in ("dry", "wet"):
+            raise ValueError(f"targets must be 'dry' or 'wet', not {targets!r}")
+        self.targets = targets
         self.max_sources, self.n_freq, self.visual_dim = max_sources, n_freq, visual_dim
         self.hrtf_response = hrtf_response
         self._src: dict = {}
@@ -74,7 +115,8 @@ class SourceWindows(CachedWindows):
             z = np.load(self.clips.cache / f"{cid}_sources.npz")
             fov = float(z["fov"]) if "fov" in z.files else 70.0
             size = tuple(int(v) for v in z["frame_size"]) if "frame_size" in z.files else (320, 180)
-            self._src[cid] = (z["stems"], parse_tracks(json.loads(str(z["tracks"]))), fov, size)
+            stems = z["stems"] if self.targets == "dry" else np.load(self.clips.cache / f"{cid}_wet.npz")["wet"]
+            self._src[cid] = (stems, parse_tracks(json.loads(str(z["tracks"]))), fov, size)
         return self._src[cid]
 
     def __getitem__(self, i: int) -> dict:
