@@ -64,9 +64,10 @@ class OracleMasks:
         return torch.from_numpy(m)[None]
 
 
-def oracle_rows(clips, data: Path, inp: str, progress) -> list[dict]:
-    """The position pipeline with oracle masks (ideal ratio masks of the dry stems) and oracle tracks: what the
-    network is trained to reproduce (not a strict upper bound: the stems are dry, the mono is reverberant)."""
+def oracle_rows(clips, data: Path, inp: str, progress, kind: str = "dry") -> list[dict]:
+    """The position pipeline with oracle masks (ideal ratio masks of the dry stems, or with ``kind="wet"`` of each
+    source through its own room, :func:`binauralize.train.sources.wet_stems`) and oracle tracks: what the network
+    is trained to reproduce (not a strict upper bound: the mono is reverberant and, for real mono, coloured)."""
     import soxr
 
     from binauralize import evaluate as ev
@@ -81,8 +82,13 @@ def oracle_rows(clips, data: Path, inp: str, progress) -> list[dict]:
         gt, sr = ev.load_audio(c.gt)
         mono = ev.load_audio(c.mono)[0].mean(axis=0) if (inp == "real" and c.mono) else gt.mean(axis=0)
         meta = json.loads((data / "meta" / f"{c.name}.json").read_text())
-        stems = [ev.load_audio(data / s["stem"]) for s in meta["sources"] if s.get("sounding") and s.get("stem")]
-        stems16 = [soxr.resample(x.mean(axis=0), r, SR) if r != SR else x.mean(axis=0) for x, r in stems]
+        if kind == "wet":
+            from binauralize.train.sources import wet_stems
+
+            stems16 = wet_stems(data, c.name)
+        else:
+            stems = [ev.load_audio(data / s["stem"]) for s in meta["sources"] if s.get("sounding") and s.get("stem")]
+            stems16 = [soxr.resample(x.mean(axis=0), r, SR) if r != SR else x.mean(axis=0) for x, r in stems]
         n = max(len(s) for s in stems16)
         stems16 = [np.pad(s, (0, n - len(s))) for s in stems16]
         sp = PositionSpatializer(OracleMasks(stems16), dsp.renderer)
@@ -90,7 +96,7 @@ def oracle_rows(clips, data: Path, inp: str, progress) -> list[dict]:
         pred = sp.render(mono, sr, c.tracks or [], t60=t60)
         t = np.arange(0, gt.shape[-1] / sr, 0.1) + 0.05
         a, _, _, w = block_directions(c.tracks, t)
-        rows.append({"method": "Position pipeline, oracle masks (dry-stem IRM)", "clip": c.name,
+        rows.append({"method": f"Position pipeline, oracle masks ({kind}-stem IRM)", "clip": c.name,
                      **ev.score_pair(pred, gt, sr, mono=mono, azimuth=(a * w).sum(axis=0))})
         progress()
     return rows
@@ -131,6 +137,9 @@ def main() -> int:
     ap.add_argument("--per-count", type=int, default=12, help="clips per source count (1, 2, 3) and split")
     ap.add_argument("--hop", type=float, default=0.2, help="sliding-window hop of the issue-6 models (s)")
     ap.add_argument("--no-issue6", action="store_true", help="skip Mono2Binaural / geometry-aware (slow)")
+    ap.add_argument("--oracle-masks", nargs="*", choices=["dry", "wet"], default=["dry"],
+                    help="oracle-mask rows on multi-source clips: ideal ratio masks of the dry stems and/or of each "
+                         "source through its own room")
     ap.add_argument("--flow-steps", type=int, nargs="*", default=[1, 4],
                     help="sampling steps at which to score the flow model RUNS/flow_<input>/best.safetensors")
     ap.add_argument("--out", default=str(ROOT / "docs" / "results_position.md"))
@@ -168,14 +177,15 @@ def main() -> int:
             for n, clips in by_count.items():
                 key = f"{split}/{inp}/{n}"
                 rows = []
-                with tqdm(total=len(clips) * (len(methods) + 2 - (n == 1)), desc=key) as bar:
+                n_oracle = len(args.oracle_masks) if n > 1 else 0
+                with tqdm(total=len(clips) * (len(methods) + 1 + n_oracle), desc=key) as bar:
                     for label, spec in methods:
                         r = ev.evaluate_model(spec, clips, data=data, input=inp, hop_s=args.hop, progress=bar.update)
                         for x in r:
                             x["method"] = label
                         rows += r
-                    if n > 1:
-                        rows += oracle_rows(clips, data, inp, bar.update)
+                    for kind in args.oracle_masks if n > 1 else ():
+                        rows += oracle_rows(clips, data, inp, bar.update, kind)
                     sep = {r["clip"]: r["si_sdri_db"] for r in separation_rows(pos, clips, data, inp, bar.update)}
                     for r in rows:  # every row gets the key (summaries take their keys from the first row)
                         r["si_sdri_db"] = sep[r["clip"]] if r["method"] == "Position, oracle tracks" else float("nan")

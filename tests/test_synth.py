@@ -187,3 +187,20 @@ def test_real_mono_is_time_aligned_with_the_binaural_ground_truth(tmp_path):
         lags.append(gcc_phat_itd(y.mean(axis=1), mono, sr, max_s=0.02, interp=1))  # > 0: the mono lags
     # median: GCC-PHAT can lock onto a strong reflection in one clip (the two rooms' reflections differ by design)
     assert np.median(np.abs(lags)) <= 0.25e-3, lags  # unaligned: 9-13 ms
+
+
+def test_wet_stems_sum_to_the_ground_truth_mid_signal_for_static_scenes(tmp_path, sources_dir):
+    """Each source through its stored BRIR (ears averaged) is what it contributes to (L+R)/2: for static sources
+    and camera the images add up to the ground truth's mid signal (the position model's 'wet' targets)."""
+    from binauralize.train.sources import wet_stems
+
+    seen = 0
+    for index in range(4):
+        m = generate_clip(tmp_path, index, 4, cfg(sources_dir, max_sources=2, p_pan=0.0))
+        wet = wet_stems(tmp_path, m["id"])
+        mix, sr = sf.read(tmp_path / "mono_mix" / f"{m['id']}.wav")
+        assert sr == 16000 and len(wet) == sum(s["sounding"] for s in m["sources"])
+        s = np.sum(wet, axis=0)[: len(mix)]
+        assert np.sum((s - mix) ** 2) < 1e-4 * np.sum(mix ** 2)
+        seen = max(seen, len(wet))
+    assert seen == 2  # at least one mixture among the clips

@@ -54,17 +54,33 @@ def add_sources(root: str | Path, cache: str | Path, ids: list[str] | None = Non
     return n
 
 
-def add_wet_stems(root: str | Path, cache: str | Path, ids: list[str] | None = None) -> int:
-    """Write missing ``<id>_wet.npz`` files: ``wet`` float32 ``[K, T]`` at 16 kHz, each sounding source's dry stem
-    through its own room (the mean of the two ears of its stored BRIR, direct sound + reflections, with its
-    distance gain): what that source contributes to a microphone at the head. Ratio masks of these images give
-    each source its own reverberation, where the dry stems' masks hand a loud source's tail to whatever else is
-    playing. Moving sources keep their first position's BRIR (the generator stores only that). Returns how many
-    were written."""
+def wet_stems(root: str | Path, cid: str) -> list[np.ndarray]:
+    """Clip ``cid``'s sounding sources as a microphone at the head hears them, float64 ``[T]`` each at 16 kHz: the
+    dry stem through the source's stored BRIR (direct sound + reflections, distance gain; the two ears averaged).
+    For static sources and camera they sum to the ground truth's (L+R)/2 (tested); moving ones keep their first
+    position's BRIR (the generator stores only that)."""
     import soundfile as sf
     import soxr
     from scipy.signal import oaconvolve
 
+    root = Path(root)
+    meta = json.loads((root / "meta" / f"{cid}.json").read_text())
+    out = []
+    with np.load(root / "rirs" / f"{cid}.npz") as rirs:
+        for k, src in enumerate(meta["sources"]):
+            if not (src.get("sounding") and src.get("stem")):
+                continue
+            dry, sr = sf.read(root / src["stem"], dtype="float64", always_2d=True)
+            dry = dry.mean(axis=1)
+            y = oaconvolve(dry, rirs[f"brir_{k}"].astype(np.float64).mean(axis=0))[: len(dry)]
+            out.append(soxr.resample(y, sr, SR, quality="HQ") if sr != SR else y)
+    return out
+
+
+def add_wet_stems(root: str | Path, cache: str | Path, ids: list[str] | None = None) -> int:
+    """Write missing ``<id>_wet.npz`` files: ``wet`` float32 ``[K, T]``, the clip's :func:`wet_stems`. Ratio masks
+    of these images give each source its own reverberation, where the dry stems' masks hand a loud source's tail to
+    whatever else is playing. Returns how many were written."""
     root, cache = Path(root), Path(cache)
     ids = ids or sorted(p.stem for p in (root / "meta").glob("*.json"))
     n = 0
@@ -72,17 +88,7 @@ def add_wet_stems(root: str | Path, cache: str | Path, ids: list[str] | None = N
         out = cache / f"{cid}_wet.npz"
         if out.exists():
             continue
-        meta = json.loads((root / "meta" / f"{cid}.json").read_text())
-        rirs = np.load(root / "rirs" / f"{cid}.npz")
-        wet = []
-        for k, src in enumerate(meta["sources"]):
-            if not (src.get("sounding") and src.get("stem")):
-                continue
-            dry, sr = sf.read(root / src["stem"], dtype="float64", always_2d=True)
-            dry = dry.mean(axis=1)
-            h = rirs[f"brir_{k}"].astype(np.float64).mean(axis=0)
-            y = oaconvolve(dry, h)[: len(dry)]
-            wet.append(soxr.resample(y, sr, SR, quality="HQ") if sr != SR else y)
+        wet = wet_stems(root, cid)
         t = max([len(w) for w in wet] or [0])
         arr = np.stack([np.pad(w, (0, t - len(w))) for w in wet]) if wet else np.zeros((0, 0))
         tmp = cache / f".{cid}_wet.{os.getpid()}.partial.npz"
