@@ -91,7 +91,8 @@ def train_main(argv: list[str]) -> int:
         if int(os.environ.get("RANK", "0")) != 0:  # torchrun: rank 0 reports
             return 0
         (out / "summary.json").write_text(json.dumps({k: v for k, v in res.items() if k != "history"}, indent=1))
-        print(f"binauralize train: {res['epochs']} epochs, best validation D loss {res['best_val_diff']:.5g}, "
+        what = {"val_diff": "D loss", "val_total": "loss"}.get(res.get("best_val_key"), "loss")
+        print(f"binauralize train: {res['epochs']} epochs, best validation {what} {res['best_val_diff']:.5g}, "
               f"{res['samples_per_s']:.1f} samples/s -> {out}/best.safetensors")
         return 0
     return _guarded("binauralize train", args.debug, work)

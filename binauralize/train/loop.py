@@ -324,7 +324,8 @@ def train(cfg: dict, out: str | Path, resume: bool = False, device: str | None =
         history.append(row)
         if rank == 0:
             log.write(row)
-            score = row.get("val_diff", row.get("val_total", math.inf))
+            score_key = "val_diff" if "val_diff" in row else "val_total"  # issue-6 models: D loss; others: total
+            score = row.get(score_key, math.inf)
             extra = {"epoch": epoch, "best": min(best, score), "val_diff": score, "samples": samples}
             half = bool(tc.get("save_half"))
             checkpoint.save(out / "last.safetensors", model, cfg, extra, half=False)
@@ -338,7 +339,8 @@ def train(cfg: dict, out: str | Path, resume: bool = False, device: str | None =
                 break
     if world > 1:
         torch.distributed.barrier()
-    return {"epochs": len(history), "best_val_diff": best, "train_seconds": t_train,
+    key = "val_diff" if any("val_diff" in r for r in history) else "val_total"
+    return {"epochs": len(history), "best_val_diff": best, "best_val_key": key, "train_seconds": t_train,
             "samples_per_s": samples / max(t_train, 1e-9), "history": history, "out": str(out)}
 
 
