@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
                 for label, spec in methods:
                     r = ev.evaluate_model(spec, clips, data=data, input=a.input, progress=bar.update)
                     per[label] = {x["clip"]: x for x in r}
-                    rows += [{"split": split, "input": a.input, "sources": n, "method": label, **x} for x in r]
+                    rows += [{**x, "split": split, "input": a.input, "sources": n, "method": label} for x in r]
             means = {m: np.mean([x["gao2019/stft"] for x in per[m].values()]) for m, _ in methods}
             envs = {m: np.mean([x["gao2019/env"] for x in per[m].values()]) for m, _ in methods}
             lines.append(f"**{split}, {n} sources, {'real-mono' if a.input == 'real' else '(L+R)/2'} input, "
