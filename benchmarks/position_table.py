@@ -45,6 +45,7 @@ class OracleMasks:
         from binauralize.models.position import HOP, N_FFT, SR, WIN
 
         self.n_freq, self.extra_dim, self.use_visual, self.init_args = n_freq, 0, False, {}
+        self.receptive_frames = 10 ** 6  # the masks cover the whole clip: every piece sees all of it
         p = np.stack([np.abs(sp_stft(s, SR, "hann", WIN, WIN - HOP, N_FFT, boundary="even", padded=True)[2]) ** 2
                       for s in stems16])
         tot = p.sum(0, keepdims=True)
