@@ -13,11 +13,12 @@ from pathlib import Path
 
 COLS = ["Mono-Mono", "Mono2Binaural", "Geometry-aware", "DSP, oracle tracks", "Position, oracle tracks",
         "DSP, detected tracks", "Position, detected tracks", "Flow matching, 1 step, oracle tracks",
-        "Position pipeline, oracle masks (dry-stem IRM)"]
+        "Position pipeline, oracle masks (dry-stem IRM)", "Position pipeline, oracle masks (wet-stem IRM)"]
 SHORT = {"DSP, oracle tracks": "DSP oracle", "Position, oracle tracks": "Position oracle",
          "DSP, detected tracks": "DSP detected", "Position, detected tracks": "Position detected",
          "Flow matching, 1 step, oracle tracks": "Flow 1 step", "Geometry-aware": "geometry",
-         "Position pipeline, oracle masks (dry-stem IRM)": "oracle masks"}
+         "Position pipeline, oracle masks (dry-stem IRM)": "oracle masks",
+         "Position pipeline, oracle masks (wet-stem IRM)": "oracle wet masks"}
 
 
 def main(argv: list[str] | None = None) -> int:
