@@ -32,6 +32,20 @@ def hrtf_response(az: float, el: float) -> np.ndarray:
     return np.stack([h.real, h.imag], axis=1).astype(np.float32)
 
 
+def _stack_padded(signals: list) -> np.ndarray:
+    """1-D signals -> float32 ``[K, T]``, zero-padded to the longest (``[0, 0]`` for none)."""
+    t = max([len(x) for x in signals] or [0])
+    return np.stack([np.pad(x, (0, t - len(x))) for x in signals]).astype(np.float32) if signals else \
+        np.zeros((0, 0), np.float32)
+
+
+def _save_npz(out: Path, **arrays) -> None:
+    """``np.savez`` to a partial file beside ``out``, then renamed: a reader never sees half a file."""
+    tmp = out.with_name(f".{out.stem}.{os.getpid()}.partial.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, out)
+
+
 def add_sources(root: str | Path, cache: str | Path, ids: list[str] | None = None) -> int:
     """Write missing ``<id>_sources.npz`` files; returns how many were written."""
     root, cache = Path(root), Path(cache)
@@ -43,13 +57,10 @@ def add_sources(root: str | Path, cache: str | Path, ids: list[str] | None = Non
             continue
         meta = json.loads((root / "meta" / f"{cid}.json").read_text())
         stems = [_load_16k(root / s["stem"]).mean(axis=0) for s in meta["sources"] if s.get("sounding") and s.get("stem")]
-        t = max([len(s) for s in stems] or [0])
-        arr = np.stack([np.pad(s, (0, t - len(s))) for s in stems]) if stems else np.zeros((0, 0), np.float32)
-        tmp = cache / f".{cid}_sources.{os.getpid()}.partial.npz"
         cam = meta.get("camera", {})
-        np.savez(tmp, stems=arr.astype(np.float32), tracks=np.array(json.dumps(meta["tracks"])),
-                 fov=np.float32(cam.get("fov_deg", 70.0)), frame_size=np.array([cam.get("width", 320), cam.get("height", 180)]))
-        os.replace(tmp, out)
+        _save_npz(out, stems=_stack_padded(stems), tracks=np.array(json.dumps(meta["tracks"])),
+                  fov=np.float32(cam.get("fov_deg", 70.0)),
+                  frame_size=np.array([cam.get("width", 320), cam.get("height", 180)]))
         n += 1
     return n
 
@@ -88,12 +99,7 @@ def add_wet_stems(root: str | Path, cache: str | Path, ids: list[str] | None = N
         out = cache / f"{cid}_wet.npz"
         if out.exists():
             continue
-        wet = wet_stems(root, cid)
-        t = max([len(w) for w in wet] or [0])
-        arr = np.stack([np.pad(w, (0, t - len(w))) for w in wet]) if wet else np.zeros((0, 0))
-        tmp = cache / f".{cid}_wet.{os.getpid()}.partial.npz"
-        np.savez(tmp, wet=arr.astype(np.float32))
-        os.replace(tmp, out)
+        _save_npz(out, wet=_stack_padded(wet_stems(root, cid)))
         n += 1
     return n
 
