@@ -274,6 +274,12 @@ def test_api_render_with_a_visual_model_asks_for_frames():
         Binauralizer(method="no-such-model")
 
 
+def checkpoint_arch(path) -> str:
+    from binauralize.models import checkpoint
+
+    return checkpoint.load(path)[0].arch
+
+
 def _check_remix(data, cache, tmp_path, capsys):
     """Dynamic remixing (issue 7): a remixed item's input is exactly the sum of the two clips' windows at their
     stored scale (normalised once), and it carries both clips' sources; the preset trains with it."""
@@ -332,3 +338,16 @@ def _check_remix(data, cache, tmp_path, capsys):
     cfg.write_text(cfg.read_text().replace("min_sources = 1", "min_sources = 1\nval_min_sources = 4"))  # none has 4
     assert main(["train", str(cfg), "--data", str(data), "--out", str(tmp_path / "remix_run2"), "-q"]) == 1
     assert "no validation clips with at least 4 sounding sources" in capsys.readouterr().err
+    # the afternoon's options: wet targets + the output-domain term + the tcn network train end to end; bad values
+    # are one-line errors
+    cfg.write_text(open("configs/debug_position.toml").read().replace('input = "real"', 'input = "real"\ntargets = "wet"')
+                   .replace('hidden = 4', 'hidden = 4\narch = "tcn"\nblocks = 2'))
+    assert main(["train", str(cfg), "--data", str(data), "--out", str(tmp_path / "wet_run"), "-q"]) == 0
+    assert checkpoint_arch(tmp_path / "wet_run" / "best.safetensors") == "tcn"
+    assert "binaural" in (tmp_path / "wet_run" / "log.csv").read_text().splitlines()[0]
+    for bad, msg in (('targets = "wet"', 'targets = "damp"'), ('arch = "tcn"', 'arch = "rnn"')):
+        cfg.write_text(cfg.read_text().replace(bad, msg))
+        assert main(["train", str(cfg), "--data", str(data), "--out", str(tmp_path / "bad_run"), "-q"]) == 1
+        err = capsys.readouterr().err.strip()
+        assert msg.split(" = ")[1].strip('"') in err and len(err.splitlines()) == 1
+        cfg.write_text(cfg.read_text().replace(msg, bad))
