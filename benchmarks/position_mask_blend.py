@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sources", type=int, default=2)
     ap.add_argument("--clips", type=int, default=8)
     ap.add_argument("--input", choices=["real", "mix"], default="real")
-    ap.add_argument("--checkpoint", default=str(HERE.parent / "binauralize" / "models" / "weights" / "position.safetensors"))
+    ap.add_argument("--checkpoint",
+                    default=str(HERE.parent / "binauralize" / "models" / "weights" / "position.safetensors"))
     ap.add_argument("--alphas", type=float, nargs="+", default=[0.0, 0.5, 1.0])
     ap.add_argument("--oracles", nargs="+", choices=["dry", "wet"], default=["dry", "wet"])
     ap.add_argument("--json")

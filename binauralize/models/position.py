@@ -149,7 +149,9 @@ class PositionMasker(nn.Module):
                  trunk: str = "efficientnet-lite0", arch: str = "conv", blocks: int = 4):
         super().__init__()
         if arch not in ("conv", "tcn"):
-            raise ValueError(f"arch must be 'conv' or 'tcn', not {arch!r}")
+            from ..errors import InputError
+
+            raise InputError(f'[model] arch must be "conv" or "tcn", not {arch!r}')
         self.init_args = dict(hidden=hidden, n_freq=n_freq, extra_dim=extra_dim, n_bins=n_bins, trunk=trunk)
         if arch != "conv":  # the first shipped weights' args stay as they were
             self.init_args.update(arch=arch, blocks=blocks)
@@ -277,8 +279,9 @@ class PositionSpatializer(TrunkFeatures):
               chunk_frames: int = 3000) -> tuple[np.ndarray, np.ndarray]:
         """-> (masks ``[K + 1, F, N]`` at 16 kHz, frame times ``[N]`` s). The network runs over ``chunk_frames``
         frames at a time with its receptive field (``model.receptive_frames``) of context either side, so its
-        activations do not grow with the clip; the result equals one whole-clip pass (tested without crop embeddings; with them, the
-        one video frame whose run of STFT frames straddles a piece boundary takes its crop once per piece)."""
+        activations do not grow with the clip; the result equals one whole-clip pass (tested without crop embeddings;
+        with them, the one video frame whose run of STFT frames straddles a piece boundary takes its crop once per
+        piece)."""
         from scipy.signal import stft as sp_stft
 
         _, tt, z = sp_stft(mono16, SR, "hann", WIN, WIN - HOP, N_FFT, boundary="even", padded=True)

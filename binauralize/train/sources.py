@@ -46,23 +46,33 @@ def _save_npz(out: Path, **arrays) -> None:
     os.replace(tmp, out)
 
 
-def add_sources(root: str | Path, cache: str | Path, ids: list[str] | None = None) -> int:
-    """Write missing ``<id>_sources.npz`` files; returns how many were written."""
+def _add_missing(root: Path, cache: Path, ids: list[str] | None, suffix: str, arrays) -> int:
+    """Write ``<id><suffix>.npz`` for every clip (all of ``root/meta`` when ``ids`` is None) that has none yet,
+    from ``arrays(cid) -> dict``; returns how many were written."""
     root, cache = Path(root), Path(cache)
     ids = ids or sorted(p.stem for p in (root / "meta").glob("*.json"))
     n = 0
     for cid in ids:
-        out = cache / f"{cid}_sources.npz"
-        if out.exists():
-            continue
-        meta = json.loads((root / "meta" / f"{cid}.json").read_text())
-        stems = [_load_16k(root / s["stem"]).mean(axis=0) for s in meta["sources"] if s.get("sounding") and s.get("stem")]
-        cam = meta.get("camera", {})
-        _save_npz(out, stems=_stack_padded(stems), tracks=np.array(json.dumps(meta["tracks"])),
-                  fov=np.float32(cam.get("fov_deg", 70.0)),
-                  frame_size=np.array([cam.get("width", 320), cam.get("height", 180)]))
-        n += 1
+        out = cache / f"{cid}{suffix}.npz"
+        if not out.exists():
+            _save_npz(out, **arrays(cid))
+            n += 1
     return n
+
+
+def add_sources(root: str | Path, cache: str | Path, ids: list[str] | None = None) -> int:
+    """Write missing ``<id>_sources.npz`` files; returns how many were written."""
+
+    def arrays(cid: str) -> dict:
+        meta = json.loads((Path(root) / "meta" / f"{cid}.json").read_text())
+        stems = [_load_16k(Path(root) / s["stem"]).mean(axis=0) for s in meta["sources"]
+                 if s.get("sounding") and s.get("stem")]
+        cam = meta.get("camera", {})
+        return dict(stems=_stack_padded(stems), tracks=np.array(json.dumps(meta["tracks"])),
+                    fov=np.float32(cam.get("fov_deg", 70.0)),
+                    frame_size=np.array([cam.get("width", 320), cam.get("height", 180)]))
+
+    return _add_missing(root, cache, ids, "_sources", arrays)
 
 
 def wet_stems(root: str | Path, cid: str) -> list[np.ndarray]:
@@ -92,16 +102,7 @@ def add_wet_stems(root: str | Path, cache: str | Path, ids: list[str] | None = N
     """Write missing ``<id>_wet.npz`` files: ``wet`` float32 ``[K, T]``, the clip's :func:`wet_stems`. Ratio masks
     of these images give each source its own reverberation, where the dry stems' masks hand a loud source's tail to
     whatever else is playing. Returns how many were written."""
-    root, cache = Path(root), Path(cache)
-    ids = ids or sorted(p.stem for p in (root / "meta").glob("*.json"))
-    n = 0
-    for cid in ids:
-        out = cache / f"{cid}_wet.npz"
-        if out.exists():
-            continue
-        _save_npz(out, wet=_stack_padded(wet_stems(root, cid)))
-        n += 1
-    return n
+    return _add_missing(root, cache, ids, "_wet", lambda cid: {"wet": _stack_padded(wet_stems(root, cid))})
 
 
 class SourceWindows(CachedWindows):
@@ -114,7 +115,9 @@ class SourceWindows(CachedWindows):
                  targets: str = "dry", **kw):
         super().__init__(*a, **kw)
         if targets not in ("dry", "wet"):
-            raise ValueError(f"targets must be 'dry' or 'wet', not {targets!r}")
+            from ..errors import InputError
+
+            raise InputError(f'[data] targets must be "dry" or "wet", not {targets!r}')
         self.targets = targets
         self.max_sources, self.n_freq, self.visual_dim = max_sources, n_freq, visual_dim
         self.hrtf_response = hrtf_response
