@@ -1,6 +1,16 @@
+import atexit
+import os
+import shutil
+import tempfile
+
 import numpy as np
 import pytest
 import soundfile as sf
+
+# The tests (and the CLI runs they start) keep derived data in a cache of their own, never in the user's.
+_CACHE = tempfile.mkdtemp(prefix="binauralize-test-cache-")
+os.environ["BINAURALIZE_CACHE_DIR"] = _CACHE
+atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
 
 from binauralize.dsp.hrtf import HRTF
 

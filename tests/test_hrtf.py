@@ -80,3 +80,63 @@ def test_bad_sofa(tmp_path):
         HRTF.from_sofa(p)
     with pytest.raises(InputError):
         HRTF.from_sofa(tmp_path / "missing.sofa")
+
+
+def _tiny_sofa(path, sr=44100):
+    import sofar
+
+    sofa = sofar.Sofa("SimpleFreeFieldHRIR")
+    ir = np.zeros((3, 2, 64))
+    ir[0, 0, 5], ir[0, 1, 10] = 1.0, 0.5  # +90 (left)
+    ir[1, 1, 5], ir[1, 0, 10] = 1.0, 0.5  # -90
+    ir[2, 0, 7], ir[2, 1, 7] = 1.0, 1.0  # front
+    sofa.Data_IR = ir
+    sofa.Data_SamplingRate = sr
+    sofa.SourcePosition = [[90, 0, 1], [-90, 0, 1], [0, 0, 1]]
+    sofar.write_sofa(str(path), sofa)
+    return path
+
+
+def test_disk_cache_gives_the_same_hrtf_and_survives_bad_files(tmp_path, monkeypatch):
+    from binauralize.dsp import hrtf as mod
+
+    monkeypatch.setenv("BINAURALIZE_CACHE_DIR", str(tmp_path / "cache"))
+    path = str(_tiny_sofa(tmp_path / "tiny.sofa"))
+    fresh = HRTF.from_sofa(path, 48000)  # resampled 44.1 -> 48 kHz, onsets detected
+    mod._load_cached.cache_clear()
+    first = HRTF.load(path, 48000)  # computed, then written to the cache
+    files = list((tmp_path / "cache" / "hrtf").glob("*.npz"))
+    assert len(files) == 1 and "-48000-" in files[0].name
+    mod._load_cached.cache_clear()
+    second = HRTF.load(path, 48000)  # read back
+    for h in (first, second):
+        for attr in ("irs", "azimuth", "elevation", "onsets", "_delay", "_mag"):
+            np.testing.assert_array_equal(getattr(h, attr), getattr(fresh, attr))
+        assert h.sample_rate == 48000 and h.name == "tiny.sofa"
+    assert second.itd_seconds(90) < 0 < second.itd_seconds(-90)
+
+    files[0].write_bytes(b"truncated")  # a damaged cache file is ignored and rewritten
+    mod._load_cached.cache_clear()
+    np.testing.assert_array_equal(HRTF.load(path, 48000).irs, fresh.irs)
+    with np.load(files[0]) as z:
+        np.testing.assert_array_equal(z["irs"], fresh.irs)
+
+    # other contents (same path) or another rate: another entry, never the stale one
+    _tiny_sofa(tmp_path / "tiny.sofa", sr=48000)
+    mod._load_cached.cache_clear()
+    assert HRTF.load(path, 48000).irs.shape[-1] == 64  # no resampling at the file's own rate
+    HRTF.load(path, 32000)
+    assert len(list((tmp_path / "cache" / "hrtf").glob("*.npz"))) == 3
+    mod._load_cached.cache_clear()
+
+
+def test_disk_cache_off(tmp_path, monkeypatch):
+    from binauralize.dsp import hrtf as mod
+
+    monkeypatch.setenv("BINAURALIZE_CACHE_DIR", "off")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    path = str(_tiny_sofa(tmp_path / "tiny.sofa"))
+    mod._load_cached.cache_clear()
+    HRTF.load(path, 48000)
+    mod._load_cached.cache_clear()
+    assert not (tmp_path / "xdg").exists()

@@ -12,6 +12,9 @@ index 0 = LEFT ear, on the one-sided grid of ``self.nfft`` points at ``self.samp
 from __future__ import annotations
 
 import functools
+import hashlib
+import os
+import uuid
 import warnings
 from fractions import Fraction
 from importlib import resources
@@ -77,10 +80,11 @@ class HRTF:
         azimuth, elevation: ``[M]`` degrees, SOFA convention (azimuth positive = left).
         sample_rate: working rate in Hz (the IRs must already be at this rate).
         name: a label for reports.
+        onsets: onset time of each IR ``[M, 2]`` in seconds, when already known (default: detected).
     """
 
     def __init__(self, irs: np.ndarray, azimuth: np.ndarray, elevation: np.ndarray, sample_rate: float,
-                 name: str = "hrtf", neighbours: int = 3):
+                 name: str = "hrtf", neighbours: int = 3, onsets: np.ndarray | None = None):
         irs = np.asarray(irs, dtype=np.float64)
         if irs.ndim != 3 or irs.shape[1] != 2 or irs.shape[0] < 1:
             raise InputError(f"HRTF '{name}': expected impulse responses [M, 2, N], got shape {irs.shape}")
@@ -94,8 +98,10 @@ class HRTF:
         self.nfft = int(2 ** np.ceil(np.log2(max(4 * n, 256))))
         self.freqs = np.fft.rfftfreq(self.nfft, 1.0 / self.sample_rate)
         self._mag = np.abs(np.fft.rfft(irs, n=self.nfft, axis=-1))  # [M, 2, F]
-        onsets = _onset_seconds(irs, self.sample_rate)  # [M, 2]
-        self._delay = onsets - onsets.min() + 2.0 / self.sample_rate  # common propagation delay removed
+        if onsets is None:
+            onsets = _onset_seconds(irs, self.sample_rate)  # [M, 2]
+        self.onsets = np.asarray(onsets, dtype=float)
+        self._delay = self.onsets - self.onsets.min() + 2.0 / self.sample_rate  # common propagation delay removed
         self._unit = sph_to_cart(self.azimuth, self.elevation)  # [M, 3]
         self._cache: dict = {}
 
@@ -230,6 +236,68 @@ def _truncate(h: np.ndarray, length: int) -> np.ndarray:
     return out
 
 
+# Bump when loading or deriving changes what an HRTF holds: cached files of other versions are ignored.
+DISK_CACHE_VERSION = 1
+
+
+def cache_dir() -> Path | None:
+    """Where derived data is kept between runs: ``BINAURALIZE_CACHE_DIR`` if set ("off" or empty: no cache), else
+    ``$XDG_CACHE_HOME/binauralize`` or ``~/.cache/binauralize``."""
+    env = os.environ.get("BINAURALIZE_CACHE_DIR")
+    if env is not None:
+        return None if env.strip().lower() in ("", "off", "0", "none") else Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "binauralize"
+
+
+def _disk_cache_file(path: str, sample_rate: float | None) -> Path | None:
+    root = cache_dir()
+    if root is None:
+        return None
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    rate = "native" if sample_rate is None else f"{float(sample_rate):g}"
+    return root / "hrtf" / f"{digest.hexdigest()[:32]}-{rate}-v{DISK_CACHE_VERSION}.npz"
+
+
+def _read_disk_cache(file: Path, name: str) -> HRTF | None:
+    try:
+        with np.load(file) as z:
+            return HRTF(z["irs"], z["azimuth"], z["elevation"], float(z["sample_rate"]), name=name,
+                        onsets=z["onsets"])
+    except Exception:  # missing, truncated or from elsewhere: load the SOFA file instead
+        return None
+
+
+def _write_disk_cache(file: Path, h: HRTF) -> None:
+    tmp = file.with_name(f".{file.stem}.{uuid.uuid4().hex[:8]}.partial.npz")
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(tmp, irs=h.irs, azimuth=h.azimuth, elevation=h.elevation, sample_rate=h.sample_rate,
+                 onsets=h.onsets)
+        os.replace(tmp, file)  # atomic: concurrent runs never read a half-written file
+    except OSError:  # read-only or full disk: the cache is only an optimisation
+        tmp.unlink(missing_ok=True) if tmp.parent.is_dir() else None
+
+
 @functools.lru_cache(maxsize=8)
 def _load_cached(path: str, sample_rate: float | None) -> HRTF:
-    return HRTF.from_sofa(path, sample_rate)
+    """:meth:`HRTF.from_sofa`, kept in memory per (path, rate) and on disk per (file contents, rate): reading the
+    SOFA file, resampling the IRs and finding their onsets take ~0.7 s plus ~1.5 s to import ``scipy.signal``;
+    a cached set loads in milliseconds (``benchmarks/speed.py``)."""
+    file = None
+    if Path(path).is_file():
+        try:
+            file = _disk_cache_file(path, sample_rate)
+        except OSError:
+            file = None
+    if file is not None:
+        hit = _read_disk_cache(file, Path(path).name)
+        if hit is not None:
+            return hit
+    h = HRTF.from_sofa(path, sample_rate)
+    if file is not None:
+        _write_disk_cache(file, h)
+    return h

@@ -55,6 +55,13 @@ class MediaInfo:
         return self.audio_index is not None
 
 
+# Probe without decoding pictures: FFmpeg's stream-info probe otherwise decodes the first frames of every video
+# stream to learn the pixel format, ~0.25 s of CPU per open of a 1080p H.264 file (the tool opens the input about a
+# dozen times: probe, keyframe scan, one per decoded segment, two audio passes, the muxer). Every value the tool
+# reads (size, rate, duration, audio format) comes from the headers; decoding later finds the pixel format itself.
+_FAST_PROBE = [{"skip_frame": "all"}] * 64
+
+
 def _open(path: str | Path):
     import av
 
@@ -66,7 +73,14 @@ def _open(path: str | Path):
     if path.stat().st_size == 0:
         raise InputError(f"input is empty (0 bytes): {path}")
     try:
-        return av.open(str(path), mode="r", metadata_errors="ignore")
+        try:
+            c = av.open(str(path), mode="r", metadata_errors="ignore", stream_options=_FAST_PROBE)
+        except ValueError:  # a format whose streams appear only while probing (MPEG-TS/PS): the full probe
+            return av.open(str(path), mode="r", metadata_errors="ignore")
+        if any(s.type == "video" and not (s.codec_context.width and s.codec_context.height) for s in c.streams):
+            c.close()  # the frame size is not in the container's headers: decode while probing after all
+            return av.open(str(path), mode="r", metadata_errors="ignore")
+        return c
     except av.error.FFmpegError as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         raise InputError(f"cannot read {path.name}: not a media file FFmpeg can decode, or it is truncated/corrupt ({reason})")
