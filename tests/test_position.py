@@ -247,3 +247,46 @@ def test_binaural_loss_term_ignores_errors_between_sources_at_one_place():
     assert same["mask"] > 0.01 and same["binaural"] < 1e-10
     assert opposite["binaural"] > 0.1 * opposite["mask"]
     assert ideal["total"] < 1e-10
+
+
+def test_metric_weighting_follows_the_peak_normalised_distance():
+    """weighting = "metric": a mask error costs |X|^2 over the window's squared peak, as in the peak-normalised STFT
+    distance, so scaling the input does not change the loss, and of two windows with the same peak, the same error
+    costs more in the dense one (noise: high RMS for its peak) than in the sparse one (clicks). "magnitude"
+    weighting normalises each window by its mean |X|, which evens them out. Unknown values are input errors."""
+    from binauralize.errors import InputError
+    from binauralize.models.mono2binaural import stft
+    from binauralize.train.objectives import position_losses
+
+    g = torch.Generator().manual_seed(1)
+    n = 4000
+    frames = n // 160 + 1
+    dense = torch.randn(1, 2, n, generator=g) * 0.1
+    sparse = torch.zeros(1, 2, n)
+    sparse[0, 0, 100::400], sparse[0, 1, 300::400] = 0.4, -0.4
+    stems = torch.cat([dense / dense.sum(1).abs().amax(), sparse / sparse.sum(1).abs().amax()])  # same peaks
+
+    class Fixed(torch.nn.Module):
+        def forward(self, logmag, tokens, presence):
+            return self.m
+
+    def loss(stems, weighting, wrong):
+        """The mask loss when the masks of the windows in ``wrong`` are swapped between the sources."""
+        p = stft(stems).abs() ** 2
+        irm = p / (p.sum(1, keepdim=True) + 1e-12)
+        m = torch.cat([irm, torch.zeros_like(irm[:, :1])], 1)
+        for i in wrong:
+            m[i, :2] = irm[i].flip(0)
+        model = Fixed()
+        model.m = m
+        batch = {"mix": stems.sum(1), "stems": stems, "tokens": torch.zeros(len(stems), 2, frames, 17),
+                 "presence": torch.ones(len(stems), 2, frames)}
+        return float(position_losses(model, batch, {"weighting": weighting})["mask"])
+
+    metric_ratio = loss(stems, "metric", [0]) / loss(stems, "metric", [1])
+    magnitude_ratio = loss(stems, "magnitude", [0]) / loss(stems, "magnitude", [1])
+    assert metric_ratio > 3.0 * magnitude_ratio and metric_ratio > 3.0
+    assert loss(stems * 7.0, "metric", [0]) == pytest.approx(loss(stems, "metric", [0]), rel=1e-5)
+    assert loss(stems, "metric", []) < 1e-12
+    with pytest.raises(InputError, match="weighting"):
+        loss(stems, "loudness", [0])

@@ -16,6 +16,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..errors import InputError
+
 from ..models.mono2binaural import spec_channels, stft
 
 DEFAULT_WEIGHTS = {"backbone": 10.0, "coherence": 1.0, "geometric": 0.01, "rir": 1.0, "margin": 1.0}
@@ -53,7 +55,11 @@ def position_losses(model, batch: dict, weights: dict | None = None) -> dict:
     they matter, in the rendered output: |sum_k (M_k - IRM_k) H_k|^2 per ear, bin and frame (the residual along the
     mean of the sources' responses, as the renderer renders it along all tracks), weighted by the mono's magnitude
     like the first term and divided by the mean |H|^2. Errors between two sources at the same place cost nothing;
-    errors between sources on opposite sides cost most."""
+    errors between sources on opposite sides cost most.
+
+    ``weights["weighting"]``: "magnitude" (default; each bin by |X| over its window's mean |X|) or "metric" (by
+    |X|^2 over the window's squared waveform peak, normalised to mean 1 per batch: the weight a mask error gets in
+    the peak-normalised STFT distance of the 2.5D Visual Sound evaluation)."""
     w = weights or {}
     x = stft(batch["mix"])                                                  # [B, F, T]
     mag = x.abs()
@@ -62,7 +68,15 @@ def position_losses(model, batch: dict, weights: dict | None = None) -> dict:
     tot = p.sum(1, keepdim=True)
     irm = torch.where(tot > 1e-10, p / (tot + 1e-12), torch.zeros_like(p))
     target = torch.cat([irm, 1 - irm.sum(1, keepdim=True)], dim=1)
-    wgt = (mag / (mag.mean(dim=(1, 2), keepdim=True) + 1e-9))[:, None]
+    weighting = str(w.get("weighting", "magnitude"))
+    if weighting == "magnitude":  # |X| over the window's mean |X|: every window counts the same
+        wgt = (mag / (mag.mean(dim=(1, 2), keepdim=True) + 1e-9))[:, None]
+    elif weighting == "metric":  # |X|^2 over the window's squared peak, as the peak-normalised STFT distance counts
+        peak2 = batch["mix"].abs().amax(-1).pow(2).clamp(min=1e-12)[:, None, None]
+        r = mag.pow(2) / peak2
+        wgt = (r / (r.mean() + 1e-12))[:, None]  # mean 1 over the batch: loud, dense windows weigh more
+    else:
+        raise InputError(f"[loss] weighting must be 'magnitude' or 'metric', not {weighting!r}")
     loss = (wgt * (masks - target) ** 2).mean()
     terms = {"mask": loss}
     lam = float(w.get("binaural", 0.0))
