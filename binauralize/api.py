@@ -223,7 +223,7 @@ class Binauralizer:
         t_analysis = time.perf_counter() - t0
 
         # pass 2: decode -> render -> limit -> encode/mux, streaming
-        limited = {"n": 0}
+        limited = {"n": 0, "done": 0}
         bar = _progress(seen / sr, self.progress, f"rendering {inp.name}")
 
         def rendered() -> Iterator[np.ndarray]:
@@ -231,8 +231,9 @@ class Binauralizer:
             for y in renderer.process(chunks, tracks, t60=t60):
                 y, n = soft_limit(y)
                 limited["n"] += n
-                if bar is not None:
-                    bar.update(y.shape[-1] / sr)
+                limited["done"] += y.shape[-1]
+                if bar is not None:  # the bar's total is rounded to 0.01 s: never step past it
+                    bar.update(max(0.0, min(limited["done"] / sr, bar.total) - bar.n))
                 yield y
 
         tmp = out.with_name(f".{out.stem}.partial-{uuid.uuid4().hex[:8]}{out.suffix}")

@@ -258,3 +258,25 @@ def test_zero_length_audio_in_video_stops_fast(tmp_path, capsys):
     src = make_clip(tmp_path / "z.mkv", seconds=20.0, fps=10, acodec="pcm_s16le", audio=np.zeros((1, 0), np.float32))
     code, err = run([src, "-o", tmp_path / "o.mkv"], capsys)
     assert code == 1 and "error" in err and not (tmp_path / "o.mkv").exists()
+
+
+def test_progress_bar_ends_at_its_total(tmp_path, capsys, monkeypatch):
+    """The rendering bar's total is the duration rounded to 0.01 s; a clip 4 ms longer than that must end the bar
+    at its total, not past it (tqdm then warns, and a warning turned into an error inside its lock hangs the run)."""
+    import soundfile as sf
+
+    from binauralize import api
+
+    bars = []
+    original = api._progress
+
+    def recording(total_s, enabled, desc):
+        bars.append(original(total_s, enabled, desc))
+        return bars[-1]
+
+    monkeypatch.setattr(api, "_progress", recording)
+    sr = 16000
+    sf.write(tmp_path / "odd.wav", noise_bursts(2.004, sr)[0], sr)
+    code, err = run([tmp_path / "odd.wav", "-o", tmp_path / "odd_3d.wav"], capsys)  # not quiet: bars on
+    assert code == 0, err
+    assert len(bars) == 1 and bars[0].total == 2.0 and bars[0].n == pytest.approx(2.0, abs=1e-9)
