@@ -280,3 +280,29 @@ def test_progress_bar_ends_at_its_total(tmp_path, capsys, monkeypatch):
     code, err = run([tmp_path / "odd.wav", "-o", tmp_path / "odd_3d.wav"], capsys)  # not quiet: bars on
     assert code == 0, err
     assert len(bars) == 1 and bars[0].total == 2.0 and bars[0].n == pytest.approx(2.0, abs=1e-9)
+
+
+def test_probe_reads_headers_and_mpeg_ps_falls_back_to_the_full_probe(tmp_path, capsys):
+    """Inputs are opened without decoding pictures while FFmpeg probes them (sizes, rates and durations come from
+    the headers); MPEG program streams, whose streams appear only while probing, take the full probe. All work end
+    to end, and the video packets are copied unchanged."""
+    from binauralize.io.media import _FAST_PROBE, iter_frames, probe
+
+    clips = [make_clip(tmp_path / "in.mp4", seconds=1.5, fps=10),
+             make_clip(tmp_path / "in.ts", seconds=1.5, fps=10),
+             make_clip(tmp_path / "in.mpg", seconds=1.5, fps=10, vcodec="mpeg2video", acodec="mp2")]
+    with pytest.raises(ValueError):  # the fallback path is the one taken for MPEG-PS
+        av.open(str(clips[2]), stream_options=_FAST_PROBE)
+    for src in clips:
+        info = probe(src)
+        assert (info.width, info.height, info.fps) == (64, 48, 10.0) and info.has_audio and info.has_video
+        assert info.duration == pytest.approx(1.5, abs=0.15)
+        frames = list(iter_frames(src, fps=5.0, max_width=None))
+        assert len(frames) == 8 and frames[0][1].shape == (48, 64, 3)
+        out = tmp_path / f"out_{src.suffix[1:]}.mkv"
+        code, err = run([src, "-o", out, "-q"], capsys)
+        assert code == 0, err
+        assert decode(out).shape[0] == 2
+    out = tmp_path / "out.mp4"
+    assert run([clips[0], "-o", out, "-q"], capsys)[0] == 0
+    assert packets(out) == packets(clips[0])  # the picture copied as it was (same container, same bitstream)

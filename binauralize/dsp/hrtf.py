@@ -279,7 +279,10 @@ def _write_disk_cache(file: Path, h: HRTF) -> None:
                  onsets=h.onsets)
         os.replace(tmp, file)  # atomic: concurrent runs never read a half-written file
     except OSError:  # read-only or full disk: the cache is only an optimisation
-        tmp.unlink(missing_ok=True) if tmp.parent.is_dir() else None
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
 @functools.lru_cache(maxsize=8)

@@ -73,14 +73,15 @@ def _open(path: str | Path):
     if path.stat().st_size == 0:
         raise InputError(f"input is empty (0 bytes): {path}")
     try:
-        try:
-            c = av.open(str(path), mode="r", metadata_errors="ignore", stream_options=_FAST_PROBE)
-        except ValueError:  # a format whose streams appear only while probing (MPEG-TS/PS): the full probe
-            return av.open(str(path), mode="r", metadata_errors="ignore")
-        if any(s.type == "video" and not (s.codec_context.width and s.codec_context.height) for s in c.streams):
-            c.close()  # the frame size is not in the container's headers: decode while probing after all
-            return av.open(str(path), mode="r", metadata_errors="ignore")
-        return c
+        c = av.open(str(path), mode="r", metadata_errors="ignore", stream_options=_FAST_PROBE)
+    except Exception:  # e.g. MPEG-TS/PS (streams appear only while probing); the full probe below reports errors
+        c = None
+    if c is not None:
+        if all(s.type != "video" or (s.codec_context.width and s.codec_context.height) for s in c.streams):
+            return c
+        c.close()  # the frame size is not in the container's headers: decode while probing after all
+    try:
+        return av.open(str(path), mode="r", metadata_errors="ignore")
     except av.error.FFmpegError as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         raise InputError(f"cannot read {path.name}: not a media file FFmpeg can decode, or it is truncated/corrupt ({reason})")

@@ -17,7 +17,6 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InputError
-
 from ..models.mono2binaural import spec_channels, stft
 
 DEFAULT_WEIGHTS = {"backbone": 10.0, "coherence": 1.0, "geometric": 0.01, "rir": 1.0, "margin": 1.0}
