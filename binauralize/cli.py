@@ -30,6 +30,10 @@ examples:
 tracks.json (azimuth in degrees, positive = LEFT; see docs/tracks.md):
   {"sources": [{"name": "voice", "azimuth": 30},
                {"name": "car", "track": [[0.0, 60, 0, 5.0], [4.0, -60, 0, 5.0]]}]}
+
+environment:
+  BINAURALIZE_DECODE_WORKERS=N  frame-decoding processes (default: one per core, at most 4)
+  BINAURALIZE_CACHE_DIR=DIR     where loaded HRTF sets are cached (default ~/.cache/binauralize; "off": none)
 """
 
 

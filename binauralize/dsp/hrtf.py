@@ -294,7 +294,7 @@ def _load_cached(path: str, sample_rate: float | None) -> HRTF:
     if Path(path).is_file():
         try:
             file = _disk_cache_file(path, sample_rate)
-        except OSError:
+        except (OSError, RuntimeError):  # unreadable file (from_sofa says so) or no home directory: no cache
             file = None
     if file is not None:
         hit = _read_disk_cache(file, Path(path).name)
