@@ -237,14 +237,15 @@ def _detect_tracks(video: Path, mono: np.ndarray, sr: int) -> list:
 
 
 def evaluate_model(model: str, clips: list[Clip], hrtf=None, progress: Callable | None = None,
-                   data: Path | None = None, input: str = "auto", hop_s: float = 0.1) -> list[dict]:
+                   data: Path | None = None, input: str = "auto", hop_s: float = 0.1, options=None) -> list[dict]:
     """Run a spatializer over clips and score it: 'mono' (Mono-Mono), 'dsp' (renderer with the oracle tracks),
     'plain' (plain HRTF convolution with the oracle tracks), 'dsp-flipped' (Flipped-Visual: mirrored tracks),
     'dsp-detected' (renderer with the tracks the tool finds in the clip's video), or a learned model
     (``[LABEL=]NAME_OR_CHECKPOINT[@flipped]``, see :class:`LearnedSpec`).
 
     ``input``: 'real' (the real-mono track; error if missing), 'mix' ((L+R)/2 of the ground truth) or 'auto'
-    (real when the clip has one)."""
+    (real when the clip has one). ``options``: :class:`RenderOptions` of the DSP renderer, for 'dsp',
+    'dsp-flipped', 'dsp-detected' and the track-driven learned models (default: the tool's defaults)."""
     from .api import Binauralizer
     from .dsp.render import PLAIN, RenderOptions
     from .dsp.reverb import band_envelopes, estimate_t60
@@ -258,7 +259,7 @@ def evaluate_model(model: str, clips: list[Clip], hrtf=None, progress: Callable 
         from .models.spatializer import open_spatializer
 
         spec = LearnedSpec.parse(model, hop_s)
-        dsp = Binauralizer(hrtf=hrtf)
+        dsp = Binauralizer(hrtf=hrtf, options=options or RenderOptions())
         learned = open_spatializer(spec.checkpoint, hop_s=hop_s, renderer_factory=dsp.renderer, steps=spec.steps)
         if spec.detected and not learned.uses_tracks:
             raise InputError(f"{spec.label}: @detected is for track-driven models (position); this one reads frames")
@@ -266,7 +267,7 @@ def evaluate_model(model: str, clips: list[Clip], hrtf=None, progress: Callable 
     else:
         label = model
         b = Binauralizer(hrtf=hrtf, method="mono" if model == "mono" else "dsp",
-                         options=PLAIN if model == "plain" else RenderOptions())
+                         options=PLAIN if model == "plain" else (options or RenderOptions()))
     rows = []
     for c in clips:
         gt, sr = load_audio(c.gt)

@@ -74,6 +74,23 @@ def test_stft_distance_hand_computed():
     assert S.stft_distance(p, g) == pytest.approx(total, rel=1e-12)
 
 
+def test_stft_distance_splits_exactly_into_sum_and_difference_parts():
+    """sum part + diff part = the STFT distance; an error only in L-R (a swapped, asymmetric pair keeps L+R) lands
+    in the diff part, a common error in both ears (same added noise) only in the sum part."""
+    rng = np.random.default_rng(5)
+    g = rng.standard_normal((2, 4000))
+    p = g + 0.3 * rng.standard_normal((2, 4000))
+    s_part, d_part = S.stft_distance_split(p, g)
+    assert s_part + d_part == pytest.approx(S.stft_distance(p, g), rel=1e-12)
+    s_part, d_part = S.stft_distance_split(g[::-1], g)
+    assert s_part == pytest.approx(0.0, abs=1e-12) and d_part == pytest.approx(S.stft_distance(g[::-1], g), rel=1e-12)
+    common = g + 0.3 * rng.standard_normal(4000)
+    s_part, d_part = S.stft_distance_split(common, g)
+    assert d_part == pytest.approx(0.0, abs=1e-12) and s_part > 0.01
+    m = S.all_signal_metrics(p, g, 16000)
+    assert m["gao2019/stft_sum"] + m["gao2019/stft_diff"] == pytest.approx(m["gao2019/stft"], rel=1e-6)  # float32 after resampling
+
+
 def test_pinned_regression_values():
     rng = np.random.default_rng(1234)
     gt = rng.standard_normal((2, 8000)) * 0.1

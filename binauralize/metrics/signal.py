@@ -57,6 +57,19 @@ def stft_distance(pred: np.ndarray, gt: np.ndarray, pad_mode: str = "reflect") -
     return total
 
 
+def stft_distance_split(pred: np.ndarray, gt: np.ndarray, pad_mode: str = "reflect") -> tuple[float, float]:
+    """:func:`stft_distance` split exactly into the part of the sum channel L+R and the part of the difference L-R:
+    ``(sum_part, diff_part)`` with ``sum_part + diff_part == stft_distance(pred, gt)`` (per bin,
+    |dL|^2 + |dR|^2 = (|dL + dR|^2 + |dL - dR|^2) / 2, and the STFT is linear). A spatializer that keeps the mono as
+    L+R (Mono2Binaural) can only change the diff part; the sum part is how far the input's tone, noise and room are
+    from the recording head's. Prepared signals ``[2, T]``."""
+    parts = []
+    for x, y in ((pred[0] + pred[1], gt[0] + gt[1]), (pred[0] - pred[1], gt[0] - gt[1])):
+        d = librosa_stft(x, pad_mode=pad_mode) - librosa_stft(y, pad_mode=pad_mode)
+        parts.append(float(np.mean(d.real**2 + d.imag**2)) / 4)  # stft_distance's mean over (re, im) halves |d|^2
+    return parts[0], parts[1]
+
+
 def envelope_distance(pred: np.ndarray, gt: np.ndarray) -> float:
     """2.5D Visual Sound's ``Envelope_distance``: RMSE of Hilbert envelopes per channel, summed."""
     total = 0.0
@@ -175,7 +188,9 @@ PROTOCOLS = {
 def all_signal_metrics(pred: np.ndarray, gt: np.ndarray, sr: float) -> dict:
     """Every signal metric, each under its protocol name -> flat dict ``{'gao2019/stft': ..., ...}``."""
     p16, g16 = prepare_gao2019(pred, gt, sr)
-    out = {"gao2019/stft": stft_distance(p16, g16), "gao2019/env": envelope_distance(p16, g16),
+    s_part, d_part = stft_distance_split(p16, g16)
+    out = {"gao2019/stft": stft_distance(p16, g16), "gao2019/stft_sum": s_part, "gao2019/stft_diff": d_part,
+           "gao2019/env": envelope_distance(p16, g16),
            "pseudobinaural/mag": magnitude_distance(p16, g16), "pseudobinaural/dphase": phase_difference_distance(p16, g16),
            "pseudobinaural/snr": snr_pseudobinaural(p16, g16)}
     n = min(pred.shape[-1], gt.shape[-1])

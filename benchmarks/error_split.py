@@ -1,0 +1,93 @@
+"""Where the STFT distance comes from: each method's distance split exactly into the part of the sum channel L+R and
+the part of the difference L-R (``binauralize.metrics.signal.stft_distance_split``), on the multi-source clips of the
+synthetic test splits, oracle tracks. Issue 7's target is measured against Mono2Binaural, which keeps the mono as L+R
+and predicts only L-R: this shows how much of the distance any such method can move.
+
+    .venv/bin/python benchmarks/error_split.py --data data/synth_near --runs runs_near --per-count 12 \\
+        --json benchmarks/results/error_split_near.json
+
+Per split, source count and input: mean STFT distance, its L+R and L-R parts, and the L-R part of a silent
+difference (predicting L = R: Mono-Mono's L-R part, the ground truth's difference energy). A method whose L-R
+part is above that one renders interaural differences that the complex L2 distance scores worse than none.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+from position_table import oracle_rows, sounding  # noqa: E402
+
+SHIPPED = HERE.parent / "binauralize" / "models" / "weights" / "position.safetensors"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--runs", required=True, help="folder with the issue-6 runs mono2binaural_{real,mix}/")
+    ap.add_argument("--position", default=str(SHIPPED), help="position-model checkpoint (default: shipped)")
+    ap.add_argument("--splits", nargs="+", default=["scene_test", "hrtf_test"])
+    ap.add_argument("--inputs", nargs="+", default=["real", "mix"], choices=["real", "mix"])
+    ap.add_argument("--per-count", type=int, default=12, help="clips per split and source count")
+    ap.add_argument("--timbres", nargs="*", default=["none"],
+                    help="extra position rows rendered with these RenderOptions timbres (besides the default 'mid')")
+    ap.add_argument("--no-oracle-masks", action="store_true")
+    ap.add_argument("--json")
+    a = ap.parse_args(argv)
+    from tqdm import tqdm
+
+    from binauralize import evaluate as ev
+    from binauralize.dsp.render import RenderOptions
+
+    data, runs = Path(a.data), Path(a.runs)
+    rows, lines = [], []
+    t0 = time.time()
+    for split in a.splits:
+        allc = ev.discover_dataset(data, split)
+        for inp in a.inputs:
+            methods = [("Mono-Mono", "mono", None)]
+            m2b = runs / f"mono2binaural_{inp}" / "best.safetensors"
+            if m2b.exists():
+                methods.append(("Mono2Binaural", f"Mono2Binaural={m2b}", None))
+            methods += [("DSP renderer", "dsp", None), ("Position (shipped)", f"Position={a.position}", None)]
+            methods += [(f"Position, timbre '{t}'", f"Position={a.position}", RenderOptions(timbre=t)) for t in a.timbres]
+            for n in (2, 3):
+                clips = [c for c in allc if sounding(data, c.name) == n][: a.per_count]
+                per = []
+                total = len(clips) * (len(methods) + (0 if a.no_oracle_masks else 1))
+                with tqdm(total=total, desc=f"{split}/{inp}/{n}") as bar:
+                    for label, spec, opts in methods:
+                        for r in ev.evaluate_model(spec, clips, data=data, input=inp, progress=bar.update, options=opts):
+                            per.append({**r, "method": label})
+                    if not a.no_oracle_masks:
+                        per += [{**r, "method": "Position pipeline, oracle masks"}
+                                for r in oracle_rows(clips, data, inp, bar.update)]
+                rows += [{"split": split, "input": inp, "sources": n, **r} for r in per]
+                silent = np.mean([r["gao2019/stft_diff"] for r in per if r["method"] == "Mono-Mono"])
+                ref = np.mean([r["gao2019/stft"] for r in per if r["method"] == "Mono2Binaural"]) if m2b.exists() else None
+                lines += ["", f"**{split}, {n} sources, {'real-mono' if inp == 'real' else '(L+R)/2'} input** "
+                          f"({len(clips)} clips; L-R part of a silent difference: {silent:.3f})", "",
+                          "| method | STFT | L+R part | L-R part | vs Mono2Binaural |", "|---|---|---|---|---|"]
+                for label in dict.fromkeys(r["method"] for r in per):
+                    rs = [r for r in per if r["method"] == label]
+                    st = np.mean([r["gao2019/stft"] for r in rs])
+                    rel = f"{100 * (st / ref - 1):+.1f}%" if ref else ""
+                    lines.append(f"| {label} | {st:.3f} | {np.mean([r['gao2019/stft_sum'] for r in rs]):.3f} | "
+                                 f"{np.mean([r['gao2019/stft_diff'] for r in rs]):.3f} | {rel} |")
+                print("\n".join(lines[-(len(methods) + 6):]), flush=True)
+    cmd = "python benchmarks/error_split.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    text = f"`{cmd}` ({(time.time() - t0) / 60:.0f} min)\n" + "\n".join(lines)
+    print(text)
+    if a.json:
+        Path(a.json).write_text(json.dumps({"command": cmd, "table": text, "per_clip": rows}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
