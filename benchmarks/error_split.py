@@ -8,7 +8,9 @@ and predicts only L-R: this shows how much of the distance any such method can m
 
 Per split, source count and input: mean STFT distance, its L+R and L-R parts, and the L-R part of a silent
 difference (predicting L = R: Mono-Mono's L-R part, the ground truth's difference energy). A method whose L-R
-part is above that one renders interaural differences that the complex L2 distance scores worse than none.
+part is above that one renders interaural differences that the complex L2 distance scores worse than none. Last
+column pair: the distance with each output at its best level (``stft_distance_best_level``), which removes the
+effect of the peak normalisation on poorly correlated outputs.
 """
 from __future__ import annotations
 
@@ -71,15 +73,19 @@ def main(argv: list[str] | None = None) -> int:
                 rows += [{"split": split, "input": inp, "sources": n, **r} for r in per]
                 silent = np.mean([r["gao2019/stft_diff"] for r in per if r["method"] == "Mono-Mono"])
                 ref = np.mean([r["gao2019/stft"] for r in per if r["method"] == "Mono2Binaural"]) if m2b.exists() else None
+                ref_bl = np.mean([r["gao2019/stft_best_level"] for r in per if r["method"] == "Mono2Binaural"]) if ref else None
                 lines += ["", f"**{split}, {n} sources, {'real-mono' if inp == 'real' else '(L+R)/2'} input** "
                           f"({len(clips)} clips; L-R part of a silent difference: {silent:.3f})", "",
-                          "| method | STFT | L+R part | L-R part | vs Mono2Binaural |", "|---|---|---|---|---|"]
+                          "| method | STFT | L+R part | L-R part | vs Mono2Binaural | STFT at the best level | vs Mono2Binaural |",
+                          "|---|---|---|---|---|---|---|"]
                 for label in dict.fromkeys(r["method"] for r in per):
                     rs = [r for r in per if r["method"] == label]
                     st = np.mean([r["gao2019/stft"] for r in rs])
+                    bl = np.mean([r["gao2019/stft_best_level"] for r in rs])
                     rel = f"{100 * (st / ref - 1):+.1f}%" if ref else ""
+                    rel_bl = f"{100 * (bl / ref_bl - 1):+.1f}%" if ref else ""
                     lines.append(f"| {label} | {st:.3f} | {np.mean([r['gao2019/stft_sum'] for r in rs]):.3f} | "
-                                 f"{np.mean([r['gao2019/stft_diff'] for r in rs]):.3f} | {rel} |")
+                                 f"{np.mean([r['gao2019/stft_diff'] for r in rs]):.3f} | {rel} | {bl:.3f} | {rel_bl} |")
                 print("\n".join(lines[-(len(methods) + 6):]), flush=True)
     cmd = "python benchmarks/error_split.py " + " ".join(sys.argv[1:] if argv is None else argv)
     text = f"`{cmd}` ({(time.time() - t0) / 60:.0f} min)\n" + "\n".join(lines)

@@ -91,6 +91,21 @@ def test_stft_distance_splits_exactly_into_sum_and_difference_parts():
     assert m["gao2019/stft_sum"] + m["gao2019/stft_diff"] == pytest.approx(m["gao2019/stft"], rel=1e-6)  # float32 after resampling
 
 
+def test_stft_distance_at_the_best_level():
+    """A scaled copy scores zero; scaling the prediction changes nothing; an uncorrelated prediction scores the
+    ground truth's energy (what silence scores), below its plain distance."""
+    rng = np.random.default_rng(6)
+    g = rng.standard_normal((2, 4000))
+    assert S.stft_distance_best_level(0.3 * g, g) == pytest.approx(0.0, abs=1e-9)
+    p = g + rng.standard_normal((2, 4000))
+    assert S.stft_distance_best_level(5 * p, g) == pytest.approx(S.stft_distance_best_level(p, g), rel=1e-9)
+    assert S.stft_distance_best_level(p, g) < S.stft_distance(p, g)
+    u = rng.standard_normal((2, 4000))
+    silence = S.stft_distance(np.zeros_like(g), g)
+    assert S.stft_distance_best_level(u, g) == pytest.approx(silence, rel=0.02)
+    assert S.stft_distance_best_level(-g, g) == pytest.approx(silence)  # no negative gains
+
+
 def test_pinned_regression_values():
     rng = np.random.default_rng(1234)
     gt = rng.standard_normal((2, 8000)) * 0.1

@@ -70,6 +70,21 @@ def stft_distance_split(pred: np.ndarray, gt: np.ndarray, pad_mode: str = "refle
     return parts[0], parts[1]
 
 
+def stft_distance_best_level(pred: np.ndarray, gt: np.ndarray, pad_mode: str = "reflect") -> float:
+    """:func:`stft_distance` after scaling the prediction by the real gain that minimises it,
+    ``min_a sum_c mean |a P_c - G_c|^2 / 2 = GG - PG^2 / PP`` (PG: the real part of the cross term; a = PG / PP,
+    clipped at 0). A diagnostic, not a published metric: the peak normalisation sets each output's level from its
+    loudest sample, so a prediction poorly correlated with the ground truth scores better the larger its peak is
+    relative to its energy (a loud interaural difference lowers the normalised L+R); this removes that."""
+    pp = pg = gg = 0.0
+    for c in range(2):
+        P, G = librosa_stft(pred[c], pad_mode=pad_mode), librosa_stft(gt[c], pad_mode=pad_mode)
+        pp += float(np.mean(np.abs(P) ** 2)) / 2
+        pg += float(np.mean((P * G.conj()).real)) / 2
+        gg += float(np.mean(np.abs(G) ** 2)) / 2
+    return gg - max(pg, 0.0) ** 2 / pp if pp > 0 else gg
+
+
 def envelope_distance(pred: np.ndarray, gt: np.ndarray) -> float:
     """2.5D Visual Sound's ``Envelope_distance``: RMSE of Hilbert envelopes per channel, summed."""
     total = 0.0
@@ -190,6 +205,7 @@ def all_signal_metrics(pred: np.ndarray, gt: np.ndarray, sr: float) -> dict:
     p16, g16 = prepare_gao2019(pred, gt, sr)
     s_part, d_part = stft_distance_split(p16, g16)
     out = {"gao2019/stft": stft_distance(p16, g16), "gao2019/stft_sum": s_part, "gao2019/stft_diff": d_part,
+           "gao2019/stft_best_level": stft_distance_best_level(p16, g16),
            "gao2019/env": envelope_distance(p16, g16),
            "pseudobinaural/mag": magnitude_distance(p16, g16), "pseudobinaural/dphase": phase_difference_distance(p16, g16),
            "pseudobinaural/snr": snr_pseudobinaural(p16, g16)}
