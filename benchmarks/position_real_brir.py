@@ -36,7 +36,9 @@ CLASS = {"castanets_dry.wav": "percussion", "xmas.wav": "synth", "singing.wav": 
 PAIRS = [("castanets_dry.wav", "198-209-0000.hq.ogg"), ("sorohanro_-_solo-trumpet-06.hq.ogg", "singing.wav"),
          ("xmas.wav", "castanets_dry.wav"), ("198-209-0000.hq.ogg", "sorohanro_-_solo-trumpet-06.hq.ogg")]
 W, H, FOV = 320, 180, 100.0
-COLS = [("gao2019/stft", "STFT", "{:.3f}"), ("gao2019/env", "ENV", "{:.4f}"), ("ild_err_db", "ILD err dB", "{:.2f}"),
+COLS = [("gao2019/stft", "STFT", "{:.3f}"), ("gao2019/stft_sum", "L+R part", "{:.3f}"),
+        ("gao2019/stft_diff", "L-R part", "{:.3f}"), ("gao2019/stft_best_level", "STFT at best level", "{:.3f}"),
+        ("gao2019/env", "ENV", "{:.4f}"), ("ild_err_db", "ILD err dB", "{:.2f}"),
         ("itd_err_us", "ITD err us", "{:.0f}"), ("side_agreement", "ILD side agr", "{:.0%}"),
         ("si_sdri_db", "SI-SDRi dB", "{:+.1f}")]
 
@@ -70,7 +72,8 @@ def main(argv=None) -> int:
     from binauralize.dsp.reverb import band_envelopes, estimate_t60
     from binauralize.evaluate import summarize, summary_table_lines
     from binauralize.metrics.separation import si_sdr
-    from binauralize.metrics.signal import gao2019_metrics
+    from binauralize.metrics.signal import (gao2019_metrics, prepare_gao2019, stft_distance_best_level,
+                                            stft_distance_split)
     from binauralize.metrics.spatial import cue_errors
     from binauralize.models.spatializer import open_spatializer
     from binauralize.tracks import SourceTrack
@@ -120,6 +123,9 @@ def main(argv=None) -> int:
             for name, pred in preds.items():
                 r = {"method": name, "clip": f"{a}@{az_a:+d} + {b}@{az_b:+d}", "t60_est": t60}
                 r.update({f"gao2019/{k}": v for k, v in gao2019_metrics(pred, gt, SR).items()})
+                p16, g16 = prepare_gao2019(pred, gt, SR)
+                r["gao2019/stft_sum"], r["gao2019/stft_diff"] = stft_distance_split(p16, g16)
+                r["gao2019/stft_best_level"] = stft_distance_best_level(p16, g16)
                 ce = cue_errors(pred, gt, SR)
                 r.update({k: v for k, v in ce.items() if k != "ild_band_err_db"})
                 if name in seps:
@@ -135,7 +141,9 @@ def main(argv=None) -> int:
              "with BRIRs measured on a KEMAR in a seminar room (6.3 m) and summed; input (L+R)/2 of that mix; every "
              "method told the true azimuths. The frame the position model sees: docs/position_real_brir_frame.png. "
              "Mean +- standard error; lower is better except SI-SDRi (each separated part against that source's own "
-             "real contribution to the mono, minus the unseparated mono's SI-SDR).", ""]
+             "real contribution to the mono, minus the unseparated mono's SI-SDR). L+R and L-R part: the STFT distance "
+             "split exactly between the sum and difference channels; STFT at best level: with each output scaled by "
+             "the gain that minimises it (removes the peak normalisation's effect; benchmarks/error_split.py).", ""]
     for r in rows:  # every row gets every key (summaries take their keys from the first row)
         r.setdefault("si_sdri_db", float("nan"))
     summary = summarize(rows)
