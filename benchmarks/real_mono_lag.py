@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
         y, sr = sf.read(a.data / "binaural_audios" / f"{f.stem}.wav")
         mono, _ = sf.read(a.data / "mono_audios" / f"{f.stem}.wav")
         mid = y.mean(axis=1)
-        lag = gcc_phat_itd(mid, mono, sr, max_s=0.03, interp=1)  # > 0: the mono lags (L+R)/2
+        lag = gcc_phat_itd(mid, mono, sr, max_s=0.03, interp=1, floor_db=None, taper=False)  # > 0: the mono lags (L+R)/2
         fr, pxy = csd(mono, mid, sr, nperseg=1024)
         pxx, pyy = welch(mono, sr, nperseg=1024)[1], welch(mid, sr, nperseg=1024)[1]
         for b in bands:
