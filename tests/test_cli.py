@@ -306,3 +306,28 @@ def test_probe_reads_headers_and_mpeg_ps_falls_back_to_the_full_probe(tmp_path, 
     out = tmp_path / "out.mp4"
     assert run([clips[0], "-o", out, "-q"], capsys)[0] == 0
     assert packets(out) == packets(clips[0])  # the picture copied as it was (same container, same bitstream)
+
+
+def test_preview_reads_the_output_back(tmp_path, capsys):
+    """--preview measures the written output's cues (listening by numbers): a source moving from 50 deg left to
+    50 deg right gives an output whose ITD side follows it frame by frame, and its PNG is written."""
+    clip = make_clip(tmp_path / "move.mp4", seconds=3.0)
+    moving = tmp_path / "moving.json"
+    moving.write_text(json.dumps({"sources": [{"name": "s", "track": [[0, 50, 0, 2], [1.2, 50, 0, 2], [1.8, -50, 0, 2],
+                                                                      [3, -50, 0, 2]]}]}))
+    rep_path = tmp_path / "r.json"
+    code, err = run([clip, "-o", tmp_path / "out.mp4", "--sources", moving, "--preview", tmp_path / "p.png",
+                     "--report", rep_path], capsys)
+    assert code == 0, err
+    rep = json.loads(rep_path.read_text())
+    cues = rep["output_cues"]
+    assert cues["frames_active"] >= 10 and cues["side_agreement"] >= 0.9, cues
+    assert cues["median_azimuth_error_deg"] < 8, cues
+    assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    code, err = run([clip, "-o", tmp_path / "mono.mp4", "--sources", moving, "--method", "mono", "--preview",
+                     tmp_path / "pm.png", "--report", rep_path], capsys)
+    assert code == 0, err
+    mono = json.loads(rep_path.read_text())["output_cues"]  # Mono-Mono: no interaural difference at all
+    assert abs(mono["median_itd_us"]) < 10 and mono["median_azimuth_error_deg"] > 40, mono
+    code, err = run([clip, "-o", tmp_path / "plain.mp4", "--sources", moving, "--report", rep_path], capsys)
+    assert json.loads(rep_path.read_text())["output_cues"] is None  # only measured when a preview is asked for

@@ -59,16 +59,31 @@ def frames_over_time(x: np.ndarray, sr: float, frame_s: float = 0.1):
     return (np.arange(count) + 0.5) * frame_s, fr
 
 
-def cues_over_time(x: np.ndarray, sr: float, frame_s: float = 0.1, silence_db: float = -40.0) -> dict:
+def cues_over_time(x: np.ndarray, sr: float, frame_s: float = 0.1, silence_db: float = -40.0,
+                   interp: int = 16) -> dict:
     """ITD (s), broadband ILD (dB) and energy (dB re loudest frame) per ``frame_s`` frame, plus an ``active``
     mask of frames within ``silence_db`` of the loudest one."""
-    times, fr = frames_over_time(x, sr, frame_s)
-    energy = 10 * np.log10(np.sum(fr**2, axis=(1, 2)) + 1e-20)
+    return cues_from_chunks([x], sr, frame_s, silence_db, interp)
+
+
+def cues_from_chunks(chunks, sr: float, frame_s: float = 0.1, silence_db: float = -40.0, interp: int = 16) -> dict:
+    """:func:`cues_over_time` of a signal given as consecutive ``[2, n]`` chunks of any sizes (a file streamed from
+    disk: only per-frame numbers are kept). Frames start at sample 0; a last partial frame is dropped."""
+    n = int(round(frame_s * sr))
+    itd, ild, energy = [], [], []
+    buf = np.zeros((2, 0))
+    for c in chunks:
+        buf = np.concatenate([buf, np.asarray(c, dtype=float)], axis=1)
+        k = buf.shape[1] // n
+        for f in buf[:, : k * n].reshape(2, k, n).transpose(1, 0, 2):
+            energy.append(10 * np.log10(np.sum(f**2) + 1e-20))
+            itd.append(gcc_phat_itd(f[0], f[1], sr, interp=interp))
+            ild.append(ild_db(f[0], f[1], sr))
+        buf = buf[:, k * n:]
+    energy = np.array(energy)
     active = energy > energy.max() + silence_db if len(energy) else np.zeros(0, bool)
-    itd = np.array([gcc_phat_itd(f[0], f[1], sr) for f in fr])
-    ild = np.array([ild_db(f[0], f[1], sr) for f in fr])
-    return {"time": times, "itd": itd, "ild": ild, "energy_db": energy - (energy.max() if len(energy) else 0),
-            "active": active}
+    return {"time": (np.arange(len(energy)) + 0.5) * frame_s, "itd": np.array(itd), "ild": np.array(ild),
+            "energy_db": energy - (energy.max() if len(energy) else 0), "active": active}
 
 
 def interaural_coherence(x: np.ndarray, sr: float, max_s: float = 1e-3) -> float:

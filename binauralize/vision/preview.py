@@ -24,13 +24,15 @@ def weighted_azimuth(tracks: list[SourceTrack], times: np.ndarray) -> np.ndarray
 
 
 def write_preview(video: str | Path, out: str | Path, tracks: list[SourceTrack], fa=None, fps: float = 10.0,
-                  width: int = 480, fov: float = 70.0, duration: float | None = None) -> list[Path]:
+                  width: int = 480, fov: float = 70.0, duration: float | None = None, cues: dict | None = None
+                  ) -> list[Path]:
     """Write ``out`` (mp4, H.264) and ``out`` with suffix .png; only the .png summary when ``out`` ends in .png.
-    Returns the paths written (atomically)."""
+    ``cues``: the output's interaural cues over time (:func:`binauralize.metrics.spatial.cues_from_chunks`), drawn
+    in the PNG beside the tracks. Returns the paths written (atomically)."""
     out = Path(out)
     dur = duration or (float(fa.times[-1]) + 1.0 / fps if fa is not None and len(fa.times) else 10.0)
     if out.suffix.lower() == ".png":
-        summary_png(out, tracks, fa, dur)
+        summary_png(out, tracks, fa, dur, cues)
         return [out]
     import av
     import cv2
@@ -90,7 +92,7 @@ def write_preview(video: str | Path, out: str | Path, tracks: list[SourceTrack],
             tmp.unlink()
         raise
     png = out.with_suffix(".png")
-    summary_png(png, tracks, fa, dur)
+    summary_png(png, tracks, fa, dur, cues)
     return [out, png]
 
 
@@ -109,16 +111,22 @@ def _draw_strip(canvas, h, w, tl, az_line, t, dur):
     cv2.putText(canvas, "right", (2, h + STRIP - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (200, 200, 200), 1)
 
 
-def summary_png(path: Path, tracks: list[SourceTrack], fa, dur: float) -> None:
-    """Azimuth of each source over time (opacity = its weight) and the weights, as a PNG."""
+def summary_png(path: Path, tracks: list[SourceTrack], fa, dur: float, cues: dict | None = None) -> None:
+    """Azimuth of each source over time (opacity = its weight) and the weights, as a PNG; with ``cues`` (the
+    output's, per 100 ms) also the azimuth its ITD says (Woodworth) over the tracks, and its ILD: listening by
+    numbers."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from ..metrics.spatial import azimuth_from_itd
+
     t = np.linspace(0, dur, 600)
     az, _, _, w = block_directions(tracks, t)
-    fig, ax = plt.subplots(2, 1, figsize=(9, 5), sharex=True, gridspec_kw={"height_ratios": [2, 1]})
+    rows = 3 if cues is not None else 2
+    fig, ax = plt.subplots(rows, 1, figsize=(10, 2.4 * rows), sharex=True,
+                           gridspec_kw={"height_ratios": [2, 1, 1][:rows]})
     for s, tr in enumerate(tracks):
         col = f"C{s % 10}"
         a = np.where(w[s] > 0.02, az[s], np.nan)
@@ -126,14 +134,22 @@ def summary_png(path: Path, tracks: list[SourceTrack], fa, dur: float) -> None:
         ax[0].scatter(t, a, s=4 + 20 * w[s], color=col, alpha=np.clip(w[s], 0.05, 1), label=tr.name)
         ax[1].plot(t, w[s], color=col, label=tr.name)
     ax[0].plot(t, (az * w).sum(axis=0), color="k", lw=1.5, label="rendered (weighted)")
+    if cues is not None:
+        act = np.asarray(cues["active"], bool)
+        ct = np.asarray(cues["time"])[act]
+        ax[0].plot(ct, azimuth_from_itd(np.asarray(cues["itd"])[act]), "x", color="crimson", ms=3,
+                   label="output: azimuth from its ITD")
+        ax[2].plot(ct, np.asarray(cues["ild"])[act], ".", color="crimson", ms=3)
+        ax[2].axhline(0, color="grey", lw=0.5)
+        ax[2].set_ylabel("output ILD (dB)\n+ = left louder")
     ax[0].set_ylabel("azimuth (deg), + = left")
     ax[0].axhline(0, color="grey", lw=0.5)
-    ax[0].legend(fontsize=7, loc="upper right", ncol=2)
+    ax[0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     ax[1].set_ylabel("share of the sound")
-    ax[1].set_xlabel("time (s)")
-    ax[0].set_title("binauralize: sources and where the sound is placed")
+    ax[-1].set_xlabel("time (s)")
+    ax[0].set_title("binauralize: sources, where the sound is placed" + (" and what the output says" if cues is not None else ""))
     fig.tight_layout()
     tmp = path.with_name(f".{path.stem}.partial.png")
-    fig.savefig(tmp, dpi=80)
+    fig.savefig(tmp, dpi=80, bbox_inches="tight")
     plt.close(fig)
     tmp.replace(path)
