@@ -395,28 +395,20 @@ class _TrackModelRenderer(_LearnedRenderer):
 def output_cues_over_time(path: Path, tracks: list[SourceTrack], frame_s: float = 0.1) -> dict:
     """Listening by numbers: the interaural cues of a written output per ``frame_s`` frame (streamed from the file;
     :func:`binauralize.metrics.spatial.cues_from_chunks`, ITD refined 4x: 5 us at 48 kHz) and a ``summary``: active
-    frames, median ITD and ILD, and against the rendered weighted azimuth of the tracks the median |error| of the
-    azimuth the ITD says (Woodworth's spherical head) and the share of frames aimed at least 5 deg off centre whose
-    ITD points to the same side."""
-    from .metrics.spatial import azimuth_from_itd, cues_from_chunks
-    from .tracks import block_directions
+    frames, median ITD and ILD, and (with tracks) the agreement of the azimuth its ITD says with the tracks'
+    (:func:`binauralize.metrics.spatial.cues_against_tracks`: left/centre/right agreement, median |error|)."""
+    from .metrics.spatial import cues_against_tracks, cues_from_chunks
 
-    sr = media.probe(path).sample_rate
-    cues = cues_from_chunks(media.iter_audio(path), sr, frame_s, interp=4)
+    cues = cues_from_chunks(media.iter_audio(path), media.probe(path).sample_rate, frame_s, interp=4)
     act = cues["active"]
-    summary = {"frames_active": int(act.sum()), "median_itd_us": None, "median_ild_db": None,
-               "median_azimuth_error_deg": None, "side_agreement": None}
-    if act.any():
-        summary["median_itd_us"] = float(np.median(cues["itd"][act]) * 1e6)
-        summary["median_ild_db"] = float(np.median(cues["ild"][act]))
-        if tracks:
-            a, _, _, w = block_directions(tracks, cues["time"])
-            aim = np.clip((a * w).sum(axis=0), -90, 90)[act]
-            est = azimuth_from_itd(cues["itd"])[act]
-            summary["median_azimuth_error_deg"] = float(np.median(np.abs(est - aim)))
-            off = np.abs(aim) >= 5
-            if off.any():
-                summary["side_agreement"] = float(np.mean(np.sign(est[off]) == np.sign(aim[off])))
+    summary = {"frames_active": int(act.sum()),
+               "median_itd_us": float(np.median(cues["itd"][act]) * 1e6) if act.any() else None,
+               "median_ild_db": float(np.median(cues["ild"][act])) if act.any() else None,
+               "lcr_agreement": None, "median_azimuth_error_deg": None}
+    if tracks and act.any():
+        agree = cues_against_tracks(cues, tracks)
+        summary["lcr_agreement"] = agree["lcr_agreement"]
+        summary["median_azimuth_error_deg"] = agree["median_abs_err_deg"]
     cues["summary"] = summary
     return cues
 

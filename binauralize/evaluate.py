@@ -27,7 +27,7 @@ import numpy as np
 
 from .errors import InputError
 from .metrics.signal import all_signal_metrics
-from .metrics.spatial import (azimuth_from_itd, cue_errors, cues_over_time, direction_metrics, lateral_class,
+from .metrics.spatial import (cue_errors, cues_against_tracks, cues_over_time, direction_metrics,
                               mono_compatibility_db)
 
 AUDIO_EXTS = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".mp4", ".mkv", ".mov", ".webm")
@@ -313,22 +313,12 @@ def evaluate_model(model: str, clips: list[Clip], hrtf=None, progress: Callable 
 
 
 def direction_check(output: Path, tracks_path: Path, frame_s: float = 0.1) -> dict:
-    """No ground truth: the output's ITD-derived azimuth per 100 ms against the tracks' weighted azimuth."""
-    from .tracks import block_directions, load_tracks
+    """No ground truth: the output's ITD-derived azimuth per 100 ms against the tracks' weighted azimuth
+    (:func:`binauralize.metrics.spatial.cues_against_tracks`)."""
+    from .tracks import load_tracks
 
     y, sr = load_audio(output)
-    y = _stereo(y, output.name)
-    tracks = load_tracks(tracks_path)
-    c = cues_over_time(y, sr, frame_s)
-    est = azimuth_from_itd(c["itd"])
-    a, _, _, w = block_directions(tracks, c["time"])
-    want = (a * w).sum(axis=0)
-    act = c["active"]
-    same_side = np.mean(lateral_class(est[act], 5.0) == lateral_class(want[act], 5.0)) if act.any() else float("nan")
-    corr = float(np.corrcoef(est[act], want[act])[0, 1]) if act.sum() > 2 and np.std(want[act]) > 0 and np.std(est[act]) > 0 else float("nan")
-    return {"frames": int(act.sum()), "lcr_agreement": float(same_side), "correlation": corr,
-            "median_abs_err_deg": float(np.median(np.abs(est[act] - want[act]))) if act.any() else float("nan"),
-            "time": c["time"].tolist(), "estimated_az": est.tolist(), "track_az": want.tolist(), "active": act.tolist()}
+    return cues_against_tracks(cues_over_time(_stereo(y, output.name), sr, frame_s), load_tracks(tracks_path))
 
 
 # ------------------------------------------------------------------------------------------------ reporting

@@ -156,6 +156,26 @@ def direction_metrics(pred: np.ndarray, sr: float, true_az_deg, frame_s: float =
             "lcr_accuracy": float(np.mean(lateral_class(est[act]) == lateral_class(truth[act])))}
 
 
+def cues_against_tracks(cues: dict, tracks: list) -> dict:
+    """Listening by numbers without ground truth: the azimuth an output's ITD says per frame (Woodworth) against
+    the weighted azimuth of the tracks it was rendered along (``cues`` from :func:`cues_over_time` or
+    :func:`cues_from_chunks`). Over active frames: left/centre(+-5 deg)/right agreement, correlation, median
+    |error| (deg); plus the per-frame series (``time``, ``estimated_az``, ``track_az``, ``active``)."""
+    from ..tracks import block_directions
+
+    est = azimuth_from_itd(cues["itd"])
+    a, _, _, w = block_directions(tracks, cues["time"])
+    want = (a * w).sum(axis=0)
+    act = np.asarray(cues["active"], bool)
+    same_side = np.mean(lateral_class(est[act], 5.0) == lateral_class(want[act], 5.0)) if act.any() else float("nan")
+    corr = (float(np.corrcoef(est[act], want[act])[0, 1])
+            if act.sum() > 2 and np.std(want[act]) > 0 and np.std(est[act]) > 0 else float("nan"))
+    return {"frames": int(act.sum()), "lcr_agreement": float(same_side), "correlation": corr,
+            "median_abs_err_deg": float(np.median(np.abs(est[act] - want[act]))) if act.any() else float("nan"),
+            "time": np.asarray(cues["time"]).tolist(), "estimated_az": est.tolist(), "track_az": want.tolist(),
+            "active": act.tolist()}
+
+
 def mono_compatibility_db(pred: np.ndarray, mono: np.ndarray) -> float:
     """Level of ``(L + R)/2 - mono`` relative to ``mono`` in dB (-inf when identical; below -20 dB is transparent)."""
     n = min(pred.shape[-1], len(mono))
