@@ -52,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fov", type=float, default=70.0, metavar="DEG",
                    help="horizontal field of view of the camera in degrees (default 70: a phone's main camera)")
     p.add_argument("--preview", metavar="MP4", help="draw what was decided: boxes, sounding source, azimuth "
-                   "(also writes a .png summary next to it; a .png path: the summary alone)")
+                   "(also writes a .png summary next to it; a .png path: the summary alone). The written output is "
+                   "measured back: the PNG shows the azimuth its ITD says and its ILD per 100 ms, the report "
+                   "output_cues")
     p.add_argument("--flip-visual", action="store_true",
                    help="baseline: mirror the frames before localizing (Flipped-Visual); for evaluations")
     p.add_argument("--save-tracks", metavar="JSON", help="write the tracks used (edit and feed back with --sources)")
