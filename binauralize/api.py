@@ -404,11 +404,12 @@ def output_cues_over_time(path: Path, tracks: list[SourceTrack], frame_s: float 
     summary = {"frames_active": int(act.sum()),
                "median_itd_us": float(np.median(cues["itd"][act]) * 1e6) if act.any() else None,
                "median_ild_db": float(np.median(cues["ild"][act])) if act.any() else None,
-               "lcr_agreement": None, "median_azimuth_error_deg": None}
+               "lcr_agreement": None, "median_azimuth_error_deg": None, "ild_side_agreement": None}
     if tracks and act.any():
         agree = cues_against_tracks(cues, tracks)
         summary["lcr_agreement"] = agree["lcr_agreement"]
         summary["median_azimuth_error_deg"] = agree["median_abs_err_deg"]
+        summary["ild_side_agreement"] = None if np.isnan(agree["ild_side_agreement"]) else agree["ild_side_agreement"]
     cues["summary"] = summary
     return cues
 

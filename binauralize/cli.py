@@ -213,7 +213,8 @@ def evaluate_main(argv: list[str]) -> int:
             _direction_plot(res, out / "direction_check.png")
             print(f"direction check: {res['frames']} active 100-ms frames, left/centre/right agreement "
                   f"{res['lcr_agreement']:.0%}, correlation {res['correlation']:.2f}, median |error| "
-                  f"{res['median_abs_err_deg']:.1f} deg -> {out}/direction_check.png")
+                  f"{res['median_abs_err_deg']:.1f} deg (ITD); ILD leans to the aimed side in "
+                  f"{res['ild_side_agreement']:.0%} of off-centre frames -> {out}/direction_check.png")
             return 0
         from tqdm import tqdm
 

@@ -322,12 +322,13 @@ def test_preview_reads_the_output_back(tmp_path, capsys):
     rep = json.loads(rep_path.read_text())
     cues = rep["output_cues"]
     assert cues["frames_active"] >= 10 and cues["lcr_agreement"] >= 0.85, cues  # misses: frames of the sweep
-    assert cues["median_azimuth_error_deg"] < 8, cues
+    assert cues["median_azimuth_error_deg"] < 8 and cues["ild_side_agreement"] >= 0.9, cues
     assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     code, err = run([clip, "-o", tmp_path / "mono.mp4", "--sources", moving, "--method", "mono", "--preview",
                      tmp_path / "pm.png", "--report", rep_path], capsys)
     assert code == 0, err
     mono = json.loads(rep_path.read_text())["output_cues"]  # Mono-Mono: no interaural difference at all
     assert abs(mono["median_itd_us"]) < 10 and mono["median_azimuth_error_deg"] > 40, mono
+    assert mono["ild_side_agreement"] == 0.0, mono  # no ILD beyond the codec's noise: leans nowhere
     code, err = run([clip, "-o", tmp_path / "plain.mp4", "--sources", moving, "--report", rep_path], capsys)
     assert json.loads(rep_path.read_text())["output_cues"] is None  # only measured when a preview is asked for

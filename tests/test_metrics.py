@@ -149,3 +149,24 @@ def test_cues_over_time_sign(rng):
     x = rng.standard_normal(16000)
     c = cues_over_time(np.stack([x, np.roll(x, 4) * 0.5]), 16000)
     assert np.all(c["itd"][c["active"]] > 0) and np.all(c["ild"][c["active"]] > 5)
+
+
+def test_cues_against_tracks_known_answers():
+    """Frames whose ITD is Woodworth's for 30 deg left and whose ILD is +3 dB agree with a track at +30 deg (zero
+    error) and disagree with one at -30 deg on both cues; an ILD inside +-0.5 dB leans nowhere."""
+    from binauralize.metrics.spatial import HEAD_RADIUS_M, SPEED_OF_SOUND, cues_against_tracks
+    from binauralize.tracks import SourceTrack
+
+    th = np.deg2rad(30.0)
+    itd = HEAD_RADIUS_M / SPEED_OF_SOUND * (th + np.sin(th))
+    n = 20
+    cues = {"time": (np.arange(n) + 0.5) * 0.1, "itd": np.full(n, itd), "ild": np.full(n, 3.0),
+            "active": np.ones(n, bool)}
+    left = cues_against_tracks(cues, [SourceTrack.static(30.0)])
+    assert left["lcr_agreement"] == 1.0 and left["ild_side_agreement"] == 1.0
+    assert left["median_abs_err_deg"] == pytest.approx(0.0, abs=0.1)
+    right = cues_against_tracks(cues, [SourceTrack.static(-30.0)])
+    assert right["lcr_agreement"] == 0.0 and right["ild_side_agreement"] == 0.0
+    assert right["median_abs_err_deg"] == pytest.approx(60.0, abs=0.2)
+    cues["ild"] = np.full(n, 0.3)
+    assert cues_against_tracks(cues, [SourceTrack.static(30.0)])["ild_side_agreement"] == 0.0

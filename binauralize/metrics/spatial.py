@@ -160,7 +160,10 @@ def cues_against_tracks(cues: dict, tracks: list) -> dict:
     """Listening by numbers without ground truth: the azimuth an output's ITD says per frame (Woodworth) against
     the weighted azimuth of the tracks it was rendered along (``cues`` from :func:`cues_over_time` or
     :func:`cues_from_chunks`). Over active frames: left/centre(+-5 deg)/right agreement, correlation, median
-    |error| (deg); plus the per-frame series (``time``, ``estimated_az``, ``track_az``, ``active``)."""
+    |error| (deg), and the share of frames aimed at least 5 deg off centre whose broadband ILD leans to the aimed
+    side by more than 0.5 dB (``ild_side_agreement``: the level cue, which survives where reverberation blurs the
+    ITD); plus the
+    per-frame series (``time``, ``estimated_az``, ``track_az``, ``active``)."""
     from ..tracks import block_directions
 
     est = azimuth_from_itd(cues["itd"])
@@ -170,8 +173,13 @@ def cues_against_tracks(cues: dict, tracks: list) -> dict:
     same_side = np.mean(lateral_class(est[act], 5.0) == lateral_class(want[act], 5.0)) if act.any() else float("nan")
     corr = (float(np.corrcoef(est[act], want[act])[0, 1])
             if act.sum() > 2 and np.std(want[act]) > 0 and np.std(est[act]) > 0 else float("nan"))
+    off = act & (np.abs(want) >= 5.0)
+    ild = np.asarray(cues["ild"])[off]
+    leans = (np.sign(ild) == np.sign(want[off])) & (np.abs(ild) > 0.5)  # 0.5 dB: as cue_errors' side agreement
+    ild_side = float(np.mean(leans)) if off.any() else float("nan")
     return {"frames": int(act.sum()), "lcr_agreement": float(same_side), "correlation": corr,
             "median_abs_err_deg": float(np.median(np.abs(est[act] - want[act]))) if act.any() else float("nan"),
+            "ild_side_agreement": ild_side,
             "time": np.asarray(cues["time"]).tolist(), "estimated_az": est.tolist(), "track_az": want.tolist(),
             "active": act.tolist()}
 
