@@ -43,7 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     settings = [("default (split, early 10 ms, width 0.5)", RenderOptions()),
                 ("early 20 ms, width 1.0", RenderOptions(early_ms=20, diffuse=1.0)),
                 ("early 40 ms, width 1.0", RenderOptions(early_ms=40, diffuse=1.0)),
-                ("no split", RenderOptions(reverb="off"))]
+                ("no split", RenderOptions(reverb="off")),
+                ("reverberant part with the ITD, width 1.0", RenderOptions(reverb_itd=True, diffuse=1.0)),
+                ("reverberant part with the ITD, width 0.5", RenderOptions(reverb_itd=True))]
     t0 = time.time()
     rows, lines = [], ["| setting | " + " | ".join(k[1] for k in KEYS) + " |", "|---" * (len(KEYS) + 1) + "|"]
     for label, opts in settings:

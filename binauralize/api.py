@@ -422,7 +422,8 @@ def _reverb_reason(opt: RenderOptions, t60: float | None) -> str:
     if t60 < opt.dry_below_t60:
         return f"estimated T60 {t60:.2f} s < {opt.dry_below_t60} s: input treated as dry, all of it placed at the source"
     return (f"estimated T60 {t60:.2f} s: the input's own reverberation (after {opt.early_ms:.0f} ms) is rendered "
-            f"diffusely (width {opt.diffuse}), the direct part at the source direction")
+            f"diffusely (width {opt.diffuse}{', with the source ITD' if opt.reverb_itd else ''}), the direct part at the "
+            f"source direction")
 
 
 def _prefetch(gen: Iterator[np.ndarray], depth: int = 2) -> Iterator[np.ndarray]:

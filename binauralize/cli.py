@@ -75,12 +75,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timbre", choices=["mid", "diffuse-field", "none"], default="mid",
                    help="mid: keep the input's tone, add interaural differences (default); diffuse-field: "
                         "DF-equalised HRTF; none: plain HRTF convolution")
-    p.add_argument("--reverb", choices=["split", "off"], default="split",
-                   help="split: render the recording's own reverberation diffusely (default); off: all direct")
+    p.add_argument("--reverb", choices=["split", "itd", "off"], default="split",
+                   help="split: render the recording's own reverberation diffusely (default); itd: the same, with the "
+                        "reverberant part keeping the source's time difference (no level difference) under a "
+                        "diffuse-field side (width 1 unless --diffuse): the source's ITD survives a reverberant "
+                        "room; off: all of it as direct sound")
     p.add_argument("--t60", type=float, metavar="S", help="reverberation time of the recording in seconds "
                    "(default: estimated blindly; 0 = dry)")
-    p.add_argument("--diffuse", type=float, default=0.5, metavar="W",
-                   help="width of the reverberant part, 0 = mono .. 1 = diffuse field (default 0.5)")
+    p.add_argument("--diffuse", type=float, default=None, metavar="W",
+                   help="width of the reverberant part, 0 = mono .. 1 = diffuse field (default 0.5; 1 with "
+                        "--reverb itd)")
     p.add_argument("--room", nargs="?", const="7x5x3:0.5", metavar="LxWxH:T60",
                    help="add a synthetic room for DRY recordings: early reflections (image sources through the HRTF) "
                         "and a diffuse late tail; default size 7x5x3 m, T60 0.5 s (off unless given)")
@@ -102,7 +106,12 @@ def _options(args):
     room = None
     if args.room:
         room = parse_room(args.room)
-    return RenderOptions(timbre=args.timbre, reverb=args.reverb, t60=args.t60, diffuse=args.diffuse, room=room)
+    itd = args.reverb == "itd"
+    diffuse = args.diffuse if args.diffuse is not None else (1.0 if itd else 0.5)
+    if not 0.0 <= diffuse <= 2.0:
+        raise BinauralizeError("--diffuse must be within 0 and 2")
+    return RenderOptions(timbre=args.timbre, reverb="split" if itd else args.reverb, t60=args.t60, diffuse=diffuse,
+                         reverb_itd=itd, room=room)
 
 
 def parse_room(text: str):

@@ -332,3 +332,20 @@ def test_preview_reads_the_output_back(tmp_path, capsys):
     assert mono["ild_side_agreement"] == 0.0, mono  # no ILD beyond the codec's noise: leans nowhere
     code, err = run([clip, "-o", tmp_path / "plain.mp4", "--sources", moving, "--report", rep_path], capsys)
     assert json.loads(rep_path.read_text())["output_cues"] is None  # only measured when a preview is asked for
+
+
+def test_reverb_itd_option_reaches_the_renderer(clip, tmp_path, capsys):
+    """--reverb itd: the split stays on, the reverberant part keeps the ITD, width 1 unless --diffuse says
+    otherwise (recorded in the report); an out-of-range width is a one-line error."""
+    rep = tmp_path / "r.json"
+    code, _ = run([clip, "-o", tmp_path / "o.wav", "--reverb", "itd", "--report", rep, "-q"], capsys)
+    r = json.loads(rep.read_text())["renderer"]
+    assert code == 0 and r["reverb"] == "split" and r["reverb_itd"] is True and r["diffuse"] == 1.0
+    code, _ = run([clip, "-o", tmp_path / "o2.wav", "--reverb", "itd", "--diffuse", "0.5", "--report", rep, "-q"], capsys)
+    assert code == 0 and json.loads(rep.read_text())["renderer"]["diffuse"] == 0.5
+    code, _ = run([clip, "-o", tmp_path / "o3.wav", "--report", rep, "-q"], capsys)
+    r = json.loads(rep.read_text())["renderer"]
+    assert code == 0 and r["reverb_itd"] is False and r["diffuse"] == 0.5
+    code, err = run([clip, "-o", tmp_path / "o4.wav", "--diffuse", "3"], capsys)
+    assert code == 1 and err.startswith("binauralize: error:") and "diffuse" in err
+    assert not (tmp_path / "o4.wav").exists()

@@ -199,3 +199,33 @@ def test_parts_rendering_equals_the_renderer_on_the_sum_and_the_sum_of_renders(h
         y = np.concatenate(list(dry.process([parts], None, track_sets=[[left], [right], [left, right]])), axis=1)
         ref = dry.render(parts[0], [left]) + dry.render(parts[1], [right]) + dry.render(parts[2], [left, right])
         np.testing.assert_allclose(y, ref, atol=1e-9)
+
+
+def test_reverberant_part_with_the_itd_keeps_the_time_cue_and_the_mono(hrtf48, rng):
+    """`reverb_itd`: in a reverberant recording (direct-to-reverberant ratio well below 0 dB) the default renders
+    the reverberant part with no interaural delay, and the 100-ms ITD reads near 0; giving that part the direct
+    filter's interaural phase (no level difference) brings the ITD back to the source's, and (L+R)/2 stays the
+    input exactly."""
+    from binauralize.dsp.filters import direct_filter_spectrum
+
+    spec = direct_filter_spectrum(hrtf48, 50.0, 0.0, "mid", 512, phase_only=True)[0]
+    spec = spec * np.exp(1j * np.pi * np.arange(spec.size) * 256 / 512)  # without the filter's bulk delay
+    np.testing.assert_allclose(np.abs(1 + spec), np.abs(1 - spec), rtol=1e-6)  # no level difference
+    n = int(0.9 * SR)
+    ir = rng.standard_normal(n) * np.exp(-6.9 * np.arange(n) / n) * 0.25
+    ir[0] = 1.0  # DRR about -10 dB
+    x = oaconvolve(noise(rng, 3.0), ir)[: 3 * SR]
+    x /= np.max(np.abs(x))
+    truth = hrtf48.itd_seconds(50.0)  # negative: left ear first
+    frames = [slice(a, a + SR // 10) for a in range(SR, 3 * SR - SR // 10, SR // 10)]
+
+    def median_itd(opts):
+        y = Renderer(hrtf48, opts).render(x, [SourceTrack.static(50.0)], t60=0.9)
+        np.testing.assert_allclose(y.mean(axis=0), x, atol=1e-9)
+        return float(np.median([gcc_phat_itd(y[0, f], y[1, f], SR) for f in frames])), y
+
+    with_itd, y = median_itd(RenderOptions(reverb_itd=True, diffuse=1.0))
+    without, _ = median_itd(RenderOptions(diffuse=1.0))
+    assert with_itd == pytest.approx(-truth, abs=100e-6)  # gcc_phat_itd: positive = left leads
+    assert abs(without + truth) > abs(with_itd + truth) + 100e-6
+    assert ild_db(y[0, SR:], y[1, SR:], SR) > 0  # still louder on the left: the direct part's level cue

@@ -53,16 +53,21 @@ def side_spectrum(h: np.ndarray, regularization: float = 0.05) -> np.ndarray:
 
 
 def direct_filter_spectrum(hrtf: HRTF, az: float, el: float, timbre: str, length: int,
-                           regularization: float = 0.05) -> np.ndarray:
+                           regularization: float = 0.05, phase_only: bool = False) -> np.ndarray:
     """One-sided spectrum on an ``2*length``-point grid of the direct-sound filter(s) at (az, el).
 
     Returns ``[1, F]`` (the side filter) for ``timbre == 'mid'`` and ``[2, F]`` (left, right) otherwise; the FIR
-    is the real inverse FFT truncated to ``length`` taps (see :func:`direct_filter`).
+    is the real inverse FFT truncated to ``length`` taps (see :func:`direct_filter`). ``phase_only`` (mid only):
+    the side ratio's imaginary part ``i Im(S)``, so ``L = x (1 + i Im S)`` and ``R = x (1 - i Im S)`` have equal
+    magnitudes (no level difference) and the interaural phase ``2 atan(Im S)``, the pair's own where its level
+    difference is small (below ~1.5 kHz, where the time cue is heard).
     """
     h = hrtf.spectra(az, el)
     nfft = 2 * length
     if timbre == "mid":
         s = side_spectrum(h, regularization)
+        if phase_only:
+            s = 1j * s.imag
         freqs = hrtf.freqs
         s = s * np.exp(-2j * np.pi * freqs * (length // 2) / hrtf.sample_rate)
         return _resample_spectrum(s[None], hrtf.nfft, nfft)

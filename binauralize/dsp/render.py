@@ -37,6 +37,10 @@ class RenderOptions:
         dry_below_t60: an estimated T60 below this (seconds) means the input is treated as dry (no split); blind
             T60 estimates of anechoic recordings come out at 0.12-0.25 s, of a 0.58-s room at 0.27-0.56 s.
         early_ms: the part of the room response counted as direct (ms); later sound is rendered diffusely.
+        reverb_itd: give the reverberant part the sources' interaural time difference (the phase of the direct
+            side filter, no level difference) under its decorrelated side, instead of none. Early reflections
+            from the floor and ceiling share the source's azimuth, so a real room's reverberant sound keeps much
+            of its time cue while its level cue is washed out (mid timbre only).
         regularization: epsilon of the side-from-mid ratio (bounds the side where the mid has nulls).
         block_ms: filter update interval in milliseconds (crossfade length).
         room: add a synthetic room (:class:`binauralize.dsp.room.RoomOptions`) for dry inputs; None = off.
@@ -52,6 +56,7 @@ class RenderOptions:
     regularization: float = 0.05
     block_ms: float = 10.0
     early_ms: float = 10.0
+    reverb_itd: bool = False
     room: "RoomOptions | None" = None
 
     def __post_init__(self):
@@ -137,12 +142,12 @@ class Renderer:
         return Renderer(self.hrtf, replace(self.options, **changes))
 
     # ------------------------------------------------------------------ filters
-    def _filter_spectrum(self, az: float, el: float) -> np.ndarray:
-        key = (round(float(az) * 4) / 4, round(float(el) * 4) / 4)
+    def _filter_spectrum(self, az: float, el: float, kind: str = "direct") -> np.ndarray:
+        key = (round(float(az) * 4) / 4, round(float(el) * 4) / 4, kind)
         hit = self._spec_cache.get(key)
         if hit is None:
             spec = direct_filter_spectrum(self.hrtf, key[0], key[1], self.options.timbre, self.length,
-                                          self.options.regularization)
+                                          self.options.regularization, phase_only=kind == "itd")
             h = np.fft.irfft(spec, n=2 * self.length, axis=-1)[..., : self.length]
             fade = max(4, self.length // 16)
             h[..., -fade:] *= np.hanning(2 * fade)[fade:]
@@ -152,8 +157,9 @@ class Renderer:
             self._spec_cache[key] = hit
         return hit
 
-    def block_spectra(self, tracks: list[SourceTrack], first_block: int, nb: int) -> np.ndarray:
-        """Filter spectra ``[nb, C, F]`` for blocks ``first_block ..`` from the tracks (weighted sum of sources)."""
+    def block_spectra(self, tracks: list[SourceTrack], first_block: int, nb: int, kind: str = "direct") -> np.ndarray:
+        """Filter spectra ``[nb, C, F]`` for blocks ``first_block ..`` from the tracks (weighted sum of sources);
+        ``kind`` "itd": the interaural-phase-only side filters of the reverberant part."""
         times = (first_block + np.arange(nb) + 0.5) * self.block / self.sample_rate
         az, el, _, w = block_directions(tracks, times)
         c = 1 if self.options.timbre == "mid" else 2
@@ -163,7 +169,7 @@ class Renderer:
             qe = np.round(el[s] * 4) / 4
             keys = np.stack([qa, qe], axis=1)
             uniq, inv = np.unique(keys, axis=0, return_inverse=True)
-            specs = np.stack([self._filter_spectrum(a, e) for a, e in uniq])
+            specs = np.stack([self._filter_spectrum(a, e, kind) for a, e in uniq])
             out += w[s][:, None, None] * specs[inv.reshape(-1)]
         return out
 
@@ -181,10 +187,10 @@ class Renderer:
             return x, None
         return split_direct_reverberant(x, self.sample_rate, t60, start=start, early_ms=self.options.early_ms)
 
-    def direct(self, x: np.ndarray, start: int, tracks: list[SourceTrack]) -> np.ndarray:
+    def direct(self, x: np.ndarray, start: int, tracks: list[SourceTrack], kind: str = "direct") -> np.ndarray:
         """Direct part through the per-block direction filters -> ``[C, T]`` (C = 1 side, or 2 ears)."""
         nb = len(x) // self.block
-        spectra = self.block_spectra(tracks, start // self.block, nb)
+        spectra = self.block_spectra(tracks, start // self.block, nb, kind)
         return crossfaded_convolve(x, spectra, self.block, self.length)
 
     def diffuse(self, reverberant: np.ndarray) -> np.ndarray:
@@ -218,6 +224,8 @@ class Renderer:
         xx = np.pad(np.asarray(x, dtype=np.float64), (0, pad))
         direct, reverberant = self.split(xx, start, t60)
         d = self.direct(direct, start, tracks)
+        if reverberant is not None and self.options.reverb_itd and self.options.timbre == "mid":
+            d = d + self.direct(reverberant, start, tracks, kind="itd")
         return self._assemble(xx, d, reverberant, tracks)[:, :t]
 
     def render_parts_segment(self, parts: np.ndarray, start: int, track_sets: list[list[SourceTrack]],
@@ -241,6 +249,8 @@ class Renderer:
             _, reverberant, directs = split_direct_reverberant(xx, self.sample_rate, t60, start=start,
                                                                early_ms=self.options.early_ms, also=pp)
         d = sum(self.direct(dk, start, trs) for dk, trs in zip(directs, track_sets))
+        if reverberant is not None and self.options.reverb_itd and self.options.timbre == "mid":
+            d = d + self.direct(reverberant, start, track_sets[-1] if track_sets else [], kind="itd")
         out = self._assemble(xx, d, reverberant, track_sets[-1] if track_sets else [])
         return out[:, :t]
 
