@@ -103,8 +103,9 @@ def oracle_rows(clips, data: Path, inp: str, progress, kind: str = "dry") -> lis
     return rows
 
 
-def separation_rows(ck: Path, clips, data: Path, inp: str, progress) -> list[dict]:
-    """Per clip: mean over sources of SI-SDR(part, stem) - SI-SDR(mono, stem), position model with oracle tracks."""
+def separation_rows(ck: Path, clips, data: Path, inp: str, progress, noname: bool = False) -> list[dict]:
+    """Per clip: mean over sources of SI-SDR(part, stem) - SI-SDR(mono, stem), a track-driven separating model
+    (position, class-nmf) with oracle tracks (``noname``: without their names)."""
     from binauralize import evaluate as ev
     from binauralize.metrics.separation import align_reference, si_sdr
     from binauralize.models.spatializer import open_spatializer
@@ -117,7 +118,8 @@ def separation_rows(ck: Path, clips, data: Path, inp: str, progress) -> list[dic
         meta = json.loads((data / "meta" / f"{c.name}.json").read_text())
         stems = [ev.load_audio(data / s["stem"])[0].mean(axis=0) for s in meta["sources"] if s.get("sounding") and s.get("stem")]
         feats = ev._clip_features(sp, data, c, False) if sp.uses_visual else None
-        parts = sp.separate(mono, sr, c.tracks or [], feats)
+        tracks = ev.unnamed_tracks(c.tracks or []) if noname else (c.tracks or [])
+        parts = sp.separate(mono, sr, tracks, feats)
         gains = []
         for k, stem in enumerate(stems[: len(parts) - 1]):
             ref = align_reference(stem, mono, int(0.05 * sr))
@@ -143,6 +145,11 @@ def main() -> int:
                          "source through its own room")
     ap.add_argument("--flow-steps", type=int, nargs="*", default=[1, 4],
                     help="sampling steps at which to score the flow model RUNS/flow_<input>/best.safetensors")
+    ap.add_argument("--extra", nargs="*", default=[], metavar="LABEL=SPEC",
+                    help="more rows: any `binauralize evaluate --model` spec, e.g. \"Class NMF, oracle tracks="
+                         "runs/class_nmf/best.safetensors\" (track-driven separators also get SI-SDRi, with oracle "
+                         "tracks)")
+    ap.add_argument("--no-position", action="store_true", help="skip the position-model rows (RUNS need not hold it)")
     ap.add_argument("--out", default=str(ROOT / "docs" / "results_position.md"))
     ap.add_argument("--json", default=str(HERE / "results" / "position_table.json"))
     args = ap.parse_args()
@@ -160,12 +167,19 @@ def main() -> int:
         by_count = {n: [c for c in allc if sounding(data, c.name) == n][: args.per_count] for n in (1, 2, 3)}
         for inp in args.inputs:
             pos = runs / f"position_{inp}" / "best.safetensors"
-            if not pos.exists():
+            if not pos.exists() and not args.no_position:
                 print(f"missing {pos}: input {inp} skipped", file=sys.stderr)
                 continue
-            methods = [("Mono-Mono", "mono"), ("DSP, oracle tracks", "dsp"), ("DSP, detected tracks", "dsp-detected"),
-                       ("Position, oracle tracks", f"Position={pos}"),
-                       ("Position, detected tracks", f"Position={pos}@detected")]
+            methods = [("Mono-Mono", "mono"), ("DSP, oracle tracks", "dsp"), ("DSP, detected tracks", "dsp-detected")]
+            if not args.no_position:
+                methods += [("Position, oracle tracks", f"Position={pos}"),
+                            ("Position, detected tracks", f"Position={pos}@detected")]
+            seps = [("Position, oracle tracks", pos, False)] if not args.no_position else []
+            for token in args.extra:
+                spec = ev.LearnedSpec.parse(token)
+                methods.append((spec.label.split("-noname")[0].split("-detected")[0], token.rpartition("=")[2]))
+                if not spec.detected and spec.checkpoint.endswith(".safetensors"):
+                    seps.append((methods[-1][0], Path(spec.checkpoint), spec.noname))
             fck = runs / f"flow_{inp}" / "best.safetensors"
             if fck.exists():
                 methods += [(f"Flow matching, {k} step{'s' if k > 1 else ''}, oracle tracks", f"Flow={fck}@steps{k}")
@@ -179,7 +193,7 @@ def main() -> int:
                 key = f"{split}/{inp}/{n}"
                 rows = []
                 n_oracle = len(args.oracle_masks) if n > 1 else 0
-                with tqdm(total=len(clips) * (len(methods) + 1 + n_oracle), desc=key) as bar:
+                with tqdm(total=len(clips) * (len(methods) + len(seps) + n_oracle), desc=key) as bar:
                     for label, spec in methods:
                         r = ev.evaluate_model(spec, clips, data=data, input=inp, hop_s=args.hop, progress=bar.update)
                         for x in r:
@@ -187,9 +201,10 @@ def main() -> int:
                         rows += r
                     for kind in args.oracle_masks if n > 1 else ():
                         rows += oracle_rows(clips, data, inp, bar.update, kind)
-                    sep = {r["clip"]: r["si_sdri_db"] for r in separation_rows(pos, clips, data, inp, bar.update)}
+                    sep = {(lab, r["clip"]): r["si_sdri_db"] for lab, ck, nn in seps
+                           for r in separation_rows(ck, clips, data, inp, bar.update, noname=nn)}
                     for r in rows:  # every row gets the key (summaries take their keys from the first row)
-                        r["si_sdri_db"] = sep[r["clip"]] if r["method"] == "Position, oracle tracks" else float("nan")
+                        r["si_sdri_db"] = sep.get((r["method"], r["clip"]), float("nan"))
                 results[key] = ev.summarize(rows)
                 rows_all += [{"split": split, "input": inp, "sources": n, **r} for r in rows]
                 print(key, {m: round(s["gao2019/stft"]["mean"], 3) for m, s in results[key].items()}, flush=True)

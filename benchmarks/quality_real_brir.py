@@ -25,7 +25,7 @@ from scipy.signal import oaconvolve
 from binauralize.dsp.hrtf import HRTF, resample_axis
 from binauralize.dsp.render import PLAIN, MonoMono, Renderer, RenderOptions
 from binauralize.dsp.reverb import band_envelopes, estimate_t60
-from binauralize.metrics.signal import gao2019_metrics
+from binauralize.metrics.signal import gao2019_metrics, prepare_gao2019, stft_distance_best_level
 from binauralize.metrics.spatial import cue_errors, direction_metrics
 from binauralize.tracks import SourceTrack
 
@@ -89,6 +89,7 @@ def methods(hrtf: HRTF) -> dict:
         "Diffuse-field EQ HRTF": Renderer(hrtf, RenderOptions(timbre="diffuse-field", reverb="off")),
         "Ours, no reverb split": Renderer(hrtf, RenderOptions(reverb="off")),
         "Ours (default)": Renderer(hrtf, RenderOptions()),
+        "Ours, --reverb itd": Renderer(hrtf, RenderOptions(reverb_itd=True, diffuse=1.0)),
         "Ours, Flipped (mirrored azimuth)": "flipped",
     }
 
@@ -115,6 +116,8 @@ def main(argv=None) -> int:
         for early in (20.0, 40.0):
             for dif in (0.5, 1.0):
                 meths[f"Ours early_ms={early:g} diffuse={dif}"] = Renderer(hrtf, RenderOptions(early_ms=early, diffuse=dif))
+        for dif in (0.5, 0.75, 1.5):
+            meths[f"Ours reverb_itd diffuse={dif}"] = Renderer(hrtf, RenderOptions(reverb_itd=True, diffuse=dif))
     rows = []
     t0 = time.time()
     import tempfile
@@ -142,6 +145,7 @@ def main(argv=None) -> int:
                 if name.startswith("Ours, DETECTED"):
                     r["detected_azimuth"] = det_az
                 r.update(gao2019_metrics(pred, gt, SR))
+                r["stft_best_level"] = stft_distance_best_level(*prepare_gao2019(pred, gt, SR))
                 ce = cue_errors(pred, gt, SR)
                 r.update({k: v for k, v in ce.items() if k != "ild_band_err_db"})
                 r["ild_low_err_db"] = float(np.nanmean([ce["ild_band_err_db"][b] for b in ("200-500", "500-1000", "1000-2000")]))
@@ -203,7 +207,7 @@ def side_correct(pred: np.ndarray, gt: np.ndarray, az: float, frame_s: float = 0
 
 def write_report(rows: list[dict], out: Path, elapsed: float) -> None:
     names = list(dict.fromkeys(r["method"] for r in rows))
-    cols = [("stft", "STFT dist", "{:.3f}"), ("env", "ENV dist", "{:.4f}"), ("side_correct", "leans correct side", "{:.0%}"),
+    cols = [("stft", "STFT dist", "{:.3f}"), ("stft_best_level", "STFT at best level", "{:.3f}"), ("env", "ENV dist", "{:.4f}"), ("side_correct", "leans correct side", "{:.0%}"),
             ("side_agreement", "ILD sign = GT's", "{:.0%}"),
             ("itd_err_us", "ITD err (us)", "{:.0f}"), ("azimuth_err_deg", "az err (deg)", "{:.1f}"),
             ("lcr_accuracy", "L/C/R acc", "{:.0%}"), ("ild_low_err_db", "ILD err <2k (dB)", "{:.2f}"),
@@ -217,7 +221,9 @@ def write_report(rows: list[dict], out: Path, elapsed: float) -> None:
              "convolved with KEMAR BRIRs measured in a seminar room at 6.3 m, at azimuth -40, 0 and +40 deg "
              "(positive = left). Input: the mono mix (L+R)/2. All renderers get the true azimuth. "
              "STFT/ENV: protocol gao2019 (16 kHz, each signal peak-normalised over both channels, n_fft 512 / hop 160 / "
-             "Hann 400, summed over channels; lower is better). Leans correct side: share of 100-ms frames with sound "
+             "Hann 400, summed over channels; lower is better). STFT at best level: the same with the prediction "
+             "scaled by the real gain that minimises it (a diagnostic; the peak normalisation otherwise sets each "
+             "output's level from its loudest sample, docs/position.md). Leans correct side: share of 100-ms frames with sound "
              "whose broadband ILD points to the true side (lateral sources). ILD sign = GT's: share of active 100-ms "
              "frames where the sign of the broadband ILD matches the ground truth's own (frames with |ILD| > 0.5 dB; "
              "in this reverberant room the truth itself leans the wrong way in some frames). DETECTED: the whole tool "

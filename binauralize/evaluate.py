@@ -145,29 +145,40 @@ MODELS = ("mono", "dsp", "plain", "dsp-flipped", "dsp-detected")
 
 @dataclass
 class LearnedSpec:
-    """A learned model on the command line: ``[LABEL=]NAME_OR_CHECKPOINT[@flipped][@detected][@stepsN]``
+    """A learned model on the command line: ``[LABEL=]NAME_OR_CHECKPOINT[@flipped][@detected][@noname][@stepsN]``
     (Flipped-Visual: mirrored frames, and mirrored tracks for track-driven models, at test time; ``@detected``: a
-    track-driven model gets the tracks the tool finds in the clip's video instead of the oracle ones; ``@stepsN``:
-    sampling steps of a flow model, default 4), with the sliding-window hop."""
+    track-driven model gets the tracks the tool finds in the clip's video instead of the oracle ones; ``@noname``:
+    the oracle tracks lose their names, so a model that reads a source's class from its name (class-nmf) has to
+    recognise it in the frames; ``@stepsN``: sampling steps of a flow model, default 4), with the sliding-window
+    hop."""
     label: str
     checkpoint: str
     flipped: bool = False
     hop_s: float = 0.1
     detected: bool = False
     steps: int = 4
+    noname: bool = False
 
     @classmethod
     def parse(cls, token: str, hop_s: float = 0.1) -> "LearnedSpec":
         label, _, rest = token.rpartition("=")
         ck, *flags = rest.split("@")
         steps = [f for f in flags if f.startswith("steps") and f[5:].isdigit()]
-        bad = set(flags) - {"flipped", "detected"} - set(steps)
+        bad = set(flags) - {"flipped", "detected", "noname"} - set(steps)
         if bad:
-            raise InputError(f"unknown model flag @{bad.pop()} in {token!r}: use @flipped, @detected or @stepsN")
+            raise InputError(f"unknown model flag @{bad.pop()} in {token!r}: use @flipped, @detected, @noname or "
+                             "@stepsN")
         flipped, detected = "flipped" in flags, "detected" in flags
         label = label or (Path(ck).stem if ck.endswith(".safetensors") else ck)
-        label += "".join(f"-{f}" for f in ("flipped", "detected", *steps) if f in flags and not label.endswith(f))
-        return cls(label, ck, flipped, hop_s, detected, int(steps[-1][5:]) if steps else 4)
+        label += "".join(f"-{f}" for f in ("flipped", "detected", "noname", *steps) if f in flags and not label.endswith(f))
+        return cls(label, ck, flipped, hop_s, detected, int(steps[-1][5:]) if steps else 4, "noname" in flags)
+
+
+def unnamed_tracks(tracks: list) -> list:
+    """The tracks with neutral names (``source0``, ...): nothing about a source's class is read from its name."""
+    from dataclasses import replace
+
+    return [replace(t, name=f"source{i}") for i, t in enumerate(tracks)]
 
 
 def is_learned(token: str) -> bool:
@@ -288,6 +299,7 @@ def evaluate_model(model: str, clips: list[Clip], hrtf=None, progress: Callable 
             else:
                 tracks = c.tracks or []
             tracks = mirror_tracks(tracks) if spec.flipped else tracks
+            tracks = unnamed_tracks(tracks) if spec.noname else tracks
             t60 = estimate_t60(band_envelopes(mono, sr)) if dsp.options.reverb == "split" else None
             pred = learned.render(mono, sr, tracks, t60=t60, feature_at=feats)
         elif learned is not None:

@@ -190,8 +190,8 @@ def test_parts_rendering_equals_the_renderer_on_the_sum_and_the_sum_of_renders(h
     rng = np.random.default_rng(3)
     parts = rng.standard_normal((3, int(1.3 * sr))) * 0.1
     left, right = SourceTrack.static(60.0), SourceTrack.static(-60.0)
-    for timbre in ("mid", "none"):
-        r = Renderer(hrtf48, RenderOptions(timbre=timbre))
+    for opts in (RenderOptions(), RenderOptions(timbre="none"), RenderOptions(reverb_itd=True, diffuse=1.0)):
+        r = Renderer(hrtf48, opts)
         chunks = [parts[:, :15000], parts[:, 15000:15001], parts[:, 15001:]]  # odd chunk sizes, streamed
         y = np.concatenate(list(r.process(chunks, None, t60=0.6, track_sets=[[left]] * 3)), axis=1)
         np.testing.assert_allclose(y, r.render(parts.sum(0), [left], t60=0.6), atol=1e-9)

@@ -250,7 +250,8 @@ class Renderer:
                                                                early_ms=self.options.early_ms, also=pp)
         d = sum(self.direct(dk, start, trs) for dk, trs in zip(directs, track_sets))
         if reverberant is not None and self.options.reverb_itd and self.options.timbre == "mid":
-            d = d + self.direct(reverberant, start, track_sets[-1] if track_sets else [], kind="itd")
+            # each part's own reverberant sound (part - its direct part) keeps its own source's time difference
+            d = d + sum(self.direct(pk - dk, start, trs, kind="itd") for pk, dk, trs in zip(pp, directs, track_sets))
         out = self._assemble(xx, d, reverberant, track_sets[-1] if track_sets else [])
         return out[:, :t]
 

@@ -175,7 +175,7 @@ def open_spatializer(name_or_path: str | Path, hop_s: float = 0.1, device: str =
 
     path = resolve_checkpoint(name_or_path)
     kind = ck.read_metadata(path).get("model")
-    if kind not in ("position", "flow"):
+    if kind not in ("position", "flow", "class-nmf"):
         return LearnedSpatializer(path, hop_s=hop_s, device=device)
     if renderer_factory is None:
         from ..dsp.hrtf import HRTF
@@ -183,6 +183,11 @@ def open_spatializer(name_or_path: str | Path, hop_s: float = 0.1, device: str =
 
         def renderer_factory(sr):
             return Renderer(HRTF.default(float(sr)))
+    if kind == "class-nmf":
+        from .class_nmf import ClassNMF, ClassNMFSpatializer
+
+        model, meta = ClassNMF.load(path)
+        return ClassNMFSpatializer(model, renderer_factory, device=device, fov_deg=fov_deg, path=path, meta=meta)
     model, meta = ck.load(path, map_location=device)
     if kind == "flow":
         from .flow import FlowSpatializer

@@ -91,6 +91,11 @@ def train_main(argv: list[str]) -> int:
         if int(os.environ.get("RANK", "0")) != 0:  # torchrun: rank 0 reports
             return 0
         (out / "summary.json").write_text(json.dumps({k: v for k, v in res.items() if k != "history"}, indent=1))
+        if "classes" in res:  # class-nmf: fitted, not trained
+            print(f"binauralize train: {len(res['classes'])} class dictionaries of {res['atoms_per_class']} atoms, "
+                  f"crop classifier validation accuracy {res['classifier_val_accuracy']:.1%}, "
+                  f"{res['seconds']:.0f} s -> {out}/best.safetensors")
+            return 0
         what = {"val_diff": "D loss", "val_total": "loss"}.get(res.get("best_val_key"), "loss")
         print(f"binauralize train: {res['epochs']} epochs, best validation {what} {res['best_val_diff']:.5g}, "
               f"{res['samples_per_s']:.1f} samples/s -> {out}/best.safetensors")

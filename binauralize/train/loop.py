@@ -203,6 +203,18 @@ def train(cfg: dict, out: str | Path, resume: bool = False, device: str | None =
     ex = tuple(dc.get("exclude_splits") or ())
     train_ids = _split_ids(root, dc["train_split"], cache, int(dc.get("max_train_clips") or 0), ex)
     val_ids = _split_ids(root, dc["val_split"], cache, int(dc.get("max_val_clips") or 0), ex)
+    if cfg["model"]["name"] == "class-nmf":  # no network: dictionaries and a classifier, fitted in one pass
+        from .class_nmf_fit import fit_class_nmf
+
+        if not train_ids:
+            raise InputError(f"no training clips in {root} (split {dc['train_split']})")
+        mc = cfg["model"]
+        res = fit_class_nmf(root, cache, train_ids, val_ids, Path(out), dc["trunk"],
+                            components=int(mc.get("components", 24)),
+                            frames_per_class=int(mc.get("frames_per_class", 6000)), c=float(mc.get("c", 0.01)),
+                            iters=int(mc.get("iters", 100)), seed=int(tc["seed"]), progress=progress and rank == 0,
+                            config=cfg)
+        return res
     clips = CachedClips(cache, sorted(set(train_ids) | set(val_ids)))
     windows = CachedWindows
     if cfg["model"]["name"] == "position":  # per-source stems and tracks (issue 7)
