@@ -64,6 +64,8 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", default="runs", help="folder with position_<input>/best.safetensors")
     ap.add_argument("--out", default=str(ROOT / "docs" / "results_position_real_brir.md"))
     ap.add_argument("--json", default=str(HERE / "results" / "position_real_brir.json"))
+    ap.add_argument("--class-nmf", default=None, metavar="CKPT",
+                    help="also score a class-nmf checkpoint (classes recognised in the frame; the tracks are unnamed)")
     ap.add_argument("--frame-png", default=str(ROOT / "docs" / "position_real_brir_frame.png"))
     args = ap.parse_args(argv)
 
@@ -86,6 +88,9 @@ def main(argv=None) -> int:
         if ck.exists():
             models[f"Position ({'real-mono' if inp == 'real' else '(L+R)/2'}-trained)"] = open_spatializer(
                 ck, renderer_factory=lambda sr: renderer, fov_deg=FOV)
+    if args.class_nmf:
+        models["Class NMF (classes from the frame)"] = open_spatializer(args.class_nmf, renderer_factory=lambda sr: renderer,
+                                                                       fov_deg=FOV)
     if not models:
         print(f"no position_<input>/best.safetensors under {args.runs}", file=sys.stderr)
     brirs = {az: load_brir(data / "measured_brir_kemar_seminar" / BRIRS[az])[0] for az in (-40, 40)}
@@ -120,6 +125,8 @@ def main(argv=None) -> int:
                 parts = sp.separate(mono, SR, tracks, feats)
                 refs = [img_a.mean(axis=0), img_b.mean(axis=0)]
                 seps[name] = float(np.mean([si_sdr(parts[k], refs[k]) - si_sdr(mono, refs[k]) for k in range(2)]))
+                if hasattr(sp, "last_classes"):
+                    print(f"{name}: classes seen {sp.last_classes} (drawn: {CLASS[a]}, {CLASS[b]})", file=sys.stderr)
             for name, pred in preds.items():
                 r = {"method": name, "clip": f"{a}@{az_a:+d} + {b}@{az_b:+d}", "t60_est": t60}
                 r.update({f"gao2019/{k}": v for k, v in gao2019_metrics(pred, gt, SR).items()})

@@ -32,6 +32,8 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--flow", help="also time this flow-matching checkpoint with 2 given sources")
     ap.add_argument("--flow-steps", type=int, nargs="*", default=[1, 4, 8])
+    ap.add_argument("--class-nmf", help="also time this class-nmf checkpoint (localized and 2 given sources)")
+    ap.add_argument("--json", default=str(HERE / "results" / "position_speed.json"))
     args = ap.parse_args()
 
     from speed import CACHE, make_video, timed
@@ -45,10 +47,13 @@ def main() -> int:
                 "position, 2 given sources": []}
     if args.flow:
         variants.update({f"flow {k} step{'s' if k > 1 else ''}, 2 given sources": [] for k in args.flow_steps})
+    if args.class_nmf:
+        variants.update({"class-nmf, localized": [], "class-nmf, 2 given sources": []})
     for _ in range(args.repeats):  # interleaved, so machine noise hits every variant alike
         for label in variants:
             extra = (["--model", args.model] if label.startswith("position") else []) + \
                 (["--model", args.flow, "--steps", label.split()[1]] if label.startswith("flow") else []) + \
+                (["--model", args.class_nmf] if label.startswith("class-nmf") else []) + \
                 (["--sources", str(two)] if "given" in label else [])
             cmd = [str(ROOT / ".venv/bin/binauralize"), str(video), "-o", str(out), "--overwrite", "-q", *extra]
             variants[label].append(timed(cmd))
@@ -60,7 +65,8 @@ def main() -> int:
     res = {"machine": {"cpus": __import__("os").cpu_count(), "platform": platform.platform()}, "clip_seconds": args.seconds,
            "inference": rows, "command": "python benchmarks/position_speed.py " + " ".join(sys.argv[1:])}
     (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / "position_speed.json").write_text(json.dumps(res, indent=1))
+    Path(args.json).parent.mkdir(exist_ok=True)
+    Path(args.json).write_text(json.dumps(res, indent=1))
     print(f"| {args.seconds:.0f}-s 1080p30 clip | median s | x real time | peak RSS MiB |\n|---|---|---|---|")
     for r in rows:
         print(f"| {r['variant']} | {r['median_s']:.2f} | {r['realtime_factor']:.1f} | {r['peak_rss_mib']:.0f} |")

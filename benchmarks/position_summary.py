@@ -13,18 +13,23 @@ from pathlib import Path
 
 COLS = ["Mono-Mono", "Mono2Binaural", "Geometry-aware", "DSP, oracle tracks", "Position, oracle tracks",
         "DSP, detected tracks", "Position, detected tracks", "Flow matching, 1 step, oracle tracks",
+        "Class NMF, oracle tracks", "Class NMF, classes from the frames", "Class NMF, detected tracks",
         "Position pipeline, oracle masks (dry-stem IRM)", "Position pipeline, oracle masks (wet-stem IRM)"]
 SHORT = {"DSP, oracle tracks": "DSP oracle", "Position, oracle tracks": "Position oracle",
          "DSP, detected tracks": "DSP detected", "Position, detected tracks": "Position detected",
          "Flow matching, 1 step, oracle tracks": "Flow 1 step", "Geometry-aware": "geometry",
          "Position pipeline, oracle masks (dry-stem IRM)": "oracle masks",
-         "Position pipeline, oracle masks (wet-stem IRM)": "oracle wet masks"}
+         "Position pipeline, oracle masks (wet-stem IRM)": "oracle wet masks",
+         "Class NMF, oracle tracks": "Class NMF oracle", "Class NMF, classes from the frames": "Class NMF, classes seen",
+         "Class NMF, detected tracks": "Class NMF detected"}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("tables", nargs="+", type=Path)
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--subject", default="Position, oracle tracks",
+                    help="the method whose change against Mono2Binaural and the DSP renderer is given")
     a = ap.parse_args(argv)
     summary = {}
     for t in a.tables:  # later tables replace earlier ones method by method (same clips: e.g. a new position run
@@ -32,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
             summary.setdefault(key, {}).update(methods)                   # the full table)
     cols = [c for c in COLS if any(c in s for s in summary.values())]
     lines = ["| subset | input | " + " | ".join(SHORT.get(c, c) for c in cols)
-             + " | Position vs Mono2Binaural | Position vs DSP | ENV Position / Mono2Binaural |",
+             + f" | {SHORT.get(a.subject, a.subject)} vs Mono2Binaural | vs DSP | ENV {SHORT.get(a.subject, a.subject)}"
+             " / Mono2Binaural |",
              "|---|---|" + "---|" * (len(cols) + 3)]
     for key in sorted(summary, key=lambda k: (k.split("/")[1], k.split("/")[0], k.split("/")[2])):
         split, inp, n = key.split("/")
@@ -42,9 +48,9 @@ def main(argv: list[str] | None = None) -> int:
             return s.get(m, {}).get(metric, {}).get("mean")
 
         cells = [f"{v(c):.3f}" if v(c) is not None else "" for c in cols]
-        pos, m2b, dsp = v("Position, oracle tracks"), v("Mono2Binaural"), v("DSP, oracle tracks")
+        pos, m2b, dsp = v(a.subject), v("Mono2Binaural"), v("DSP, oracle tracks")
         rel = [f"{pos / ref - 1:+.1%}" if pos is not None and ref else "" for ref in (m2b, dsp)]
-        env = (f"{v('Position, oracle tracks', 'gao2019/env'):.4f} / {v('Mono2Binaural', 'gao2019/env'):.4f}"
+        env = (f"{v(a.subject, 'gao2019/env'):.4f} / {v('Mono2Binaural', 'gao2019/env'):.4f}"
                if pos is not None and m2b is not None else "")
         lines.append(f"| {split}, {n} source{'s' if n != '1' else ''} | {'real mono' if inp == 'real' else '(L+R)/2'} | "
                      + " | ".join(cells) + f" | {rel[0]} | {rel[1]} | {env} |")

@@ -188,6 +188,14 @@ def test_train_cache_train_resume_evaluate_and_tool(tmp_path, sources_dir, capsy
     assert main(["train", "configs/debug_position.toml", "--data", str(data), "--out", str(prun), "-q"]) == 0
     assert checkpoint.load(prun / "best.safetensors")[1]["model"] == "position"
     assert (cache / "000000_sources.npz").exists()
+    nrun = tmp_path / "class_nmf"  # the class-conditioned NMF separator is fitted from the same set
+    assert main(["train", "configs/debug_class_nmf.toml", "--data", str(data), "--out", str(nrun), "-q"]) == 0
+    nmeta = checkpoint.read_metadata(nrun / "best.safetensors")
+    assert nmeta["model"] == "class-nmf" and nmeta["args"]["classes"] and nmeta["extra"]["atoms_per_class"] == 2
+    nck = str(nrun / "best.safetensors")
+    assert main(["evaluate", "--model", "dsp", f"nmf={nck}", f"nmf={nck}@noname", "--data", str(data),
+                 "--split", "scene_test", "--out", str(tmp_path / "ev_nmf"), "--input", "real", "-q"]) == 0
+    assert set(json.loads((tmp_path / "ev_nmf" / "summary.json").read_text())) == {"dsp", "nmf", "nmf-noname"}
     _check_remix(data, cache, tmp_path, capsys)
     capsys.readouterr()
     ck = str(run / "best.safetensors")
