@@ -65,7 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dsp: HRTF renderer (default); mono: Mono-Mono passthrough baseline")
     p.add_argument("--model", metavar="NAME|CKPT",
                    help="a learned spatializer instead of the renderer: mono2binaural, geometry (read the frames), "
-                        "position (separates the sources it is given or finds, then renders each) or flow (flow "
+                        "position (separates the sources it is given or finds, then renders each), class-nmf (the "
+                        "same, separating by each source's class: a --sources name or what the frames show; the "
+                        "synthetic set's eight classes) or flow (flow "
                         "matching over the renderer's output; see --steps); shipped weights trained on the synthetic "
                         "set; or a .safetensors checkpoint from `binauralize train`")
     p.add_argument("--hop", type=float, default=0.1, metavar="S",

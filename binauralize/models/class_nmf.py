@@ -6,7 +6,8 @@ the frozen trunk's crop embedding) picks a spectral dictionary learned from that
 magnitude spectrogram ``V [F, N]`` is explained by the dictionaries of the sources present, with the dictionaries
 fixed and only the activations fitted under the generalised KL divergence (multiplicative updates; Smaragdis, Raj &
 Shashanka 2007, "Supervised and semi-supervised separation of sounds from single-channel mixtures"; Lee & Seung
-2001), and each source's share of the model, ``W_k H_k / sum_j W_j H_j``, is its mask. The masks go through the
+2001), and each source's share of the model, ``(W_k H_k)^p / sum_j (W_j H_j)^p`` (``p``: ``power``, 1 by default; 2
+is the power-spectrogram Wiener mask), is its mask. The masks go through the
 same rendering as the position model (:class:`~binauralize.models.position.PositionSpatializer`): every part along
 its own track by the DSP renderer, so one source gives exactly the renderer's output.
 
@@ -69,14 +70,14 @@ class ClassNMF:
     n_freq, extra_dim = 4, 0
 
     def __init__(self, classes: list[str], dictionaries: np.ndarray, classifier: dict | None = None,
-                 trunk: str = "efficientnet-lite0", iters: int = 100):
+                 trunk: str = "efficientnet-lite0", iters: int = 100, power: float = 1.0):
         self.classes = list(classes)
         self.dictionaries = np.asarray(dictionaries, np.float32)
         if self.dictionaries.shape[0] != len(self.classes):
             raise ValueError("one dictionary per class")
         self.classifier = classifier
-        self.trunk, self.iters = trunk, int(iters)
-        self.init_args = {"classes": self.classes, "trunk": trunk, "iters": self.iters}
+        self.trunk, self.iters, self.power = trunk, int(iters), float(power)
+        self.init_args = {"classes": self.classes, "trunk": trunk, "iters": self.iters, "power": self.power}
 
     @property
     def use_visual(self) -> bool:
@@ -122,7 +123,8 @@ class ClassNMF:
         t = load_file(str(path))
         clf = {k.split(".", 1)[1]: v for k, v in t.items() if k.startswith("classifier.")} or None
         a = meta["args"]
-        return cls(a["classes"], t["dictionaries"], clf, a.get("trunk", "efficientnet-lite0"), a.get("iters", 100)), meta
+        return cls(a["classes"], t["dictionaries"], clf, a.get("trunk", "efficientnet-lite0"), a.get("iters", 100),
+                   a.get("power", 1.0)), meta
 
 
 class ClassNMFSpatializer(PositionSpatializer):
@@ -187,6 +189,8 @@ class ClassNMFSpatializer(PositionSpatializer):
             b = min(n, a + chunk_frames)
             h = kl_activations(v[:, a:b], w, m.iters)
             models = np.stack([w[:, edges[g]:edges[g + 1]] @ h[edges[g]:edges[g + 1]] for g in range(len(groups))])
+            if m.power != 1.0:  # generalised Wiener masks: each source's model magnitude to this power
+                models = models ** m.power
             share = np.zeros((k, b - a))                                      # each source's share of its group
             for g in range(len(groups)):
                 idx = [j for j in range(k) if member[j] == g]

@@ -212,7 +212,8 @@ def train(cfg: dict, out: str | Path, resume: bool = False, device: str | None =
         res = fit_class_nmf(root, cache, train_ids, val_ids, Path(out), dc["trunk"],
                             components=int(mc.get("components", 24)),
                             frames_per_class=int(mc.get("frames_per_class", 6000)), c=float(mc.get("c", 0.01)),
-                            iters=int(mc.get("iters", 100)), seed=int(tc["seed"]), progress=progress and rank == 0,
+                            iters=int(mc.get("iters", 100)), power=float(mc.get("power", 1.0)),
+                            seed=int(tc["seed"]), progress=progress and rank == 0,
                             config=cfg)
         return res
     clips = CachedClips(cache, sorted(set(train_ids) | set(val_ids)))
