@@ -123,7 +123,9 @@ class Binauralizer:
         if self.method == "mono":
             return MonoMono()
         if self.learned is not None and self.uses_tracks:
-            return _TrackModelRenderer(self.learned, sample_rate, video)
+            r = _TrackModelRenderer(self.learned, sample_rate, video)
+            r.notice = self.notice
+            return r
         if self.learned is not None:
             return _LearnedRenderer(self.learned, sample_rate, video)
         return Renderer(HRTF.load(self.hrtf_path, float(sample_rate)), self.options)
@@ -198,6 +200,8 @@ class Binauralizer:
             if seen == 0:
                 raise InputError(f"{audio_src.name}: the audio track holds no samples (zero-length media)")
             renderer = self.renderer(sr, video=inp)  # loads the HRTF while the frames are still being analysed
+            if isinstance(renderer, _TrackModelRenderer):
+                renderer.notice = say  # into the report's notices too
         except BaseException:
             if loc is not None:
                 loc.cancel()
@@ -377,6 +381,7 @@ class _TrackModelRenderer(_LearnedRenderer):
     off screen)."""
 
     keyframes: list | None = None  # (t, rgb) from the localizer's pass, when it ran
+    notice = None  # str -> None: tells the user which class a class-conditioned model gave each source
 
     def render(self, x: np.ndarray, tracks=None, t60=None) -> np.ndarray:
         from .models.spatializer import _fit_img, video_features
@@ -388,7 +393,13 @@ class _TrackModelRenderer(_LearnedRenderer):
                                                  np.stack([_fit_img(f, w, h) for _, f in self.keyframes]))
         elif self.sp.uses_visual and tracks and self.video is not None:
             feats = video_features(self.sp, self.video, fps=1.0)
-        return self.sp.render(np.asarray(x, np.float64).reshape(-1), self.sr, tracks or [], t60=t60, feature_at=feats)
+        y = self.sp.render(np.asarray(x, np.float64).reshape(-1), self.sr, tracks or [], t60=t60, feature_at=feats)
+        classes = getattr(self.sp, "last_classes", None)
+        if classes and self.notice is not None and len(classes) == len(tracks or []):
+            names = ", ".join(f"{t.name}: {c or 'unknown (shares the sound)'}" for t, c in zip(tracks, classes))
+            self.notice(f"class-nmf separated by class ({names}); it knows only {', '.join(self.sp.model.classes)} "
+                        "(the synthetic set's), so on other material its classes are guesses")
+        return y
 
 
 

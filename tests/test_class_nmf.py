@@ -149,3 +149,24 @@ def test_power_two_masks_are_sharper_and_still_sum_to_the_mono():
     p1, p2 = spatializer(m1).separate(x, SR, tracks), spatializer(m2).separate(x, SR, tracks)
     np.testing.assert_allclose(p2.sum(0), x, atol=1e-9)
     assert si_sdr(p2[0], low) >= si_sdr(p1[0], low) - 0.1 and si_sdr(p2[1], high) >= si_sdr(p1[1], high) - 0.1
+
+
+def test_the_tool_runs_it_and_says_which_class_each_source_got(tmp_path, capsys):
+    import json
+
+    import soundfile as sf
+
+    from binauralize.cli import main
+
+    ck = two_class_model().save(tmp_path / "nmf.safetensors")
+    wav = tmp_path / "mix.wav"
+    sf.write(wav, tones([300, 3000], seconds=2.0), SR)
+    src = tmp_path / "s.json"
+    src.write_text(json.dumps({"sources": [{"name": "low", "azimuth": 50}, {"name": "guitar", "azimuth": -50}]}))
+    rep = tmp_path / "r.json"
+    assert main([str(wav), "-o", str(tmp_path / "o.wav"), "--model", str(ck), "--sources", str(src),
+                 "--report", str(rep), "-q"]) == 0
+    notes = " ".join(json.loads(rep.read_text())["notices"])
+    assert "low: low" in notes and "guitar: unknown" in notes
+    y, sr = sf.read(tmp_path / "o.wav")
+    assert sr == SR and y.shape == (2 * SR, 2)
