@@ -177,7 +177,7 @@ def main() -> int:
             seps = [("Position, oracle tracks", pos, False)] if not args.no_position else []
             for token in args.extra:
                 spec = ev.LearnedSpec.parse(token)
-                methods.append((spec.label.split("-noname")[0].split("-detected")[0], token.rpartition("=")[2]))
+                methods.append((token.rpartition("=")[0] or spec.label, token.rpartition("=")[2]))
                 if not spec.detected and spec.checkpoint.endswith(".safetensors"):
                     seps.append((methods[-1][0], Path(spec.checkpoint), spec.noname))
             fck = runs / f"flow_{inp}" / "best.safetensors"

@@ -190,7 +190,10 @@ def build_evaluate_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", nargs="+", metavar="MODEL",
                    help="spatializer(s) to run on --data: mono, dsp, plain, dsp-flipped (mirrored positions), "
                         "dsp-detected (tracks found in the video), or a learned model [LABEL=]NAME|CKPT.safetensors"
-                        "[@flipped] (shipped: mono2binaural, geometry, ...; @flipped = mirrored frames)")
+                        "[@flipped][@detected][@noname][@stepsN] (shipped: mono2binaural, geometry, position, "
+                        "class-nmf, flow; @flipped = mirrored frames; @detected = the tracks the tool finds instead "
+                        "of the oracle ones; @noname = oracle tracks without their names, so class-nmf must see the "
+                        "class in the frames; @stepsN = sampling steps of flow)")
     p.add_argument("--input", choices=["auto", "real", "mix"], default="auto",
                    help="model input: the real-mono track, (L+R)/2 of the ground truth, or real when present")
     p.add_argument("--hop", type=float, default=0.1, metavar="S", help="sliding-window hop of learned models (s)")

@@ -196,7 +196,7 @@ class ClassNMFSpatializer(PositionSpatializer):
                 idx = [j for j in range(k) if member[j] == g]
                 p = pres[idx, a:b]
                 share[idx] = p / np.maximum(p.sum(axis=0, keepdims=True), 1e-9)
-            srcm = np.stack([models[member[j]] * share[j] * (pres[j, a:b] > 0) for j in range(k)])  # [K, F, n]
+            srcm = np.stack([models[member[j]] * share[j] for j in range(k)])  # [K, F, n]; absent: share 0
             total = srcm.sum(axis=0)
             out[:k, :, a:b] = srcm / np.maximum(total, 1e-12)
             out[k, :, a:b] = (total <= 1e-12)                                 # nothing present: the residual

@@ -70,7 +70,7 @@ def _embeddings(root: Path, cache: Path, ids: list[str]) -> tuple[np.ndarray, li
 
 
 def fit_class_nmf(root: Path, cache: Path, train_ids: list[str], val_ids: list[str], out: Path, trunk: str,
-                  components: int = 24, frames_per_class: int = 6000, c: float = 0.01, iters: int = 100,
+                  components: int = 12, frames_per_class: int = 6000, c: float = 0.01, iters: int = 100,
                   power: float = 1.0, seed: int = 0, progress: bool = True, config: dict | None = None) -> dict:
     """Fit dictionaries and classifier, write ``out/best.safetensors`` (and ``last``), return a summary."""
     from sklearn.linear_model import LogisticRegression

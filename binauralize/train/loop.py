@@ -210,7 +210,7 @@ def train(cfg: dict, out: str | Path, resume: bool = False, device: str | None =
             raise InputError(f"no training clips in {root} (split {dc['train_split']})")
         mc = cfg["model"]
         res = fit_class_nmf(root, cache, train_ids, val_ids, Path(out), dc["trunk"],
-                            components=int(mc.get("components", 24)),
+                            components=int(mc.get("components", 12)),
                             frames_per_class=int(mc.get("frames_per_class", 6000)), c=float(mc.get("c", 0.01)),
                             iters=int(mc.get("iters", 100)), power=float(mc.get("power", 1.0)),
                             seed=int(tc["seed"]), progress=progress and rank == 0,
