@@ -208,7 +208,9 @@ def main() -> int:
                 results[key] = ev.summarize(rows)
                 rows_all += [{"split": split, "input": inp, "sources": n, **r} for r in rows]
                 print(key, {m: round(s["gao2019/stft"]["mean"], 3) for m, s in results[key].items()}, flush=True)
-    cmd = "python benchmarks/position_table.py " + " ".join(sys.argv[1:])
+    import shlex
+
+    cmd = "python benchmarks/position_table.py " + shlex.join(sys.argv[1:])
     lines = ["# Position-conditioned model on the synthetic test splits (issue 7)", "",
              f"Regenerate with `{cmd}` (took {(time.time() - t0) / 60:.0f} min on this 2-core machine). Mean +- "
              "standard error over the first clips with 1, 2 and 3 sounding sources of each split; STFT and ENV as in "
