@@ -21,7 +21,11 @@ PAIRS = [("Mono2Binaural", "Audio-Only"), ("Mono2Binaural", "Flipped-Visual"), (
          # issue 7 (position_table.py JSONs, grouped by number of sounding sources)
          ("Position, oracle tracks", "DSP, oracle tracks"), ("Position, oracle tracks", "Mono2Binaural"),
          ("Position, oracle tracks", "Geometry-aware"), ("Position, detected tracks", "DSP, detected tracks"),
-         ("Flow matching, 1 step, oracle tracks", "DSP, oracle tracks")]
+         ("Flow matching, 1 step, oracle tracks", "DSP, oracle tracks"),
+         ("Class NMF, oracle tracks", "DSP, oracle tracks"), ("Class NMF, oracle tracks", "Mono2Binaural"),
+         ("Class NMF, oracle tracks", "Position, oracle tracks"),
+         ("Class NMF, classes from the frames", "DSP, oracle tracks"),
+         ("Class NMF, classes from the frames", "Mono2Binaural")]
 METRICS = [("gao2019/stft", "STFT", 3), ("gao2019/env", "ENV", 4), ("ild_err_db", "ILD err dB", 2),
            ("ild_err_db/200-500", "ILD err <500 Hz", 2), ("ild_err_db/4000-8000", "ILD err 4-8 kHz", 2)]
 
