@@ -5,7 +5,7 @@ the DSP renderer: a larger sample than position_table.py's 8 clips per subset, f
         shipped=binauralize/models/weights/position.safetensors new=runs/position_real/best.safetensors
 
 Per split and source count: mean STFT distance and ENV (2.5D Visual Sound code) of each method, then each
-checkpoint's paired difference to the DSP renderer and to the first checkpoint (mean +- standard error over clips,
+checkpoint's paired difference to the DSP renderer (or the ``--refs``) and to the first checkpoint (mean +- standard error over clips,
 share of clips where it is lower = better). Writes the table and the per-clip rows as JSON with ``--json``.
 """
 from __future__ import annotations
@@ -36,7 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--splits", nargs="+", default=["scene_test", "hrtf_test"])
     ap.add_argument("--max-clips", type=int, default=0, help="per split and source count (0 = all)")
     ap.add_argument("--json")
-    ap.add_argument("checkpoints", nargs="+", help="NAME=PATH of position-model checkpoints")
+    ap.add_argument("--refs", nargs="+", default=["DSP=dsp"], metavar="NAME=MODEL",
+                    help="reference spatializers every checkpoint is paired with (default DSP=dsp; e.g. "
+                         "\"DSP, object tracks=dsp-objects\" \"DSP, detected tracks=dsp-detected\")")
+    ap.add_argument("checkpoints", nargs="+", help="NAME=PATH of position-model checkpoints (a PATH may end in "
+                    "@detected or @objects: the tracks the tool finds)")
     a = ap.parse_args(argv)
     from tqdm import tqdm
 
@@ -44,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
 
     data = Path(a.data)
     cks = [c.split("=", 1) for c in a.checkpoints]
-    methods = [("DSP", "dsp")] + [(n, f"Position={p}") for n, p in cks]
+    refs = [r.rsplit("=", 1) for r in a.refs]
+    methods = [(n, m) for n, m in refs] + [(n, f"Position={p}") for n, p in cks]
     rows, lines = [], []
     t0 = time.time()
     for split in a.splits:
@@ -67,11 +72,11 @@ def main(argv: list[str] | None = None) -> int:
             lines.append("|---|---|---|")
             first = cks[0][0]
             for name, _ in cks:
-                for ref in ("DSP",) + ((first,) if name != first else ()):
+                for ref in tuple(n for n, _ in refs) + ((first,) if name != first else ()):
                     lines.append(f"| {name} vs {ref} | {paired(per[name], per[ref], 'gao2019/stft')} | "
                                  f"{paired(per[name], per[ref], 'gao2019/env')} |")
             lines.append("")
-            print("\n".join(lines[-(4 + len(cks) * 2 - 1):]), flush=True)
+            print("\n".join(lines[-(4 + len(cks) * (len(refs) + 1) - 1):]), flush=True)
     cmd = "python benchmarks/position_ab.py " + " ".join(sys.argv[1:] if argv is None else argv)
     text = f"`{cmd}` ({time.time() - t0:.0f} s)\n\n" + "\n".join(lines)
     print(text)

@@ -14,6 +14,7 @@ from pathlib import Path
 COLS = ["Mono-Mono", "Mono2Binaural", "Geometry-aware", "DSP, oracle tracks", "Position, oracle tracks",
         "DSP, detected tracks", "Position, detected tracks", "Flow matching, 1 step, oracle tracks",
         "Class NMF, oracle tracks", "Class NMF, classes from the frames", "Class NMF, detected tracks",
+        "DSP, object tracks", "Class NMF, object tracks",
         "Position pipeline, oracle masks (dry-stem IRM)", "Position pipeline, oracle masks (wet-stem IRM)"]
 SHORT = {"DSP, oracle tracks": "DSP oracle", "Position, oracle tracks": "Position oracle",
          "DSP, detected tracks": "DSP detected", "Position, detected tracks": "Position detected",
@@ -21,7 +22,8 @@ SHORT = {"DSP, oracle tracks": "DSP oracle", "Position, oracle tracks": "Positio
          "Position pipeline, oracle masks (dry-stem IRM)": "oracle masks",
          "Position pipeline, oracle masks (wet-stem IRM)": "oracle wet masks",
          "Class NMF, oracle tracks": "Class NMF oracle", "Class NMF, classes from the frames": "Class NMF, classes seen",
-         "Class NMF, detected tracks": "Class NMF detected"}
+         "Class NMF, detected tracks": "Class NMF detected", "DSP, object tracks": "DSP objects",
+         "Class NMF, object tracks": "Class NMF objects"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path)
     ap.add_argument("--subject", default="Position, oracle tracks",
                     help="the method whose change against Mono2Binaural and the DSP renderer is given")
+    ap.add_argument("--dsp", nargs="+", default=["DSP, oracle tracks"],
+                    help="the DSP rows the subject is compared with (one column each)")
     a = ap.parse_args(argv)
     summary = {}
     for t in a.tables:  # later tables replace earlier ones method by method (same clips: e.g. a new position run
@@ -37,9 +41,10 @@ def main(argv: list[str] | None = None) -> int:
             summary.setdefault(key, {}).update(methods)                   # the full table)
     cols = [c for c in COLS if any(c in s for s in summary.values())]
     lines = ["| subset | input | " + " | ".join(SHORT.get(c, c) for c in cols)
-             + f" | {SHORT.get(a.subject, a.subject)} vs Mono2Binaural | vs DSP | ENV {SHORT.get(a.subject, a.subject)}"
+             + f" | {SHORT.get(a.subject, a.subject)} vs Mono2Binaural | "
+             + " | ".join(f"vs {SHORT.get(d, d)}" for d in a.dsp) + f" | ENV {SHORT.get(a.subject, a.subject)}"
              " / Mono2Binaural |",
-             "|---|---|" + "---|" * (len(cols) + 3)]
+             "|---|---|" + "---|" * (len(cols) + 2 + len(a.dsp))]
     for key in sorted(summary, key=lambda k: (k.split("/")[1], k.split("/")[0], k.split("/")[2])):
         split, inp, n = key.split("/")
         s = summary[key]
@@ -48,12 +53,12 @@ def main(argv: list[str] | None = None) -> int:
             return s.get(m, {}).get(metric, {}).get("mean")
 
         cells = [f"{v(c):.3f}" if v(c) is not None else "" for c in cols]
-        pos, m2b, dsp = v(a.subject), v("Mono2Binaural"), v("DSP, oracle tracks")
-        rel = [f"{pos / ref - 1:+.1%}" if pos is not None and ref else "" for ref in (m2b, dsp)]
+        pos, m2b = v(a.subject), v("Mono2Binaural")
+        rel = [f"{pos / ref - 1:+.1%}" if pos is not None and ref else "" for ref in (m2b, *(v(d) for d in a.dsp))]
         env = (f"{v(a.subject, 'gao2019/env'):.4f} / {v('Mono2Binaural', 'gao2019/env'):.4f}"
                if pos is not None and m2b is not None else "")
         lines.append(f"| {split}, {n} source{'s' if n != '1' else ''} | {'real mono' if inp == 'real' else '(L+R)/2'} | "
-                     + " | ".join(cells) + f" | {rel[0]} | {rel[1]} | {env} |")
+                     + " | ".join(cells) + " | " + " | ".join(rel) + f" | {env} |")
     text = "\n".join(lines)
     print(text)
     if a.out:

@@ -224,6 +224,8 @@ class Binauralizer:
             loc_report["detect_seconds"] = fa.detect_seconds
             for m in loc_report["notices"]:
                 say(m)
+            if lo.objects:
+                tracks = _object_tracks(inp, lo, tracks, loc_report, say)
         t_analysis = time.perf_counter() - t0
 
         # pass 2: decode -> render -> limit -> encode/mux, streaming
@@ -423,6 +425,21 @@ def output_cues_over_time(path: Path, tracks: list[SourceTrack], frame_s: float 
         summary["ild_side_agreement"] = None if np.isnan(agree["ild_side_agreement"]) else agree["ild_side_agreement"]
     cues["summary"] = summary
     return cues
+
+
+def _object_tracks(video: Path, lo, tracks: list, loc_report: dict, say) -> list:
+    """``--objects``: the object detector's tracks replace the faces/motion ones when it finds any."""
+    from .vision.objects import object_tracks
+
+    t0 = time.perf_counter()
+    found = object_tracks(video, fov_deg=lo.fov, mirror=lo.mirror, weights=lo.objects_weights)
+    loc_report["objects"] = {"tracks": [t.to_dict() for t in found], "seconds": time.perf_counter() - t0}
+    if not found:
+        say("object detector: no objects found; the faces/motion tracks are used")
+        return tracks
+    say(f"object detector: {len(found)} object(s): " + ", ".join(
+        f"{t.name} at {float(np.median(t.azimuth)):+.0f} deg" for t in found))
+    return found
 
 
 def _reverb_reason(opt: RenderOptions, t60: float | None) -> str:

@@ -57,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "output_cues")
     p.add_argument("--flip-visual", action="store_true",
                    help="baseline: mirror the frames before localizing (Flipped-Visual); for evaluations")
+    p.add_argument("--objects", nargs="?", const=True, default=False, metavar="WEIGHTS",
+                   help="also look for objects of the synthetic set's classes (drum, guitar, ...) with the shipped "
+                        "object detector, trained on the generator's frames, and use them as the sources when it "
+                        "finds any (names = classes, which --model class-nmf reads); WEIGHTS: another detector file")
     p.add_argument("--save-tracks", metavar="JSON", help="write the tracks used (edit and feed back with --sources)")
     p.add_argument("--audio", metavar="FILE", help="take the sound from this file instead of the input's track")
     p.add_argument("--report", metavar="JSON", help="write what was done and why (tracks, decisions, timings)")
@@ -153,7 +157,10 @@ def _run_one(inp: str, out: str, args_dict: dict, progress: bool) -> dict:
         method=args_dict["method"], audio=args_dict["audio"], overwrite=args_dict["overwrite"],
         report=args_dict.get("report"), lossless=args_dict["lossless"],
         keep_original_audio=args_dict["keep_original_audio"], progress=progress, notice=notice,
-        localize=LocalizeOptions(fov=args_dict["fov"], mirror=args_dict.get("flip_visual", False)), preview=args_dict.get("preview"),
+        localize=LocalizeOptions(fov=args_dict["fov"], mirror=args_dict.get("flip_visual", False),
+                                 objects=bool(args_dict.get("objects")),
+                                 objects_weights=args_dict["objects"] if isinstance(args_dict.get("objects"), str)
+                                 else None), preview=args_dict.get("preview"),
         save_tracks=args_dict.get("save_tracks"), hop_s=args_dict.get("hop", 0.1),
         steps=args_dict.get("steps", 4))
 
@@ -189,10 +196,11 @@ def build_evaluate_parser() -> argparse.ArgumentParser:
     p.add_argument("--azimuths", metavar="JSON", help="optional {clip name: azimuth deg} for direction metrics")
     p.add_argument("--model", nargs="+", metavar="MODEL",
                    help="spatializer(s) to run on --data: mono, dsp, plain, dsp-flipped (mirrored positions), "
-                        "dsp-detected (tracks found in the video), or a learned model [LABEL=]NAME|CKPT.safetensors"
-                        "[@flipped][@detected][@noname][@stepsN] (shipped: mono2binaural, geometry, position, "
-                        "class-nmf, flow; @flipped = mirrored frames; @detected = the tracks the tool finds instead "
-                        "of the oracle ones; @noname = oracle tracks without their names, so class-nmf must see the "
+                        "dsp-detected (tracks found in the video), dsp-objects (found with --objects), or a learned "
+                        "model [LABEL=]NAME|CKPT.safetensors[@flipped][@detected][@objects][@noname][@stepsN] "
+                        "(shipped: mono2binaural, geometry, position, class-nmf, flow; @flipped = mirrored frames; "
+                        "@detected = the tracks the tool finds instead of the oracle ones; @objects = those found "
+                        "with --objects; @noname = oracle tracks without their names, so class-nmf must see the "
                         "class in the frames; @stepsN = sampling steps of flow)")
     p.add_argument("--input", choices=["auto", "real", "mix"], default="auto",
                    help="model input: the real-mono track, (L+R)/2 of the ground truth, or real when present")
@@ -444,7 +452,11 @@ def main(argv: list[str] | None = None) -> int:
                       hop=args.hop, steps=args.steps,
                       audio=args.audio, overwrite=args.overwrite, lossless=args.lossless,
                       keep_original_audio=args.keep_original_audio, quiet=args.quiet, fov=args.fov,
-                      flip_visual=args.flip_visual)
+                      flip_visual=args.flip_visual, objects=args.objects)
+        if args.objects and args.sources:
+            raise BinauralizeError("--objects looks for the sources in the frames: it excludes --sources")
+        if isinstance(args.objects, str) and not Path(args.objects).is_file():
+            raise BinauralizeError(f"--objects: no detector file {args.objects}")
         if not 1.0 <= args.fov <= 179.0:
             raise BinauralizeError("--fov must be between 1 and 179 degrees")
         out = Path(args.output)

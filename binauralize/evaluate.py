@@ -140,14 +140,16 @@ def evaluate_folders(pred_dirs: list[Path], gt_dir: Path, names: list[str] | Non
     return rows
 
 
-MODELS = ("mono", "dsp", "plain", "dsp-flipped", "dsp-detected")
+MODELS = ("mono", "dsp", "plain", "dsp-flipped", "dsp-detected", "dsp-objects")
 
 
 @dataclass
 class LearnedSpec:
-    """A learned model on the command line: ``[LABEL=]NAME_OR_CHECKPOINT[@flipped][@detected][@noname][@stepsN]``
+    """A learned model on the command line:
+    ``[LABEL=]NAME_OR_CHECKPOINT[@flipped][@detected][@objects][@noname][@stepsN]``
     (Flipped-Visual: mirrored frames, and mirrored tracks for track-driven models, at test time; ``@detected``: a
-    track-driven model gets the tracks the tool finds in the clip's video instead of the oracle ones; ``@noname``:
+    track-driven model gets the tracks the tool finds in the clip's video instead of the oracle ones; ``@objects``:
+    the tracks the tool finds with ``--objects`` (the object detector's, else the faces/motion ones); ``@noname``:
     the oracle tracks lose their names, so a model that reads a source's class from its name (class-nmf) has to
     recognise it in the frames; ``@stepsN``: sampling steps of a flow model, default 4), with the sliding-window
     hop."""
@@ -158,20 +160,23 @@ class LearnedSpec:
     detected: bool = False
     steps: int = 4
     noname: bool = False
+    objects: bool = False
 
     @classmethod
     def parse(cls, token: str, hop_s: float = 0.1) -> "LearnedSpec":
         label, _, rest = token.rpartition("=")
         ck, *flags = rest.split("@")
         steps = [f for f in flags if f.startswith("steps") and f[5:].isdigit()]
-        bad = set(flags) - {"flipped", "detected", "noname"} - set(steps)
+        bad = set(flags) - {"flipped", "detected", "objects", "noname"} - set(steps)
         if bad:
-            raise InputError(f"unknown model flag @{bad.pop()} in {token!r}: use @flipped, @detected, @noname or "
-                             "@stepsN")
-        flipped, detected = "flipped" in flags, "detected" in flags
+            raise InputError(f"unknown model flag @{bad.pop()} in {token!r}: use @flipped, @detected, @objects, "
+                             "@noname or @stepsN")
+        flipped, detected = "flipped" in flags, "detected" in flags or "objects" in flags
         label = label or (Path(ck).stem if ck.endswith(".safetensors") else ck)
-        label += "".join(f"-{f}" for f in ("flipped", "detected", "noname", *steps) if f in flags and not label.endswith(f))
-        return cls(label, ck, flipped, hop_s, detected, int(steps[-1][5:]) if steps else 4, "noname" in flags)
+        label += "".join(f"-{f}" for f in ("flipped", "detected", "objects", "noname", *steps)
+                         if f in flags and not label.endswith(f))
+        return cls(label, ck, flipped, hop_s, detected, int(steps[-1][5:]) if steps else 4, "noname" in flags,
+                   "objects" in flags)
 
 
 def unnamed_tracks(tracks: list) -> list:
@@ -223,18 +228,20 @@ def mirror_tracks(tracks: list) -> list:
 _DETECTED: dict = {}
 
 
-def detect_tracks(video: Path, mono: np.ndarray, sr: int) -> list:
-    """The tool's own localization on a clip's frames and sound (what users get with no --sources); remembered per
-    (video, sound) so that several models compared on the same clip share one detection."""
-    key = (str(video), int(sr), len(mono), hash(np.asarray(mono[:: max(1, len(mono) // 4096)], np.float32).tobytes()))
+def detect_tracks(video: Path, mono: np.ndarray, sr: int, objects: bool = False) -> list:
+    """The tool's own localization on a clip's frames and sound (what users get with no --sources; with
+    ``objects``, what they get with ``--objects``); remembered per (video, sound, objects) so that several models
+    compared on the same clip share one detection."""
+    key = (str(video), int(sr), len(mono), hash(np.asarray(mono[:: max(1, len(mono) // 4096)], np.float32).tobytes()),
+           objects)
     if key not in _DETECTED:
         if len(_DETECTED) > 256:
             _DETECTED.clear()
-        _DETECTED[key] = _detect_tracks(video, mono, sr)
+        _DETECTED[key] = _detect_tracks(video, mono, sr, objects)
     return _DETECTED[key]
 
 
-def _detect_tracks(video: Path, mono: np.ndarray, sr: int) -> list:
+def _detect_tracks(video: Path, mono: np.ndarray, sr: int, objects: bool = False) -> list:
     from .api import EnvelopeMeter
     from .io.media import iter_frames
     from .vision.localize import LocalizeOptions, analyse_video, decide
@@ -243,7 +250,11 @@ def _detect_tracks(video: Path, mono: np.ndarray, sr: int) -> list:
     fa = analyse_video(iter_frames(video, lo.fps, lo.width, fast=True), lo)
     meter = EnvelopeMeter(sr)
     meter(mono)
-    tracks, _ = decide(fa, *meter.result(), lo)
+    tracks, rep = decide(fa, *meter.result(), lo)
+    if objects:
+        from .api import _object_tracks
+
+        tracks = _object_tracks(video, lo, tracks, rep, lambda m: None)
     return tracks
 
 
@@ -251,7 +262,8 @@ def evaluate_model(model: str, clips: list[Clip], hrtf=None, progress: Callable 
                    data: Path | None = None, input: str = "auto", hop_s: float = 0.1, options=None) -> list[dict]:
     """Run a spatializer over clips and score it: 'mono' (Mono-Mono), 'dsp' (renderer with the oracle tracks),
     'plain' (plain HRTF convolution with the oracle tracks), 'dsp-flipped' (Flipped-Visual: mirrored tracks),
-    'dsp-detected' (renderer with the tracks the tool finds in the clip's video), or a learned model
+    'dsp-detected' (renderer with the tracks the tool finds in the clip's video), 'dsp-objects' (the same with
+    ``--objects``), or a learned model
     (``[LABEL=]NAME_OR_CHECKPOINT[@flipped]``, see :class:`LearnedSpec`).
 
     ``input``: 'real' (the real-mono track; error if missing), 'mix' ((L+R)/2 of the ground truth) or 'auto'
@@ -295,7 +307,7 @@ def evaluate_model(model: str, clips: list[Clip], hrtf=None, progress: Callable 
             if spec.detected:
                 if data is None or not (data / "videos" / f"{c.name}.mp4").exists():
                     raise InputError(f"{c.name}: @detected needs the clip's video (videos/)")
-                tracks = detect_tracks(data / "videos" / f"{c.name}.mp4", mono, sr)
+                tracks = detect_tracks(data / "videos" / f"{c.name}.mp4", mono, sr, spec.objects)
             else:
                 tracks = c.tracks or []
             tracks = mirror_tracks(tracks) if spec.flipped else tracks
@@ -306,10 +318,10 @@ def evaluate_model(model: str, clips: list[Clip], hrtf=None, progress: Callable 
             feats = _clip_features(learned, data, c, spec.flipped) if learned.uses_visual else None
             pred = learned.render(mono, sr, feats)
         else:
-            if model == "dsp-detected":
+            if model in ("dsp-detected", "dsp-objects"):
                 if data is None or not (data / "videos" / f"{c.name}.mp4").exists():
-                    raise InputError(f"{c.name}: dsp-detected needs the clip's video (videos/)")
-                tracks = detect_tracks(data / "videos" / f"{c.name}.mp4", mono, sr)
+                    raise InputError(f"{c.name}: {model} needs the clip's video (videos/)")
+                tracks = detect_tracks(data / "videos" / f"{c.name}.mp4", mono, sr, model == "dsp-objects")
             else:
                 tracks = mirror_tracks(c.tracks or []) if model == "dsp-flipped" else (c.tracks or [])
             pred = b.render(mono, sr, tracks)

@@ -196,6 +196,18 @@ def test_train_cache_train_resume_evaluate_and_tool(tmp_path, sources_dir, capsy
     assert main(["evaluate", "--model", "dsp", f"nmf={nck}", f"nmf={nck}@noname", "--data", str(data),
                  "--split", "scene_test", "--out", str(tmp_path / "ev_nmf"), "--input", "real", "-q"]) == 0
     assert set(json.loads((tmp_path / "ev_nmf" / "summary.json").read_text())) == {"dsp", "nmf", "nmf-noname"}
+    orun = tmp_path / "objects"  # the object detector's head: maps of 2 frames per clip, then 2 epochs
+    assert main(["train", "configs/debug_objects.toml", "--data", str(data), "--out", str(orun), "-q"]) == 0
+    assert np.load(data / "cache" / "objects" / "000000.npz")["maps"].shape == (2, 432, 11, 20)
+    assert (orun / "best.safetensors").exists() and len(json.loads((orun / "history.json").read_text())) == 2
+    assert main(["evaluate", "--model", "dsp-objects", f"nmf={nck}@objects", "--data", str(data),
+                 "--split", "scene_test", "--out", str(tmp_path / "ev_obj"), "--input", "real", "-q"]) == 0
+    assert set(json.loads((tmp_path / "ev_obj" / "summary.json").read_text())) == {"dsp-objects", "nmf-objects"}
+    rep_o = tmp_path / "rep_o.json"
+    assert main([str(data / "videos" / "000001.mp4"), "-o", str(tmp_path / "obj.wav"), "--audio",
+                 str(data / "mono_audios" / "000001.wav"), "--objects", str(orun / "best.safetensors"),
+                 "--model", nck, "--report", str(rep_o), "-q"]) == 0
+    assert "objects" in json.loads(rep_o.read_text())["localization"]
     _check_remix(data, cache, tmp_path, capsys)
     capsys.readouterr()
     ck = str(run / "best.safetensors")

@@ -91,6 +91,12 @@ def train_main(argv: list[str]) -> int:
         if int(os.environ.get("RANK", "0")) != 0:  # torchrun: rank 0 reports
             return 0
         (out / "summary.json").write_text(json.dumps({k: v for k, v in res.items() if k != "history"}, indent=1))
+        if "val_frames" in res:  # the object detector
+            v = res["val"]
+            print(f"binauralize train: object detector, {len(res['classes'])} classes, validation precision "
+                  f"{v['precision']:.1%} recall {v['recall']:.1%} class {v['class_accuracy']:.1%}, "
+                  f"{res['seconds']:.0f} s -> {out}/best.safetensors")
+            return 0
         if "classes" in res:  # class-nmf: fitted, not trained
             print(f"binauralize train: {len(res['classes'])} class dictionaries of {res['atoms_per_class']} atoms, "
                   f"crop classifier validation accuracy {res['classifier_val_accuracy']:.1%}, "

@@ -216,6 +216,17 @@ def train(cfg: dict, out: str | Path, resume: bool = False, device: str | None =
                             seed=int(tc["seed"]), progress=progress and rank == 0,
                             config=cfg)
         return res
+    if cfg["model"]["name"] == "objects":  # the object detection head on cached trunk maps (vision/objects.py)
+        from .objects_fit import fit_object_detector
+
+        if not train_ids:
+            raise InputError(f"no training clips in {root} (split {dc['train_split']})")
+        mc = cfg["model"]
+        return fit_object_detector(root, cache, train_ids, val_ids, Path(out), dc["trunk"],
+                                   hidden=int(mc.get("hidden", 64)), epochs=int(tc.get("epochs", 30)),
+                                   lr=float(tc.get("lr", 2e-3)), batch=int(tc.get("batch_size", 64)),
+                                   bg_weight=float(mc.get("bg_weight", 0.3)), threshold=float(mc.get("threshold", 0.5)),
+                                   frames_per_clip=int(mc.get("frames_per_clip", 6)), seed=int(tc["seed"]), progress=progress and rank == 0, config=cfg)
     clips = CachedClips(cache, sorted(set(train_ids) | set(val_ids)))
     windows = CachedWindows
     if cfg["model"]["name"] == "position":  # per-source stems and tracks (issue 7)

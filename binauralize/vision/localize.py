@@ -39,6 +39,8 @@ class LocalizeOptions:
         mirror: flip every frame left-right before looking (the Flipped-Visual baseline of the papers).
         keep_every_s: also keep one analysis frame every this many seconds (0: none) for models that look at
             the sources' crops, so they need not decode the video a second time.
+        objects: also run the object detector (:mod:`binauralize.vision.objects`); the objects it finds replace the
+            faces/motion tracks. objects_weights: its weights file (default: the shipped one).
     """
 
     fps: float = 10.0
@@ -53,6 +55,8 @@ class LocalizeOptions:
     min_dwell_s: float = 0.8
     mirror: bool = False
     keep_every_s: float = 0.0
+    objects: bool = False
+    objects_weights: str | None = None
 
 
 @dataclass
