@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--input", choices=["real", "mix"], default="real")
     ap.add_argument("--splits", nargs="+", default=["scene_test", "hrtf_test"])
     ap.add_argument("--max-clips", type=int, default=0, help="per split and source count (0 = all)")
+    ap.add_argument("--counts", type=int, nargs="+", default=[2, 3], help="numbers of sounding sources (default 2 3)")
     ap.add_argument("--json")
     ap.add_argument("--refs", nargs="+", default=["DSP=dsp"], metavar="NAME=MODEL",
                     help="reference spatializers every checkpoint is paired with (default DSP=dsp; e.g. "
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     for split in a.splits:
         allc = ev.discover_dataset(data, split)
-        for n in (2, 3):
+        for n in a.counts:
             clips = [c for c in allc if sounding(data, c.name) == n]
             clips = clips[: a.max_clips] if a.max_clips else clips
             per = {}
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
                     rows += [{**x, "split": split, "input": a.input, "sources": n, "method": label} for x in r]
             means = {m: np.mean([x["gao2019/stft"] for x in per[m].values()]) for m, _ in methods}
             envs = {m: np.mean([x["gao2019/env"] for x in per[m].values()]) for m, _ in methods}
-            lines.append(f"**{split}, {n} sources, {'real-mono' if a.input == 'real' else '(L+R)/2'} input, "
+            lines.append(f"**{split}, {n} source{'s' if n != 1 else ''}, {'real-mono' if a.input == 'real' else '(L+R)/2'} input, "
                          f"{len(clips)} clips**: " + ", ".join(f"{m} STFT {means[m]:.3f} ENV {envs[m]:.4f}" for m, _ in methods))
             lines.append("")
             lines.append("| A vs B | STFT | ENV |")

@@ -33,6 +33,10 @@ def main() -> int:
     ap.add_argument("--flow", help="also time this flow-matching checkpoint with 2 given sources")
     ap.add_argument("--flow-steps", type=int, nargs="*", default=[1, 4, 8])
     ap.add_argument("--class-nmf", help="also time this class-nmf checkpoint (localized and 2 given sources)")
+    ap.add_argument("--objects", action="store_true", help="also time the localized variants with --objects (the "
+                    "object detector on 2 frames per second; on this clip it finds nothing and the faces/motion "
+                    "tracks are used)")
+    ap.add_argument("--only", nargs="*", help="time only these variants (labels as printed)")
     ap.add_argument("--json", default=str(HERE / "results" / "position_speed.json"))
     args = ap.parse_args()
 
@@ -49,12 +53,19 @@ def main() -> int:
         variants.update({f"flow {k} step{'s' if k > 1 else ''}, 2 given sources": [] for k in args.flow_steps})
     if args.class_nmf:
         variants.update({"class-nmf, localized": [], "class-nmf, 2 given sources": []})
+    if args.objects:
+        variants["dsp, localized, --objects"] = []
+        if args.class_nmf:
+            variants["class-nmf, localized, --objects"] = []
+    if args.only:
+        variants = {k: v for k, v in variants.items() if k in args.only}
     for _ in range(args.repeats):  # interleaved, so machine noise hits every variant alike
         for label in variants:
             extra = (["--model", args.model] if label.startswith("position") else []) + \
                 (["--model", args.flow, "--steps", label.split()[1]] if label.startswith("flow") else []) + \
                 (["--model", args.class_nmf] if label.startswith("class-nmf") else []) + \
-                (["--sources", str(two)] if "given" in label else [])
+                (["--sources", str(two)] if "given" in label else []) + \
+                (["--objects"] if label.endswith("--objects") else [])
             cmd = [str(ROOT / ".venv/bin/binauralize"), str(video), "-o", str(out), "--overwrite", "-q", *extra]
             variants[label].append(timed(cmd))
     rows = []
