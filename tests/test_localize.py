@@ -71,3 +71,23 @@ def test_saved_tracks_round_trip(tmp_path, capsys):
     y2, rep, _ = render(clip, tmp_path, capsys, "b.wav", ["--sources", str(tracks)])
     assert rep["tracks_source"] == "given (--sources)"
     np.testing.assert_allclose(y1, y2, atol=2e-3)
+
+
+def test_motion_only_beside_a_face_does_not_crash_the_decision():
+    """Regression (scene_test clip 000512 of the near set): motion seen only while a face is on screen, smoothed
+    into the frame after the face leaves, used to leave the motion track no frame to take its position from."""
+    from binauralize.vision.detect import Box
+    from binauralize.vision.localize import FaceTrack, FrameAnalysis, LocalizeOptions, decide
+
+    n = 12
+    times = np.arange(n) / 10.0
+    seen = [0, 1, 2, 3, 4, 5, 7, 8]  # the face is missed in frame 6
+    face = FaceTrack(0, 0, frames=seen, boxes=[Box(40, 40, 80, 80)] * 8, motion=[0.5] * 8, detections=8)
+    motion = [None] * n
+    for i in (4, 5, 7, 8):  # motion only under the face; smoothed, frame 6 counts as motion
+        motion[i] = (0.8, 0.5, 30.0, 0.01)
+    fa = FrameAnalysis(times, np.zeros(n, int), 320, 180, [face], motion)
+    tracks, report = decide(fa, times, np.full(n, -20.0), LocalizeOptions())
+    assert tracks and all(np.all(np.isfinite(t.azimuth)) for t in tracks)
+    mot = [t for t in tracks if t.info.get("kind") == "motion"]
+    assert all(t.azimuth[0] < 0 for t in mot)  # the motion was right of centre (x = 0.8 of the width)

@@ -338,6 +338,8 @@ def decide(fa: FrameAnalysis, env_times: np.ndarray, env_db: np.ndarray,
                                  {"kind": "face", "shot": int(f.shot), "detections": f.detections}))
         else:
             ok = [i for i in idx if fa.motion[i] is not None]
+            if not ok:  # the motion frames it was smoothed from are all under faces: take the nearest ones
+                ok = [i for i in range(n) if fa.motion[i] is not None]
             cx = np.interp(idx, ok, [fa.motion[i][0] for i in ok]) * fa.width
             cy = np.interp(idx, ok, [fa.motion[i][1] for i in ok]) * fa.height
             a, e = pixel_to_direction(cx, cy, fa.width, fa.height, options.fov)
