@@ -57,10 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "output_cues")
     p.add_argument("--flip-visual", action="store_true",
                    help="baseline: mirror the frames before localizing (Flipped-Visual); for evaluations")
-    p.add_argument("--objects", nargs="?", const=True, default=False, metavar="WEIGHTS",
+    p.add_argument("--objects", action="store_true",
                    help="also look for objects of the synthetic set's classes (drum, guitar, ...) with the shipped "
                         "object detector, trained on the generator's frames, and use them as the sources when it "
-                        "finds any (names = classes, which --model class-nmf reads); WEIGHTS: another detector file")
+                        "finds any (names = classes, which --model class-nmf reads)")
+    p.add_argument("--objects-weights", metavar="FILE", help="another object detector file (implies --objects)")
     p.add_argument("--save-tracks", metavar="JSON", help="write the tracks used (edit and feed back with --sources)")
     p.add_argument("--audio", metavar="FILE", help="take the sound from this file instead of the input's track")
     p.add_argument("--report", metavar="JSON", help="write what was done and why (tracks, decisions, timings)")
@@ -159,8 +160,7 @@ def _run_one(inp: str, out: str, args_dict: dict, progress: bool) -> dict:
         keep_original_audio=args_dict["keep_original_audio"], progress=progress, notice=notice,
         localize=LocalizeOptions(fov=args_dict["fov"], mirror=args_dict.get("flip_visual", False),
                                  objects=bool(args_dict.get("objects")),
-                                 objects_weights=args_dict["objects"] if isinstance(args_dict.get("objects"), str)
-                                 else None), preview=args_dict.get("preview"),
+                                 objects_weights=args_dict.get("objects_weights")), preview=args_dict.get("preview"),
         save_tracks=args_dict.get("save_tracks"), hop_s=args_dict.get("hop", 0.1),
         steps=args_dict.get("steps", 4))
 
@@ -452,11 +452,12 @@ def main(argv: list[str] | None = None) -> int:
                       hop=args.hop, steps=args.steps,
                       audio=args.audio, overwrite=args.overwrite, lossless=args.lossless,
                       keep_original_audio=args.keep_original_audio, quiet=args.quiet, fov=args.fov,
-                      flip_visual=args.flip_visual, objects=args.objects)
-        if args.objects and args.sources:
+                      flip_visual=args.flip_visual, objects=args.objects or bool(args.objects_weights),
+                      objects_weights=args.objects_weights)
+        if (args.objects or args.objects_weights) and args.sources:
             raise BinauralizeError("--objects looks for the sources in the frames: it excludes --sources")
-        if isinstance(args.objects, str) and not Path(args.objects).is_file():
-            raise BinauralizeError(f"--objects: no detector file {args.objects}")
+        if args.objects_weights and not Path(args.objects_weights).is_file():
+            raise BinauralizeError(f"--objects-weights: no detector file {args.objects_weights}")
         if not 1.0 <= args.fov <= 179.0:
             raise BinauralizeError("--fov must be between 1 and 179 degrees")
         out = Path(args.output)

@@ -205,7 +205,7 @@ def test_train_cache_train_resume_evaluate_and_tool(tmp_path, sources_dir, capsy
     assert set(json.loads((tmp_path / "ev_obj" / "summary.json").read_text())) == {"dsp-objects", "nmf-objects"}
     rep_o = tmp_path / "rep_o.json"
     assert main([str(data / "videos" / "000001.mp4"), "-o", str(tmp_path / "obj.wav"), "--audio",
-                 str(data / "mono_audios" / "000001.wav"), "--objects", str(orun / "best.safetensors"),
+                 str(data / "mono_audios" / "000001.wav"), "--objects-weights", str(orun / "best.safetensors"),
                  "--model", nck, "--report", str(rep_o), "-q"]) == 0
     assert "objects" in json.loads(rep_o.read_text())["localization"]
     _check_remix(data, cache, tmp_path, capsys)

@@ -103,3 +103,34 @@ def test_shipped_detector_finds_glyphs_drawn_like_the_generator(detector):
             assert d.cls == cls and np.hypot(d.x - x, d.y - y) < 12
     # a frame with no glyph has no detection
     assert detector.detect(_background("coffee", w, h, np.random.default_rng(3))[None])[0] == []
+
+
+def test_the_tool_with_objects_places_the_drum_it_sees(tmp_path, capsys):
+    """End to end: a clip with a drum drawn left of centre -> --objects finds it, names the track by its class, and
+    the written output is louder on the left; --objects with --sources is a one-line error."""
+    import json
+
+    from binauralize.cli import main
+    from binauralize.data.synth import _background, _blend, _glyph
+    from binauralize.testing.clips import make_clip
+
+    w, h, fov = 320, 180, 70.0
+    bg = _background("coffee", w, h, np.random.default_rng(1))
+    x, y = direction_to_pixel(25.0, 0.0, w, h, fov)
+    frame = bg.copy()
+    _blend(frame, _glyph("drum", 80), int(x - 40), int(y - 40))
+    clip = make_clip(tmp_path / "drum.mp4", seconds=2.0, sr=16000, width=w, height=h, draw=lambda i, ww, hh: frame)
+    rep = tmp_path / "rep.json"
+    assert main([str(clip), "-o", str(tmp_path / "out.wav"), "--objects", "--report", str(rep), "-q"]) == 0
+    tracks = json.loads(rep.read_text())["localization"]["objects"]["tracks"]
+    az = [p[1] for p in tracks[0]["track"]] if "track" in tracks[0] else [tracks[0]["azimuth"]]
+    assert [t["name"] for t in tracks] == ["drum"] and abs(np.median(az) - 25.0) < 4.0
+    import soundfile as sf
+
+    out, _ = sf.read(tmp_path / "out.wav")
+    assert np.sum(out[:, 0] ** 2) > 1.5 * np.sum(out[:, 1] ** 2)  # left louder: the drum is on the left
+    capsys.readouterr()
+    (tmp_path / "t.json").write_text(json.dumps({"sources": [{"azimuth": 30}]}))
+    assert main([str(clip), "-o", str(tmp_path / "o2.wav"), "--objects", "--sources", str(tmp_path / "t.json")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--objects" in err[0]
