@@ -173,6 +173,10 @@ class Binauralizer:
             from dataclasses import replace
 
             lo = replace(lo, keep_every_s=1.0)  # the model's crops come from the localizer's frames
+        if lo.objects:
+            from dataclasses import replace
+
+            lo = replace(lo, keep_every_s=0.5)  # the object detector looks at the localizer's frames, 2 per second
         if self.learned is not None and self.learned.uses_visual and not info.has_video:
             raise InputError(f"model {self.method} needs a video: its frames are its input")
         loc = (_Background(inp, lo) if sources is None and info.has_video and self.uses_tracks
@@ -225,7 +229,7 @@ class Binauralizer:
             for m in loc_report["notices"]:
                 say(m)
             if lo.objects:
-                tracks = _object_tracks(inp, lo, tracks, loc_report, say)
+                tracks = _object_tracks(inp, lo, tracks, loc_report, say, frames=fa.keyframes)
         t_analysis = time.perf_counter() - t0
 
         # pass 2: decode -> render -> limit -> encode/mux, streaming
@@ -391,8 +395,13 @@ class _TrackModelRenderer(_LearnedRenderer):
         feats = None
         if self.sp.uses_visual and tracks and self.keyframes:
             w, h = self.sp.trunk.input_size
-            feats = self.sp.features_from_frames(np.array([t for t, _ in self.keyframes]),
-                                                 np.stack([_fit_img(f, w, h) for _, f in self.keyframes]))
+            kf, last = [], -1e9
+            for t, f in self.keyframes:  # one per second is what the models' crops are made from
+                if t >= last + 1.0 - 1e-6:
+                    kf.append((t, f))
+                    last = t
+            feats = self.sp.features_from_frames(np.array([t for t, _ in kf]),
+                                                 np.stack([_fit_img(f, w, h) for _, f in kf]))
         elif self.sp.uses_visual and tracks and self.video is not None:
             feats = video_features(self.sp, self.video, fps=1.0)
         y = self.sp.render(np.asarray(x, np.float64).reshape(-1), self.sr, tracks or [], t60=t60, feature_at=feats)
@@ -427,12 +436,13 @@ def output_cues_over_time(path: Path, tracks: list[SourceTrack], frame_s: float 
     return cues
 
 
-def _object_tracks(video: Path, lo, tracks: list, loc_report: dict, say) -> list:
-    """``--objects``: the object detector's tracks replace the faces/motion ones when it finds any."""
+def _object_tracks(video: Path, lo, tracks: list, loc_report: dict, say, frames: list | None = None) -> list:
+    """``--objects``: the object detector's tracks replace the faces/motion ones when it finds any. ``frames``:
+    the localizer's kept frames (``(t, rgb)``, mirrored already with ``lo.mirror``), else the video is decoded."""
     from .vision.objects import object_tracks
 
     t0 = time.perf_counter()
-    found = object_tracks(video, fov_deg=lo.fov, mirror=lo.mirror, weights=lo.objects_weights)
+    found = object_tracks(video, fov_deg=lo.fov, mirror=lo.mirror, weights=lo.objects_weights, frames=frames or None)
     loc_report["objects"] = {"tracks": [t.to_dict() for t in found], "seconds": time.perf_counter() - t0}
     if not found:
         say("object detector: no objects found; the faces/motion tracks are used")

@@ -246,7 +246,7 @@ def _detect_tracks(video: Path, mono: np.ndarray, sr: int, objects: bool = False
     from .io.media import iter_frames
     from .vision.localize import LocalizeOptions, analyse_video, decide
 
-    lo = LocalizeOptions()
+    lo = LocalizeOptions(objects=objects, keep_every_s=0.5 if objects else 0.0)  # as the tool sets them
     fa = analyse_video(iter_frames(video, lo.fps, lo.width, fast=True), lo)
     meter = EnvelopeMeter(sr)
     meter(mono)
@@ -254,7 +254,7 @@ def _detect_tracks(video: Path, mono: np.ndarray, sr: int, objects: bool = False
     if objects:
         from .api import _object_tracks
 
-        tracks = _object_tracks(video, lo, tracks, rep, lambda m: None)
+        tracks = _object_tracks(video, lo, tracks, rep, lambda m: None, frames=fa.keyframes)
     return tracks
 
 

@@ -245,10 +245,12 @@ def link_tracks(times: np.ndarray, detections: list[list[Detection]], width: int
 _DETECTORS: dict = {}
 
 
-def object_tracks(video: str | Path, detector: ObjectDetector | None = None, fps: float = 2.0,
-                  fov_deg: float | None = None, mirror: bool = False, weights: str | Path | None = None) -> list:
+def object_tracks(video: str | Path | None, detector: ObjectDetector | None = None, fps: float = 2.0,
+                  fov_deg: float | None = None, mirror: bool = False, weights: str | Path | None = None,
+                  frames: list | None = None) -> list:
     """The object tracks of a video: frames decoded at ``fps`` and at the trunk's input size (mirrored left-right
-    with ``mirror``), detected, linked; ``weights``: a detector file other than the shipped one."""
+    with ``mirror``), detected, linked; ``weights``: a detector file other than the shipped one. ``frames``:
+    ``(t, rgb)`` pairs already decoded (e.g. the localizer's keyframes, already mirrored if need be) instead."""
     from ..dsp.geometry import DEFAULT_FOV_DEG
     from ..io.media import iter_frames
 
@@ -258,12 +260,18 @@ def object_tracks(video: str | Path, detector: ObjectDetector | None = None, fps
             _DETECTORS[key] = ObjectDetector.load(weights)
         detector = _DETECTORS[key]
     w, h = detector.trunk.input_size
-    times, frames = [], []
-    for t, rgb in iter_frames(video, fps, w, fast=True):
-        times.append(t)
-        frames.append(rgb[:, ::-1] if mirror else rgb)
+    if frames is None:
+        frames = [(t, rgb[:, ::-1] if mirror else rgb) for t, rgb in iter_frames(video, fps, w, fast=True)]
     if not frames:
         return []
-    frames = np.stack(frames)
-    dets = detector.detect(frames)
-    return link_tracks(np.array(times), dets, frames.shape[2], frames.shape[1], fov_deg or DEFAULT_FOV_DEG)
+    import cv2
+
+    times = np.array([t for t, _ in frames])
+    fh, fw = frames[0][1].shape[:2]
+    dets = []
+    for i in range(0, len(frames), 32):  # at the trunk's input size, a batch at a time (bounded memory)
+        batch = np.stack([f if f.shape[1] == w else cv2.resize(f, (w, int(round(w * fh / fw))),
+                                                               interpolation=cv2.INTER_AREA)
+                          for _, f in frames[i:i + 32]])
+        dets += detector.detect(batch)
+    return link_tracks(times, dets, w, int(round(w * fh / fw)), fov_deg or DEFAULT_FOV_DEG)
