@@ -170,21 +170,3 @@ def test_the_tool_runs_it_and_says_which_class_each_source_got(tmp_path, capsys)
     assert "low: low" in notes and "guitar: unknown" in notes
     y, sr = sf.read(tmp_path / "o.wav")
     assert sr == SR and y.shape == (2 * SR, 2)
-
-
-def test_offscreen_option_puts_what_no_track_explains_in_front():
-    low, high = tones([300, 400]), tones([3000, 4000])
-    base = two_class_model()
-    off = ClassNMF(base.classes, base.dictionaries, offscreen=True)
-    tracks = [SourceTrack.static(60.0, name="low0")]  # the high source has no track (off screen)
-    parts = spatializer(off).separate(low + high, SR, tracks)
-    np.testing.assert_allclose(parts.sum(0), low + high, atol=1e-9)
-    assert si_sdr(parts[0], low) > 15 and si_sdr(parts[1], high) > 15  # the residual is the off-screen source
-    from scipy.signal import butter, sosfilt
-
-    hp = butter(6, 1500, "high", fs=SR, output="sos")
-    for model, front in ((off, True), (base, False)):
-        y = sosfilt(hp, spatializer(model).render(low + high, SR, tracks), axis=-1)
-        ratio_db = 10 * np.log10(np.sum(y[0] ** 2) / np.sum(y[1] ** 2))
-        assert (abs(ratio_db) < 1.0) if front else (ratio_db > 3.0)  # in front / along the only track (left)
-    assert off.init_args["offscreen"] is True and base.init_args["offscreen"] is False

@@ -70,16 +70,14 @@ class ClassNMF:
     n_freq, extra_dim = 4, 0
 
     def __init__(self, classes: list[str], dictionaries: np.ndarray, classifier: dict | None = None,
-                 trunk: str = "efficientnet-lite0", iters: int = 100, power: float = 1.0, offscreen: bool = False):
+                 trunk: str = "efficientnet-lite0", iters: int = 100, power: float = 1.0):
         self.classes = list(classes)
         self.dictionaries = np.asarray(dictionaries, np.float32)
         if self.dictionaries.shape[0] != len(self.classes):
             raise ValueError("one dictionary per class")
         self.classifier = classifier
         self.trunk, self.iters, self.power = trunk, int(iters), float(power)
-        self.offscreen = bool(offscreen)  # the classes no track has explain an off-screen part, rendered in front
-        self.init_args = {"classes": self.classes, "trunk": trunk, "iters": self.iters, "power": self.power,
-                          "offscreen": self.offscreen}
+        self.init_args = {"classes": self.classes, "trunk": trunk, "iters": self.iters, "power": self.power}
 
     @property
     def use_visual(self) -> bool:
@@ -126,7 +124,7 @@ class ClassNMF:
         clf = {k.split(".", 1)[1]: v for k, v in t.items() if k.startswith("classifier.")} or None
         a = meta["args"]
         return cls(a["classes"], t["dictionaries"], clf, a.get("trunk", "efficientnet-lite0"), a.get("iters", 100),
-                   a.get("power", 1.0), a.get("offscreen", False)), meta
+                   a.get("power", 1.0)), meta
 
 
 class ClassNMFSpatializer(PositionSpatializer):
@@ -144,12 +142,6 @@ class ClassNMFSpatializer(PositionSpatializer):
                          meta=meta or {"model": MODEL_NAME, "args": model.init_args})
         self.use_names = use_names
         self.last_classes: list[str | None] = []
-
-    def residual_tracks(self, tracks: list) -> list:
-        """With ``offscreen``: the residual holds what no track's class explains, rendered in front."""
-        from ..tracks import SourceTrack
-
-        return [SourceTrack.static(0.0, name="off-screen")] if self.model.offscreen else tracks
 
     def track_classes(self, tracks: list, times: np.ndarray, feature_at=None) -> list[str | None]:
         m = self.model
@@ -188,10 +180,7 @@ class ClassNMFSpatializer(PositionSpatializer):
         classes = self.track_classes(tracks, tt, feature_at)
         self.last_classes = classes
         groups = list(dict.fromkeys(c if c is not None else "*" for c in classes))
-        absent = [c for c in m.classes if c not in groups] if m.offscreen and "*" not in groups else []
         dicts = [m.dictionaries.reshape(-1, f) if g == "*" else m.dictionaries[m.classes.index(g)] for g in groups]
-        if absent:  # one more group: what the classes no track has explain (an off-screen source's part)
-            dicts.append(np.concatenate([m.dictionaries[m.classes.index(c)] for c in absent]))
         w = np.concatenate(dicts).T                                           # [F, M]
         edges = np.cumsum([0] + [len(d) for d in dicts])
         pres = np.stack([np.clip(tr.at(tt)[3], 0.0, 1.0) for tr in tracks])  # [K, N]
@@ -199,7 +188,7 @@ class ClassNMFSpatializer(PositionSpatializer):
         for a in range(0, n, chunk_frames):
             b = min(n, a + chunk_frames)
             h = kl_activations(v[:, a:b], w, m.iters)
-            models = np.stack([w[:, edges[g]:edges[g + 1]] @ h[edges[g]:edges[g + 1]] for g in range(len(dicts))])
+            models = np.stack([w[:, edges[g]:edges[g + 1]] @ h[edges[g]:edges[g + 1]] for g in range(len(groups))])
             if m.power != 1.0:  # generalised Wiener masks: each source's model magnitude to this power
                 models = models ** m.power
             share = np.zeros((k, b - a))                                      # each source's share of its group
@@ -208,8 +197,7 @@ class ClassNMFSpatializer(PositionSpatializer):
                 p = pres[idx, a:b]
                 share[idx] = p / np.maximum(p.sum(axis=0, keepdims=True), 1e-9)
             srcm = np.stack([models[member[j]] * share[j] for j in range(k)])  # [K, F, n]; absent: share 0
-            off = models[len(groups)] if absent else 0.0
-            total = srcm.sum(axis=0) + off
+            total = srcm.sum(axis=0)
             out[:k, :, a:b] = srcm / np.maximum(total, 1e-12)
-            out[k, :, a:b] = (total <= 1e-12) + off / np.maximum(total, 1e-12)  # nothing present / off screen
+            out[k, :, a:b] = (total <= 1e-12)                                 # nothing present: the residual
         return out, tt

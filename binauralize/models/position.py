@@ -318,10 +318,6 @@ class PositionSpatializer(TrunkFeatures):
             parts[-1] -= p  # the residual: the parts sum to the mono exactly
         return parts
 
-    def residual_tracks(self, tracks: list) -> list:
-        """Where the residual part is rendered: along all tracks, as the DSP renderer renders a mono."""
-        return tracks
-
     def render(self, mono: np.ndarray, sr: int, tracks: list, t60=None, feature_at=None) -> np.ndarray:
         """Mono ``[T]`` + tracks -> binaural ``[2, T]``. No tracks: the whole mono in front (DSP renderer)."""
         from ..tracks import SourceTrack
@@ -337,7 +333,7 @@ class PositionSpatializer(TrunkFeatures):
         pos = 0
         step = int(10 * sr)
         chunks = (parts[:, i:i + step] for i in range(0, len(x), step))
-        for y in renderer.process(chunks, None, t60=t60, track_sets=[[tr] for tr in tracks] + [self.residual_tracks(tracks)]):
+        for y in renderer.process(chunks, None, t60=t60, track_sets=[[tr] for tr in tracks] + [tracks]):
             out[:, pos:pos + y.shape[1]] = y
             pos += y.shape[1]
         return out

@@ -71,8 +71,7 @@ def _embeddings(root: Path, cache: Path, ids: list[str]) -> tuple[np.ndarray, li
 
 def fit_class_nmf(root: Path, cache: Path, train_ids: list[str], val_ids: list[str], out: Path, trunk: str,
                   components: int = 12, frames_per_class: int = 6000, c: float = 0.01, iters: int = 100,
-                  power: float = 1.0, seed: int = 0, progress: bool = True, config: dict | None = None,
-                  offscreen: bool = False) -> dict:
+                  power: float = 1.0, seed: int = 0, progress: bool = True, config: dict | None = None) -> dict:
     """Fit dictionaries and classifier, write ``out/best.safetensors`` (and ``last``), return a summary."""
     from sklearn.linear_model import LogisticRegression
 
@@ -115,7 +114,7 @@ def fit_class_nmf(root: Path, cache: Path, train_ids: list[str], val_ids: list[s
             model = ClassNMF(classes, dicts, classifier)
             pred = np.array(classes)[np.argmax(model.class_probabilities(xva), axis=1)]
             val_acc = float(np.mean(pred == np.array(yva)))
-    model = ClassNMF(classes, dicts, classifier, trunk=trunk, iters=iters, power=power, offscreen=offscreen)
+    model = ClassNMF(classes, dicts, classifier, trunk=trunk, iters=iters, power=power)
     summary = {"classes": classes, "atoms_per_class": int(n_atoms), "train_frames": {k: int(sum(len(a) for a in v))
                for k, v in frames.items()}, "classifier_train_crops": int(len(ytr)),
                "classifier_val_accuracy": val_acc, "seconds": time.time() - t0, "epochs": 1}
