@@ -129,7 +129,6 @@ class ObjectDetector:
 
         torch, _ = _nn()
         self.classes, self.threshold, self.device = list(classes), float(threshold), device
-        self.trunk_name = trunk
         self._trunk = None
         self.head = make_head(int(state["0.weight"].shape[1]), len(classes), hidden).to(device)
         self.head.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in state.items()})
@@ -259,7 +258,7 @@ def object_tracks(video: str | Path | None, detector: ObjectDetector | None = No
         if key not in _DETECTORS:
             _DETECTORS[key] = ObjectDetector.load(weights)
         detector = _DETECTORS[key]
-    w, h = detector.trunk.input_size
+    w = detector.trunk.input_size[0]
     if frames is None:
         frames = [(t, rgb[:, ::-1] if mirror else rgb) for t, rgb in iter_frames(video, fps, w, fast=True)]
     if not frames:
