@@ -185,6 +185,8 @@ class Binauralizer:
                   else [])
         if not self.uses_tracks and sources is not None:
             say(f"model {self.method} places sources from the frames: --sources is ignored")
+        if not self.uses_tracks and lo.objects:
+            say(f"model {self.method} places sources from the frames: --objects is ignored")
 
         # pass 1: statistics (T60, channel differences, length) with bounded memory
         sr = int(ainfo.sample_rate)

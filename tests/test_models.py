@@ -217,7 +217,9 @@ def test_train_cache_train_resume_evaluate_and_tool(tmp_path, sources_dir, capsy
     assert set(summary) == {"mono", "m2b", "m2b-flipped"}
     out = tmp_path / "clip_3d.wav"
     assert main(["--model", ck, str(data / "videos" / "000001.mp4"), "-o", str(out), "--audio",
-                 str(data / "mono_audios" / "000001.wav"), "-q"]) == 0
+                 str(data / "mono_audios" / "000001.wav"), "--objects", "--report", str(tmp_path / "rep_m.json"),
+                 "-q"]) == 0
+    assert any("--objects is ignored" in m for m in json.loads((tmp_path / "rep_m.json").read_text())["notices"])
     import soundfile as sf
 
     y, sr = sf.read(out)

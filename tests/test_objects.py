@@ -105,6 +105,33 @@ def test_shipped_detector_finds_glyphs_drawn_like_the_generator(detector):
     assert detector.detect(_background("coffee", w, h, np.random.default_rng(3))[None])[0] == []
 
 
+def test_letterbox_maps_pixels_and_keeps_proportions():
+    from binauralize.vision.objects import letterbox
+
+    f = np.zeros((2, 320, 180, 3), np.uint8)  # portrait
+    f[:, 100:140, 60:100] = 255               # a 40 x 40 white square
+    out, scale, (px, py) = letterbox(f, (320, 180), fill=127)
+    assert out.shape == (2, 180, 320, 3) and scale == pytest.approx(180 / 320)
+    assert px == (320 - 101) // 2 and py == 0 and out[0, 90, 5, 0] == 127  # grey bars left and right
+    ys, xs = np.nonzero(out[0, :, :, 0] > 200)
+    assert abs((xs.max() - xs.min()) - (ys.max() - ys.min())) <= 1  # still a square
+    assert abs(xs.mean() - (80 * scale + px)) < 1 and abs(ys.mean() - (120 * scale + py)) < 1
+
+
+@pytest.mark.parametrize("size", [(180, 320), (240, 180)])  # portrait phone video, 4:3
+def test_shipped_detector_on_frames_that_are_not_16_9(detector, size):
+    from binauralize.data.synth import _background, _blend, _glyph
+
+    w, h = size
+    img = _background("coffee", w, h, np.random.default_rng(4))
+    s = int(0.35 * max(w, h))
+    x, y = 0.3 * w, 0.55 * h
+    _blend(img, _glyph("drum", s), int(round(x - s / 2)), int(round(y - s / 2)))
+    dets = detector.detect(img[None])[0]
+    assert len(dets) == 1 and dets[0].cls == "drum"
+    assert np.hypot(dets[0].x - x, dets[0].y - y) < 0.06 * max(w, h)  # in the frame's own pixels
+
+
 def test_the_tool_with_objects_places_the_drum_it_sees(tmp_path, capsys):
     """End to end: a clip with a drum drawn left of centre -> --objects finds it, names the track by its class, and
     the written output is louder on the left; --objects with --sources is a one-line error."""

@@ -72,6 +72,24 @@ def detector_maps(trunk, frames: np.ndarray, batch: int = 16) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros((0, MAP_CHANNELS, 11, 20), np.float32)
 
 
+def letterbox(frames: np.ndarray, size: tuple[int, int], fill=0) -> tuple[np.ndarray, float, tuple[int, int]]:
+    """uint8 frames ``[B, H, W, 3]`` -> ``([B, h, w, 3] with (w, h) = size, scale, (pad x, pad y))``: each frame
+    scaled by ``scale`` to fit inside ``size`` and centred on a ``fill`` background; a pixel ``(x, y)`` of the
+    input lands at ``(x * scale + pad x, y * scale + pad y)``."""
+    import cv2
+
+    tw, th = size
+    h, w = frames.shape[1:3]
+    scale = min(tw / w, th / h)
+    nw, nh = max(1, min(tw, int(round(w * scale)))), max(1, min(th, int(round(h * scale))))
+    px, py = (tw - nw) // 2, (th - nh) // 2
+    out = np.empty((len(frames), th, tw, 3), np.uint8)
+    out[:] = np.clip(np.round(np.asarray(fill, np.float32)), 0, 255).astype(np.uint8)
+    for i, f in enumerate(frames):
+        out[i, py:py + nh, px:px + nw] = cv2.resize(f, (nw, nh), interpolation=cv2.INTER_AREA)
+    return out, scale, (px, py)
+
+
 def make_head(channels: int, n_classes: int, hidden: int = 64):
     """The head: 1x1 conv (``channels`` -> ``hidden``), ReLU, 3x3 conv, ReLU, 1x1 conv -> ``n_classes + 1`` logits
     (0 = background), then x and y offsets within the cell (logits of a fraction) and log distance (log m)."""
@@ -167,11 +185,20 @@ class ObjectDetector:
         return [decode(o, self.classes, width, height, self.threshold) for o in self.heads(fmaps)]
 
     def detect(self, frames: np.ndarray) -> list[list[Detection]]:
-        """RGB uint8 frames ``[B, H, W, 3]`` -> detections per frame (pixels of those frames)."""
+        """RGB uint8 frames ``[B, H, W, 3]`` -> detections per frame (pixels of those frames). Frames of another
+        shape than the trunk's 16:9 input are letterboxed (scaled to fit, padded with the trunk's mean grey), not
+        squeezed, so objects keep the proportions the head was trained on."""
         frames = np.asarray(frames)
         if len(frames) == 0:
             return []
-        return self.detect_maps(detector_maps(self.trunk, frames), frames.shape[2], frames.shape[1])
+        h, w = frames.shape[1:3]
+        tw, th = self.trunk.input_size
+        if w * th == h * tw:
+            return self.detect_maps(detector_maps(self.trunk, frames), w, h)
+        boxed, scale, (px, py) = letterbox(frames, (tw, th), fill=self.trunk.mean)
+        found = self.detect_maps(detector_maps(self.trunk, boxed), tw, th)
+        return [[Detection(d.cls, (d.x - px) / scale, (d.y - py) / scale, d.distance, d.score) for d in ds
+                 if 0 <= d.x - px < w * scale and 0 <= d.y - py < h * scale] for ds in found]
 
 
 def save_detector(path: Path, head, classes: list[str], trunk: str, hidden: int, threshold: float,
