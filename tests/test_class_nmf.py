@@ -170,3 +170,36 @@ def test_the_tool_runs_it_and_says_which_class_each_source_got(tmp_path, capsys)
     assert "low: low" in notes and "guitar: unknown" in notes
     y, sr = sf.read(tmp_path / "o.wav")
     assert sr == SR and y.shape == (2 * SR, 2)
+
+
+def test_stack_context_puts_each_frame_beside_its_neighbours():
+    from binauralize.models.class_nmf import stack_context
+
+    m = np.arange(12, dtype=float).reshape(3, 4)  # F = 3, N = 4
+    s = stack_context(m, 1)
+    assert s.shape == (9, 4)
+    np.testing.assert_array_equal(s[3:6], m)              # the centre block is the frame itself
+    np.testing.assert_array_equal(s[0:3, 1:], m[:, :-1])  # the block before: the previous frame
+    np.testing.assert_array_equal(s[6:9, :-1], m[:, 1:])  # the block after: the next frame
+    np.testing.assert_array_equal(s[0:3, 0], m[:, 0])     # edges repeated
+    assert stack_context(m, 0) is m
+
+
+def test_a_context_model_separates_and_its_chunks_have_no_seams():
+    """Atoms spanning 2 c + 1 frames (frame stacking): two tone classes are still separated, and masks computed a
+    few frames at a time equal those computed at once (each chunk sees its neighbours' frames)."""
+    c = 2
+    base = two_class_model()
+    stacked = np.concatenate([base.dictionaries] * (2 * c + 1), axis=-1) / (2 * c + 1)  # [K, C, 5 F], unit sum
+    model = ClassNMF(base.classes, stacked, context=c)
+    with pytest.raises(ValueError):
+        ClassNMF(base.classes, stacked[..., :-1], context=c)
+    low, high = tones([300, 400], 1.0), tones([3000, 4000], 1.0)
+    low[: SR // 2] *= 0.05  # the low source enters half-way: the masks change over time
+    sp = spatializer(model)
+    tracks = [SourceTrack.static(60.0, name="low0"), SourceTrack.static(-60.0, name="high0")]
+    parts = sp.separate(low + high, SR, tracks)
+    assert si_sdr(parts[0], low) > 12 and si_sdr(parts[1], high) > 15
+    whole, _ = sp.masks(low + high, tracks)
+    chunked, _ = sp.masks(low + high, tracks, chunk_frames=7)
+    np.testing.assert_allclose(chunked, whole, atol=1e-6)

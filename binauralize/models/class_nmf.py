@@ -36,7 +36,8 @@ def class_of(name: str, classes: list[str]) -> str | None:
 def kl_activations(v: np.ndarray, w: np.ndarray, iters: int = 100, eps: float = 1e-9) -> np.ndarray:
     """Activations ``H [M, N] >= 0`` minimising the generalised KL divergence D(V || W H) with the dictionary
     ``W [F, M]`` fixed, by Lee & Seung's multiplicative update ``H <- H * W^T (V / WH) / W^T 1``. Frames are
-    independent, so any split of ``V``'s columns gives the same result."""
+    independent, so any split of ``V``'s columns gives the same result. (An L1 penalty on ``H`` would change no
+    mask: with unit-sum atoms its fixed point is the unpenalised ``H`` scaled by ``1 / (1 + penalty)``.)"""
     v = np.asarray(v, np.float64)
     w = np.asarray(w, np.float64)
     denom = w.sum(axis=0)[:, None] + eps
@@ -44,6 +45,17 @@ def kl_activations(v: np.ndarray, w: np.ndarray, iters: int = 100, eps: float = 
     for _ in range(iters):
         h *= (w.T @ (v / (w @ h + eps))) / denom
     return h
+
+
+def stack_context(m: np.ndarray, context: int) -> np.ndarray:
+    """Magnitude spectrogram ``[F, N]`` -> ``[(2 context + 1) F, N]``: each frame with its ``context`` neighbours
+    on either side (edges repeated), so an atom can be a short spectro-temporal patch (Smaragdis 2007's
+    convolutive NMF, approximated by frame stacking). ``context`` 0 returns the input."""
+    if context <= 0:
+        return m
+    n = m.shape[1]
+    idx = np.clip(np.arange(n)[None, :] + np.arange(-context, context + 1)[:, None], 0, n - 1)  # [2c+1, N]
+    return m[:, idx].transpose(1, 0, 2).reshape(-1, n)
 
 
 def fit_dictionary(frames: np.ndarray, n_components: int, seed: int = 0, max_iter: int = 300) -> np.ndarray:
@@ -70,14 +82,18 @@ class ClassNMF:
     n_freq, extra_dim = 4, 0
 
     def __init__(self, classes: list[str], dictionaries: np.ndarray, classifier: dict | None = None,
-                 trunk: str = "efficientnet-lite0", iters: int = 100, power: float = 1.0):
+                 trunk: str = "efficientnet-lite0", iters: int = 100, power: float = 1.0, context: int = 0):
         self.classes = list(classes)
         self.dictionaries = np.asarray(dictionaries, np.float32)
         if self.dictionaries.shape[0] != len(self.classes):
             raise ValueError("one dictionary per class")
         self.classifier = classifier
         self.trunk, self.iters, self.power = trunk, int(iters), float(power)
-        self.init_args = {"classes": self.classes, "trunk": trunk, "iters": self.iters, "power": self.power}
+        self.context = int(context)
+        if self.dictionaries.shape[-1] % (2 * self.context + 1):
+            raise ValueError("the dictionaries' length is not a multiple of the stacked frames")
+        self.init_args = {"classes": self.classes, "trunk": trunk, "iters": self.iters, "power": self.power,
+                          "context": self.context}
 
     @property
     def use_visual(self) -> bool:
@@ -124,7 +140,7 @@ class ClassNMF:
         clf = {k.split(".", 1)[1]: v for k, v in t.items() if k.startswith("classifier.")} or None
         a = meta["args"]
         return cls(a["classes"], t["dictionaries"], clf, a.get("trunk", "efficientnet-lite0"), a.get("iters", 100),
-                   a.get("power", 1.0)), meta
+                   a.get("power", 1.0), a.get("context", 0)), meta
 
 
 class ClassNMFSpatializer(PositionSpatializer):
@@ -180,15 +196,18 @@ class ClassNMFSpatializer(PositionSpatializer):
         classes = self.track_classes(tracks, tt, feature_at)
         self.last_classes = classes
         groups = list(dict.fromkeys(c if c is not None else "*" for c in classes))
-        dicts = [m.dictionaries.reshape(-1, f) if g == "*" else m.dictionaries[m.classes.index(g)] for g in groups]
-        w = np.concatenate(dicts).T                                           # [F, M]
+        fs = m.dictionaries.shape[-1]                                         # (2 context + 1) F
+        dicts = [m.dictionaries.reshape(-1, fs) if g == "*" else m.dictionaries[m.classes.index(g)] for g in groups]
+        w = np.concatenate(dicts).T                                           # [F', M]
+        wc = w[m.context * f:(m.context + 1) * f]                             # the centre frame of each atom
         edges = np.cumsum([0] + [len(d) for d in dicts])
         pres = np.stack([np.clip(tr.at(tt)[3], 0.0, 1.0) for tr in tracks])  # [K, N]
         member = [groups.index(c if c is not None else "*") for c in classes]
         for a in range(0, n, chunk_frames):
             b = min(n, a + chunk_frames)
-            h = kl_activations(v[:, a:b], w, m.iters)
-            models = np.stack([w[:, edges[g]:edges[g + 1]] @ h[edges[g]:edges[g + 1]] for g in range(len(groups))])
+            lo, hi = max(0, a - m.context), min(n, b + m.context)            # neighbours for the stacked frames
+            h = kl_activations(stack_context(v[:, lo:hi], m.context)[:, a - lo:a - lo + b - a], w, m.iters)
+            models = np.stack([wc[:, edges[g]:edges[g + 1]] @ h[edges[g]:edges[g + 1]] for g in range(len(groups))])
             if m.power != 1.0:  # generalised Wiener masks: each source's model magnitude to this power
                 models = models ** m.power
             share = np.zeros((k, b - a))                                      # each source's share of its group

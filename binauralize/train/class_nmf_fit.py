@@ -2,7 +2,8 @@
 
 - Dictionaries: for every class, magnitude frames (16 kHz, the position model's STFT) of the dry stems of the
   training clips' sounding sources, frames within 20 dB of the stem's loudest, every 4th, at most
-  ``frames_per_class`` drawn at random -> KL-NMF with ``components`` atoms (scikit-learn).
+  ``frames_per_class`` drawn at random -> KL-NMF with ``components`` atoms (scikit-learn); with ``context`` c
+  each frame is stacked with its c neighbours on either side, so the atoms are short spectro-temporal patches.
 - Classifier: the crop embedding of each sounding on-screen source (the frozen trunk's map where it projects, as
   the position model sees it) at every cached frame -> class, multinomial logistic regression on standardised
   embeddings (scikit-learn, L2 strength ``1 / c``); its accuracy on the validation clips is reported.
@@ -19,11 +20,12 @@ import numpy as np
 from ..errors import InputError
 
 
-def _stem_frames(root: Path, ids: list[str]) -> dict[str, list[np.ndarray]]:
+def _stem_frames(root: Path, ids: list[str], context: int = 0) -> dict[str, list[np.ndarray]]:
     import soundfile as sf
     import soxr
     from scipy.signal import stft as sp_stft
 
+    from ..models.class_nmf import stack_context
     from ..models.position import HOP, N_FFT, SR, WIN
 
     out: dict[str, list[np.ndarray]] = {}
@@ -39,6 +41,7 @@ def _stem_frames(root: Path, ids: list[str]) -> dict[str, list[np.ndarray]]:
             e = m.sum(axis=0)
             if e.max() <= 0:
                 continue
+            m = stack_context(m, context)
             out.setdefault(s["class"], []).append(m[:, e > 0.01 * e.max()][:, ::4].T.astype(np.float32))
     return out
 
@@ -71,14 +74,15 @@ def _embeddings(root: Path, cache: Path, ids: list[str]) -> tuple[np.ndarray, li
 
 def fit_class_nmf(root: Path, cache: Path, train_ids: list[str], val_ids: list[str], out: Path, trunk: str,
                   components: int = 12, frames_per_class: int = 6000, c: float = 0.01, iters: int = 100,
-                  power: float = 1.0, seed: int = 0, progress: bool = True, config: dict | None = None) -> dict:
+                  power: float = 1.0, seed: int = 0, progress: bool = True, config: dict | None = None,
+                  context: int = 0) -> dict:
     """Fit dictionaries and classifier, write ``out/best.safetensors`` (and ``last``), return a summary."""
     from sklearn.linear_model import LogisticRegression
 
     from ..models.class_nmf import ClassNMF, fit_dictionary
 
     t0 = time.time()
-    frames = _stem_frames(root, train_ids)
+    frames = _stem_frames(root, train_ids, context)
     if not frames:
         raise InputError(f"no sounding sources with stems among the training clips of {root}")
     rng = np.random.default_rng(seed)
@@ -114,7 +118,7 @@ def fit_class_nmf(root: Path, cache: Path, train_ids: list[str], val_ids: list[s
             model = ClassNMF(classes, dicts, classifier)
             pred = np.array(classes)[np.argmax(model.class_probabilities(xva), axis=1)]
             val_acc = float(np.mean(pred == np.array(yva)))
-    model = ClassNMF(classes, dicts, classifier, trunk=trunk, iters=iters, power=power)
+    model = ClassNMF(classes, dicts, classifier, trunk=trunk, iters=iters, power=power, context=context)
     summary = {"classes": classes, "atoms_per_class": int(n_atoms), "train_frames": {k: int(sum(len(a) for a in v))
                for k, v in frames.items()}, "classifier_train_crops": int(len(ytr)),
                "classifier_val_accuracy": val_acc, "seconds": time.time() - t0, "epochs": 1}
