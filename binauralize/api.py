@@ -152,6 +152,10 @@ class Binauralizer:
         t_start = time.perf_counter()
         inp, out = Path(input), Path(output)
         notices: list[str] = []
+        if hasattr(self.learned, "fov_deg") and self.localize_options.fov is None:
+            from .dsp.geometry import DEFAULT_FOV_DEG
+
+            self.learned.fov_deg = DEFAULT_FOV_DEG  # until the localizer has seen this file's picture
 
         def say(msg: str) -> None:
             notices.append(msg)
@@ -227,6 +231,11 @@ class Binauralizer:
                 renderer.keyframes = fa.keyframes
             env_t, env_db = level.result()
             tracks, loc_report = decide(fa, env_t, env_db, lo)
+            from dataclasses import replace
+
+            lo = replace(lo, fov=loc_report["fov_deg"])  # resolved for this picture's shape (horizontal_fov)
+            if hasattr(self.learned, "fov_deg") and self.localize_options.fov is None:
+                self.learned.fov_deg = lo.fov  # the crops of track-driven models see the same camera
             loc_report["detect_seconds"] = fa.detect_seconds
             for m in loc_report["notices"]:
                 say(m)

@@ -49,8 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "for several inputs")
     p.add_argument("--sources", metavar="JSON", help="source tracks (where each sound source is over time); "
                    "default: found in the frames (faces whose mouth moves with the sound, moving objects)")
-    p.add_argument("--fov", type=float, default=70.0, metavar="DEG",
-                   help="horizontal field of view of the camera in degrees (default 70: a phone's main camera)")
+    p.add_argument("--fov", type=float, default=None, metavar="DEG",
+                   help="horizontal field of view of the camera in degrees (default: 70 across the picture's longer "
+                        "side, a phone's main camera; 43 across an upright 9:16 picture)")
     p.add_argument("--preview", metavar="MP4", help="draw what was decided: boxes, sounding source, azimuth "
                    "(also writes a .png summary next to it; a .png path: the summary alone). The written output is "
                    "measured back: the PNG shows the azimuth its ITD says and its ILD per 100 ms, the report "
@@ -458,7 +459,7 @@ def main(argv: list[str] | None = None) -> int:
             raise BinauralizeError("--objects looks for the sources in the frames: it excludes --sources")
         if args.objects_weights and not Path(args.objects_weights).is_file():
             raise BinauralizeError(f"--objects-weights: no detector file {args.objects_weights}")
-        if not 1.0 <= args.fov <= 179.0:
+        if args.fov is not None and not 1.0 <= args.fov <= 179.0:
             raise BinauralizeError("--fov must be between 1 and 179 degrees")
         out = Path(args.output)
         if len(args.inputs) == 1 and not out.is_dir() and not args.output.endswith(os.sep):

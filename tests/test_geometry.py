@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from binauralize.dsp.geometry import (cart_to_sph, direction_to_pixel, pixel_to_direction, sph_to_cart,
-                                      wrap_azimuth)
+from binauralize.dsp.geometry import (cart_to_sph, direction_to_pixel, focal_length_px, pixel_to_direction,
+                                      sph_to_cart, wrap_azimuth)
 
 
 def test_pixel_centre_and_edges():
@@ -27,3 +27,15 @@ def test_left_is_positive_y():
     az, el, r = cart_to_sph([1.0, -1.0, 0.0])
     assert az == pytest.approx(-45) and r == pytest.approx(np.sqrt(2))
     assert wrap_azimuth(270) == pytest.approx(-90) and wrap_azimuth(-180) == pytest.approx(180)
+
+
+def test_default_field_of_view_spans_the_longer_side():
+    from binauralize.dsp.geometry import DEFAULT_FOV_DEG, horizontal_fov
+
+    assert horizontal_fov(None, 1920, 1080) == DEFAULT_FOV_DEG
+    assert horizontal_fov(None, 1080, 1920) == pytest.approx(43.0, abs=0.1)  # an upright phone video
+    assert horizontal_fov(None, 500, 500) == DEFAULT_FOV_DEG
+    assert horizontal_fov(55.0, 1080, 1920) == 55.0  # given: kept
+    # the same camera turned upright has the same focal length in pixels
+    assert focal_length_px(1080, horizontal_fov(None, 1080, 1920)) == pytest.approx(
+        focal_length_px(1920, DEFAULT_FOV_DEG))

@@ -91,3 +91,30 @@ def test_motion_only_beside_a_face_does_not_crash_the_decision():
     assert tracks and all(np.all(np.isfinite(t.azimuth)) for t in tracks)
     mot = [t for t in tracks if t.info.get("kind") == "motion"]
     assert all(t.azimuth[0] < 0 for t in mot)  # the motion was right of centre (x = 0.8 of the width)
+
+
+@pytest.mark.parametrize("rotation,sign", [(-90, -1), (90, 1)])
+def test_a_video_stored_sideways_is_localized_as_it_is_shown(tmp_path, capsys, rotation, sign):
+    """Phones store upright video sideways with a display matrix: a moving object at the top of the stored frame is
+    at the right of the picture as shown after a quarter turn clockwise (-90), at the left after one
+    counter-clockwise (90); the sound must go there, not to the centre where the stored frame has it."""
+    from binauralize.testing.clips import make_clip
+
+    def draw(i, w, h):
+        f = np.full((h, w, 3), 60, np.uint8)
+        x = int(w / 2 + 0.15 * w * np.sin(i / 3))  # moves along the stored frame's top edge
+        f[4:28, x - 12:x + 12] = (240, 220, 80)
+        return f
+
+    clip = make_clip(tmp_path / "phone.mp4", seconds=3.0, sr=16000, width=160, height=96, fps=15, draw=draw,
+                     display_rotation=rotation)
+    y, rep, _ = render(clip, tmp_path, capsys)
+    itd, ild = cues(y)
+    assert sign * itd > 100e-6 and sign * ild > 2, (itd, ild)
+    assert rep["localization"]["fov_deg"] == pytest.approx(2 * np.degrees(np.arctan(np.tan(np.radians(35)) * 96 / 160)))
+    import av
+
+    assert main([str(clip), "-o", str(tmp_path / "phone_3d.mp4"), "-q"]) == 0
+    with av.open(str(tmp_path / "phone_3d.mp4")) as c:  # the video stream and its display matrix are kept
+        f = next(c.decode(video=0))
+        assert (f.rotation, f.width, f.height) == (rotation, 160, 96)

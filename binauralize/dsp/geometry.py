@@ -37,6 +37,17 @@ def cart_to_sph(xyz) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return az, el, r
 
 
+def horizontal_fov(fov_deg: float | None, width: int, height: int) -> float:
+    """The horizontal field of view (degrees) of a ``width x height`` picture: ``fov_deg`` when given, else the
+    default camera's, :data:`DEFAULT_FOV_DEG` across the picture's longer side: a phone held upright films the
+    same angle from top to bottom, so across a 9:16 picture 2 atan(tan(35 deg) 9 / 16) = 43 deg."""
+    if fov_deg:
+        return float(fov_deg)
+    if width and height and height > width:
+        return float(np.rad2deg(2.0 * np.arctan(np.tan(np.deg2rad(DEFAULT_FOV_DEG) / 2.0) * width / height)))
+    return DEFAULT_FOV_DEG
+
+
 def focal_length_px(width: int, fov_deg: float) -> float:
     """Pinhole focal length in pixels for an image ``width`` pixels wide with horizontal field of view ``fov_deg``."""
     if not 0.0 < fov_deg < 180.0:

@@ -202,13 +202,24 @@ class DownmixMonitor:
         return 10 * math.log10(max(self.side, 1e-30) / self.mid)
 
 
+def display_turns(frame) -> int:
+    """Quarter turns counter-clockwise (0-3) that show a decoded frame upright: the rotation of its display matrix
+    (phone videos shot upright are usually stored sideways with a matrix saying so; ``ffmpeg`` applies it when it
+    shows or re-encodes them, and so do we before looking at the picture). 0 without a matrix."""
+    try:
+        rot = frame.rotation  # PyAV >= 14: degrees counter-clockwise, from the DISPLAYMATRIX side data
+    except AttributeError:  # pragma: no cover - older PyAV
+        return 0
+    return int(round((rot or 0) / 90.0)) % 4
+
+
 def iter_frames(path: str | Path, fps: float, max_width: int | None = 640,
                 fast: bool = False) -> Iterator[tuple[float, np.ndarray]]:
     """Sample video frames at ``fps`` using their real presentation timestamps (variable frame rate safe).
 
     Yields ``(t_seconds, rgb uint8 [H, W, 3])``: for every analysis tick t0 + k / fps (t0: the first frame's time),
-    the first decoded frame at or after it, each frame at most once, scaled to ``max_width`` pixels wide (aspect
-    kept) when wider. ``fast``: for analysis only, skip the decoder's deblocking filter and frames no other frame
+    the first decoded frame at or after it, each frame at most once, turned upright as its display matrix says
+    (:func:`display_turns`), scaled to ``max_width`` pixels wide as shown (aspect kept) when wider. ``fast``: for analysis only, skip the decoder's deblocking filter and frames no other frame
     refers to (~30% less decoding work; slightly blockier pictures, and the frames seen are the reference frames
     nearest to each tick). :func:`binauralize.io.frames_parallel.iter_frames_parallel` yields the same frames
     from several processes.
@@ -252,13 +263,19 @@ def sample_frames(path: str | Path, fps: float, max_width: int | None = 640, fas
                 if t + 1e-6 < next_t:
                     continue
                 w, h = frame.width, frame.height
-                if max_width and w > max_width:
-                    nh = int(round(h * max_width / w / 2)) * 2
-                    img = frame.to_ndarray(format="rgb24", width=max_width, height=max(nh, 2),
-                                           interpolation="FAST_BILINEAR")
+                turns = display_turns(frame)
+                shown_w = h if turns % 2 else w  # the width as the picture is shown
+                if max_width and shown_w > max_width:
+                    k = max_width / shown_w
+                    nw, nh = (max(2, int(round(w * k / 2)) * 2), max(2, int(round(h * k / 2)) * 2))
+                    if turns % 2:
+                        nh = max_width
+                    else:
+                        nw = max_width
+                    img = frame.to_ndarray(format="rgb24", width=nw, height=nh, interpolation="FAST_BILINEAR")
                 else:
                     img = frame.to_ndarray(format="rgb24")
-                yield t, img
+                yield t, (np.ascontiguousarray(np.rot90(img, turns)) if turns else img)
                 while next_t <= t + 1e-6:
                     next_t += 1.0 / fps
         except av.error.FFmpegError as exc:

@@ -18,7 +18,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from ..dsp.geometry import DEFAULT_FOV_DEG, pixel_to_direction, focal_length_px
+from ..dsp.geometry import focal_length_px, horizontal_fov, pixel_to_direction
 from ..tracks import SourceTrack
 from .detect import Box, FaceDetector, colour_histogram, is_shot_boundary, motion_candidate, mouth_crop
 
@@ -46,7 +46,7 @@ class LocalizeOptions:
     fps: float = 10.0
     detect_every: int = 4
     width: int = 480
-    fov: float = DEFAULT_FOV_DEG
+    fov: float | None = None  # horizontal, degrees; None: DEFAULT_FOV_DEG across the longer side (horizontal_fov)
     window_s: float = 3.0
     hold_s: float = 2.0
     smooth_s: float = 0.4
@@ -227,7 +227,8 @@ def decide(fa: FrameAnalysis, env_times: np.ndarray, env_db: np.ndarray,
     """Choose the sounding source over time -> (tracks in the ``--sources`` schema, report dict)."""
     times = fa.times
     n = len(times)
-    report: dict = {"analysis_fps": options.fps, "fov_deg": options.fov, "frames": n, "faces": [], "notices": [],
+    fov = horizontal_fov(options.fov, fa.width, fa.height)
+    report: dict = {"analysis_fps": options.fps, "fov_deg": fov, "frames": n, "faces": [], "notices": [],
                     "off_screen": []}
     if n == 0:
         report["notices"].append("no video frames could be analysed: the sound is placed in front")
@@ -236,7 +237,7 @@ def decide(fa: FrameAnalysis, env_times: np.ndarray, env_db: np.ndarray,
     active_audio = env > np.max(env) - 40.0
     denv = np.abs(np.gradient(env))
     half = int(round(options.window_s * options.fps / 2))
-    f_px = focal_length_px(fa.width, options.fov)
+    f_px = focal_length_px(fa.width, fov)
     m = len(fa.faces)
     scores = np.full((m, n), np.nan)
     visible = np.zeros((m, n), bool)
@@ -254,7 +255,7 @@ def decide(fa: FrameAnalysis, env_times: np.ndarray, env_db: np.ndarray,
         cx = np.array([b.cx for b in f.boxes])
         cy = np.array([b.cy for b in f.boxes])
         bw = np.array([b.w for b in f.boxes])
-        a, e = pixel_to_direction(cx, cy, fa.width, fa.height, options.fov)
+        a, e = pixel_to_direction(cx, cy, fa.width, fa.height, fov)
         az[k, idx], el[k, idx] = a, e
         dist[k, idx] = np.clip(FACE_WIDTH_M * f_px / np.maximum(bw, 1.0), 0.3, 20.0)
     # weights: one face at a time gets the sound, the one whose mouth moves with it; switching needs a clear
@@ -342,7 +343,7 @@ def decide(fa: FrameAnalysis, env_times: np.ndarray, env_db: np.ndarray,
                 ok = [i for i in range(n) if fa.motion[i] is not None]
             cx = np.interp(idx, ok, [fa.motion[i][0] for i in ok]) * fa.width
             cy = np.interp(idx, ok, [fa.motion[i][1] for i in ok]) * fa.height
-            a, e = pixel_to_direction(cx, cy, fa.width, fa.height, options.fov)
+            a, e = pixel_to_direction(cx, cy, fa.width, fa.height, fov)
             az_m, el_m = np.full(n, np.nan), np.full(n, np.nan)
             az_m[idx], el_m[idx] = _smooth(a, nsm), _smooth(e, nsm)
             tracks.append(_track(name, times, idx, az_m, el_m, np.full(n, 10.0), w, {"kind": "motion"}))

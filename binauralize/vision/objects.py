@@ -277,7 +277,7 @@ def object_tracks(video: str | Path | None, detector: ObjectDetector | None = No
     """The object tracks of a video: frames decoded at ``fps`` and at the trunk's input size (mirrored left-right
     with ``mirror``), detected, linked; ``weights``: a detector file other than the shipped one. ``frames``:
     ``(t, rgb)`` pairs already decoded (e.g. the localizer's keyframes, already mirrored if need be) instead."""
-    from ..dsp.geometry import DEFAULT_FOV_DEG
+    from ..dsp.geometry import horizontal_fov
     from ..io.media import iter_frames
 
     if detector is None:
@@ -300,4 +300,4 @@ def object_tracks(video: str | Path | None, detector: ObjectDetector | None = No
                                                                interpolation=cv2.INTER_AREA)
                           for _, f in frames[i:i + 32]])
         dets += detector.detect(batch)
-    return link_tracks(times, dets, w, int(round(w * fh / fw)), fov_deg or DEFAULT_FOV_DEG)
+    return link_tracks(times, dets, w, int(round(w * fh / fw)), horizontal_fov(fov_deg, fw, fh))

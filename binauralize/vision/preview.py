@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..dsp.geometry import direction_to_pixel
+from ..dsp.geometry import direction_to_pixel, horizontal_fov
 from ..tracks import SourceTrack, block_directions
 
 STRIP = 64
@@ -24,7 +24,7 @@ def weighted_azimuth(tracks: list[SourceTrack], times: np.ndarray) -> np.ndarray
 
 
 def write_preview(video: str | Path, out: str | Path, tracks: list[SourceTrack], fa=None, fps: float = 10.0,
-                  width: int = 480, fov: float = 70.0, duration: float | None = None, cues: dict | None = None
+                  width: int = 480, fov: float | None = None, duration: float | None = None, cues: dict | None = None
                   ) -> list[Path]:
     """Write ``out`` (mp4, H.264) and ``out`` with suffix .png; only the .png summary when ``out`` ends in .png.
     ``cues``: the output's interaural cues over time (:func:`binauralize.metrics.spatial.cues_from_chunks`), drawn
@@ -73,7 +73,7 @@ def write_preview(video: str | Path, out: str | Path, tracks: list[SourceTrack],
                     if wts[s, 0] < 0.05 or abs(az[s, 0]) >= 89:
                         continue
                     try:
-                        x, _ = direction_to_pixel(az[s, 0], 0.0, w, h, fov)
+                        x, _ = direction_to_pixel(az[s, 0], 0.0, w, h, horizontal_fov(fov, w, h))
                     except ValueError:
                         continue
                     x = int(np.clip(x, 0, w - 1))
