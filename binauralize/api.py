@@ -11,7 +11,7 @@ import os
 import sys
 import time
 import uuid
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -174,12 +174,8 @@ class Binauralizer:
             raise OutputError("--preview needs a video input")
         lo = self.localize_options
         if self.learned is not None and self.uses_tracks and self.learned.uses_visual:
-            from dataclasses import replace
-
             lo = replace(lo, keep_every_s=1.0)  # the model's crops come from the localizer's frames
         if lo.objects:
-            from dataclasses import replace
-
             lo = replace(lo, keep_every_s=0.5)  # the object detector looks at the localizer's frames, 2 per second
         if self.learned is not None and self.learned.uses_visual and not info.has_video:
             raise InputError(f"model {self.method} needs a video: its frames are its input")
@@ -231,8 +227,6 @@ class Binauralizer:
                 renderer.keyframes = fa.keyframes
             env_t, env_db = level.result()
             tracks, loc_report = decide(fa, env_t, env_db, lo)
-            from dataclasses import replace
-
             lo = replace(lo, fov=loc_report["fov_deg"])  # resolved for this picture's shape (horizontal_fov)
             if hasattr(self.learned, "fov_deg") and self.localize_options.fov is None:
                 self.learned.fov_deg = lo.fov  # the crops of track-driven models see the same camera

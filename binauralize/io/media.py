@@ -219,8 +219,8 @@ def iter_frames(path: str | Path, fps: float, max_width: int | None = 640,
 
     Yields ``(t_seconds, rgb uint8 [H, W, 3])``: for every analysis tick t0 + k / fps (t0: the first frame's time),
     the first decoded frame at or after it, each frame at most once, turned upright as its display matrix says
-    (:func:`display_turns`), scaled to ``max_width`` pixels wide as shown (aspect kept) when wider. ``fast``: for analysis only, skip the decoder's deblocking filter and frames no other frame
-    refers to (~30% less decoding work; slightly blockier pictures, and the frames seen are the reference frames
+    (:func:`display_turns`), scaled to ``max_width`` pixels wide as shown (aspect kept) when wider. ``fast``: for
+    analysis only, skip the decoder's deblocking filter and frames no other frame refers to (~30% less decoding work; slightly blockier pictures, and the frames seen are the reference frames
     nearest to each tick). :func:`binauralize.io.frames_parallel.iter_frames_parallel` yields the same frames
     from several processes.
     """
@@ -266,12 +266,9 @@ def sample_frames(path: str | Path, fps: float, max_width: int | None = 640, fas
                 turns = display_turns(frame)
                 shown_w = h if turns % 2 else w  # the width as the picture is shown
                 if max_width and shown_w > max_width:
-                    k = max_width / shown_w
-                    nw, nh = (max(2, int(round(w * k / 2)) * 2), max(2, int(round(h * k / 2)) * 2))
-                    if turns % 2:
-                        nh = max_width
-                    else:
-                        nw = max_width
+                    k = max_width / shown_w  # scaled to max_width across as shown, the other side even
+                    nw, nh = ((max(2, int(round(w * k / 2)) * 2), max_width) if turns % 2
+                              else (max_width, max(2, int(round(h * k / 2)) * 2)))
                     img = frame.to_ndarray(format="rgb24", width=nw, height=nh, interpolation="FAST_BILINEAR")
                 else:
                     img = frame.to_ndarray(format="rgb24")
