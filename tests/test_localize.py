@@ -112,6 +112,7 @@ def test_a_video_stored_sideways_is_localized_as_it_is_shown(tmp_path, capsys, r
     itd, ild = cues(y)
     assert sign * itd > 100e-6 and sign * ild > 2, (itd, ild)
     assert rep["localization"]["fov_deg"] == pytest.approx(2 * np.degrees(np.arctan(np.tan(np.radians(35)) * 96 / 160)))
+    assert any(m.startswith("upright picture: field of view taken as 46 deg") for m in rep["notices"])
     import av
 
     assert main([str(clip), "-o", str(tmp_path / "phone_3d.mp4"), "-q"]) == 0

@@ -233,6 +233,9 @@ def decide(fa: FrameAnalysis, env_times: np.ndarray, env_db: np.ndarray,
     if n == 0:
         report["notices"].append("no video frames could be analysed: the sound is placed in front")
         return [SourceTrack.static(0.0, name="front")], report
+    if options.fov is None and fa.height > fa.width:
+        report["notices"].append(f"upright picture: field of view taken as {fov:.0f} deg across (a phone camera's "
+                                 "70 deg along the long side); --fov DEG sets it")
     env = envelope_at(times, env_times, env_db, 1.0 / options.fps)
     active_audio = env > np.max(env) - 40.0
     denv = np.abs(np.gradient(env))
