@@ -66,6 +66,8 @@ def main(argv=None) -> int:
     ap.add_argument("--json", default=str(HERE / "results" / "position_real_brir.json"))
     ap.add_argument("--class-nmf", default=None, metavar="CKPT",
                     help="also score a class-nmf checkpoint (classes recognised in the frame; the tracks are unnamed)")
+    ap.add_argument("--models", nargs="*", default=[], metavar="NAME=CKPT[@stepsN]",
+                    help="more track-driven models (position, class-nmf, flow; @stepsN: the flow model's sampling steps)")
     ap.add_argument("--frame-png", default=str(ROOT / "docs" / "position_real_brir_frame.png"))
     args = ap.parse_args(argv)
 
@@ -91,6 +93,11 @@ def main(argv=None) -> int:
     if args.class_nmf:
         models["Class NMF (classes from the frame)"] = open_spatializer(args.class_nmf, renderer_factory=lambda sr: renderer,
                                                                        fov_deg=FOV)
+    for spec in args.models:
+        name, _, ck = spec.rpartition("=")
+        ck, _, steps = ck.partition("@steps")
+        models[name or Path(ck).stem] = open_spatializer(ck, renderer_factory=lambda sr: renderer, fov_deg=FOV,
+                                                         steps=int(steps or 4))
     if not models:
         print(f"no position_<input>/best.safetensors under {args.runs}", file=sys.stderr)
     brirs = {az: load_brir(data / "measured_brir_kemar_seminar" / BRIRS[az])[0] for az in (-40, 40)}
@@ -122,6 +129,8 @@ def main(argv=None) -> int:
             for name, sp in models.items():
                 feats = sp.features_from_frames(np.array([0.0]), frame[None]) if sp.uses_visual else None
                 preds[name] = sp.render(mono, SR, tracks, t60=t60, feature_at=feats)
+                if not hasattr(sp, "separate"):  # the flow model renders without separating
+                    continue
                 parts = sp.separate(mono, SR, tracks, feats)
                 refs = [img_a.mean(axis=0), img_b.mean(axis=0)]
                 seps[name] = float(np.mean([si_sdr(parts[k], refs[k]) - si_sdr(mono, refs[k]) for k in range(2)]))
