@@ -80,3 +80,21 @@ def test_frames_stored_sideways_are_turned_upright(tmp_path, rotation):
     assert small.shape[1] == 32 and small.shape[0] == (48 if rotation % 180 else 22)
     par = next(iter(iter_frames_parallel(clip, 5.0, None, workers=2, segment_s=0.5)))[1]
     np.testing.assert_array_equal(par, img)
+
+
+# (degrees counter-clockwise, mirrored) as written -> the picture ffmpeg 5.1 shows, as np.rot90(mirror?(stored), k):
+# read off ffmpeg's own autorotated output for all eight orientations
+FFMPEG_SHOWS = {(0, False): (0, False), (0, True): (0, True), (90, False): (1, False), (90, True): (3, True),
+                (180, False): (2, False), (180, True): (2, True), (-90, False): (3, False), (-90, True): (1, True)}
+
+
+@pytest.mark.parametrize("orientation", sorted(FFMPEG_SHOWS))
+def test_all_eight_display_orientations_are_shown_as_ffmpeg_shows_them(tmp_path, orientation):
+    rotation, mirror = orientation
+    clip = make_clip(tmp_path / "o.mp4", seconds=0.4, fps=5, width=96, height=64, with_audio=False,
+                     draw=_noise_frames, display_rotation=rotation, display_mirror=mirror)
+    stored = make_clip(tmp_path / "s.mp4", seconds=0.4, fps=5, width=96, height=64, with_audio=False,
+                       draw=_noise_frames)
+    k, flip = FFMPEG_SHOWS[orientation]
+    (_, img), (_, ref) = next(iter(iter_frames(clip, 5.0, None))), next(iter(iter_frames(stored, 5.0, None)))
+    np.testing.assert_array_equal(img, np.rot90(ref[:, ::-1] if flip else ref, k))

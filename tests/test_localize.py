@@ -93,29 +93,40 @@ def test_motion_only_beside_a_face_does_not_crash_the_decision():
     assert all(t.azimuth[0] < 0 for t in mot)  # the motion was right of centre (x = 0.8 of the width)
 
 
-@pytest.mark.parametrize("rotation,sign", [(-90, -1), (90, 1)])
-def test_a_video_stored_sideways_is_localized_as_it_is_shown(tmp_path, capsys, rotation, sign):
+@pytest.mark.parametrize("rotation,mirror,sign", [(-90, False, -1), (90, False, 1), (0, True, -1)])
+def test_a_video_stored_sideways_is_localized_as_it_is_shown(tmp_path, capsys, rotation, mirror, sign):
     """Phones store upright video sideways with a display matrix: a moving object at the top of the stored frame is
     at the right of the picture as shown after a quarter turn clockwise (-90), at the left after one
-    counter-clockwise (90); the sound must go there, not to the centre where the stored frame has it."""
+    counter-clockwise (90); the sound must go there, not to the centre where the stored frame has it. A matrix that
+    mirrors (0, mirrored): an object at the left of the stored frame is shown, and heard, on the right."""
     from binauralize.testing.clips import make_clip
 
     def draw(i, w, h):
         f = np.full((h, w, 3), 60, np.uint8)
-        x = int(w / 2 + 0.15 * w * np.sin(i / 3))  # moves along the stored frame's top edge
-        f[4:28, x - 12:x + 12] = (240, 220, 80)
+        if mirror:  # moves up and down at the left of the stored frame
+            y = int(h / 2 + 0.2 * h * np.sin(i / 3))
+            f[y - 12:y + 12, 8:32] = (240, 220, 80)
+        else:  # moves along the stored frame's top edge
+            x = int(w / 2 + 0.15 * w * np.sin(i / 3))
+            f[4:28, x - 12:x + 12] = (240, 220, 80)
         return f
 
     clip = make_clip(tmp_path / "phone.mp4", seconds=3.0, sr=16000, width=160, height=96, fps=15, draw=draw,
-                     display_rotation=rotation)
+                     display_rotation=rotation, display_mirror=mirror)
     y, rep, _ = render(clip, tmp_path, capsys)
     itd, ild = cues(y)
     assert sign * itd > 100e-6 and sign * ild > 2, (itd, ild)
-    assert rep["localization"]["fov_deg"] == pytest.approx(2 * np.degrees(np.arctan(np.tan(np.radians(35)) * 96 / 160)))
-    assert any(m.startswith("upright picture: field of view taken as 46 deg") for m in rep["notices"])
+    if rotation:  # shown upright: 9.6:16
+        assert rep["localization"]["fov_deg"] == pytest.approx(
+            2 * np.degrees(np.arctan(np.tan(np.radians(35)) * 96 / 160)))
+        assert any(m.startswith("upright picture: field of view taken as 46 deg") for m in rep["notices"])
     import av
 
     assert main([str(clip), "-o", str(tmp_path / "phone_3d.mp4"), "-q"]) == 0
     with av.open(str(tmp_path / "phone_3d.mp4")) as c:  # the video stream and its display matrix are kept
         f = next(c.decode(video=0))
-        assert (f.rotation, f.width, f.height) == (rotation, 160, 96)
+        with av.open(str(clip)) as c0:
+            f0 = next(c0.decode(video=0))
+        assert (f.rotation, f.width, f.height) == (f0.rotation, 160, 96)
+        assert [bytes(s) for s in f.side_data if s.type.name == "DISPLAYMATRIX"] == \
+            [bytes(s) for s in f0.side_data if s.type.name == "DISPLAYMATRIX"]

@@ -23,11 +23,13 @@ def make_clip(path: str | Path, seconds: float = 1.0, sr: int = 48000, audio: np
               width: int = 64, height: int = 48, fps: int = 10, video: bool = True, with_audio: bool = True,
               vcodec: str = "libx264", acodec: str = "aac", pix_fmt: str = "yuv420p", vfr: bool = False,
               draw: Callable[[int, int, int], np.ndarray] | None = None, channels: int = 1,
-              metadata: dict | None = None, x264: dict | None = None, display_rotation: int = 0) -> Path:
+              metadata: dict | None = None, x264: dict | None = None, display_rotation: int = 0,
+              display_mirror: bool = False) -> Path:
     """Write a clip to ``path``. ``audio``: ``[C, T]`` float; default noise bursts. ``draw(i, w, h)`` -> RGB frame.
     ``vfr``: irregular frame timestamps (variable frame rate). ``x264``: encoder options replacing the defaults
     (ultrafast, a keyframe every second, no B-frames). ``display_rotation``: degrees counter-clockwise written in
-    the container's display matrix (how phones store upright video: frames sideways, a matrix to turn them)."""
+    the container's display matrix (how phones store upright video: frames sideways, a matrix to turn them);
+    ``display_mirror``: the matrix also mirrors left-right."""
     import av
 
     path = Path(path)
@@ -43,8 +45,8 @@ def make_clip(path: str | Path, seconds: float = 1.0, sr: int = 48000, audio: np
             vs.time_base = Fraction(1, 1000 if vfr else fps)
             if vcodec == "libx264":
                 vs.options = x264 or {"preset": "ultrafast", "g": str(fps), "crf": "18"}
-            if display_rotation:
-                vs.set_display_rotation(display_rotation)
+            if display_rotation or display_mirror:
+                vs.set_display_rotation(display_rotation, hflip=display_mirror)
         a_s = None
         if with_audio:
             layout = {1: "mono", 2: "stereo", 6: "5.1"}[audio.shape[0]]
