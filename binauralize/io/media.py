@@ -202,25 +202,18 @@ class DownmixMonitor:
         return 10 * math.log10(max(self.side, 1e-30) / self.mid)
 
 
-def display_transform(frame) -> tuple[int, bool]:
-    """How to show a decoded frame as its display matrix says: ``(k, mirror)``, the picture as shown being
-    ``np.rot90(img[:, ::-1] if mirror else img, k)`` (k quarter turns counter-clockwise). Phone videos shot upright
-    are usually stored sideways with such a matrix (ISO/IEC 14496-12 ``tkhd`` matrix, FFmpeg's DISPLAYMATRIX side
-    data); ``ffmpeg`` applies it when it shows or re-encodes them, and so do we before looking at the picture (all
-    eight rotations and mirrorings checked against ffmpeg's own output). ``(0, False)`` without a matrix."""
-    import struct
-
-    m = next((s for s in getattr(frame, "side_data", ()) if getattr(s.type, "name", "") == "DISPLAYMATRIX"), None)
-    if m is None:
-        return 0, False
+def display_turns(frame) -> int:
+    """Quarter turns counter-clockwise (0-3) that show a decoded frame upright: the rotation of its display matrix
+    (phone videos shot upright are usually stored sideways with a matrix saying so; ``ffmpeg`` applies it when it
+    shows or re-encodes them, and so do we before looking at the picture). 0 without a matrix. A matrix that also
+    mirrors is applied as its rotation angle only (PyAV reports a plain mirror as a half turn: left and right come
+    out right, the picture upside down; a mirrored quarter turn comes out wrong). Reading the full matrix from the
+    frame's side data was tried: those Python objects hung the forked decoder processes in garbage collection."""
     try:
-        a, b, _, c, d = struct.unpack("=9i", bytes(m))[:5]  # native-endian 16.16 fixed point; signs matter here
-    except (struct.error, TypeError, ValueError):  # pragma: no cover - malformed side data
-        return 0, False
-    mirror = a * d - b * c < 0
-    if mirror:  # undo the mirror: the rest is a pure rotation
-        a, b = -a, -b
-    return int(round(math.degrees(math.atan2(-b, a)) / 90.0)) % 4, mirror
+        rot = frame.rotation  # PyAV >= 14: degrees counter-clockwise, from the DISPLAYMATRIX side data
+    except AttributeError:  # pragma: no cover - older PyAV
+        return 0
+    return int(round((rot or 0) / 90.0)) % 4
 
 
 def iter_frames(path: str | Path, fps: float, max_width: int | None = 640,
@@ -229,7 +222,7 @@ def iter_frames(path: str | Path, fps: float, max_width: int | None = 640,
 
     Yields ``(t_seconds, rgb uint8 [H, W, 3])``: for every analysis tick t0 + k / fps (t0: the first frame's time),
     the first decoded frame at or after it, each frame at most once, turned upright as its display matrix says
-    (:func:`display_transform`), scaled to ``max_width`` pixels wide as shown (aspect kept) when wider. ``fast``: for
+    (:func:`display_turns`), scaled to ``max_width`` pixels wide as shown (aspect kept) when wider. ``fast``: for
     analysis only, skip the decoder's deblocking filter and frames no other frame refers to (~30% less decoding work; slightly blockier pictures, and the frames seen are the reference frames
     nearest to each tick). :func:`binauralize.io.frames_parallel.iter_frames_parallel` yields the same frames
     from several processes.
@@ -273,7 +266,7 @@ def sample_frames(path: str | Path, fps: float, max_width: int | None = 640, fas
                 if t + 1e-6 < next_t:
                     continue
                 w, h = frame.width, frame.height
-                turns, mirror = display_transform(frame)
+                turns = display_turns(frame)
                 shown_w = h if turns % 2 else w  # the width as the picture is shown
                 if max_width and shown_w > max_width:
                     k = max_width / shown_w  # scaled to max_width across as shown, the other side even
@@ -282,9 +275,7 @@ def sample_frames(path: str | Path, fps: float, max_width: int | None = 640, fas
                     img = frame.to_ndarray(format="rgb24", width=nw, height=nh, interpolation="FAST_BILINEAR")
                 else:
                     img = frame.to_ndarray(format="rgb24")
-                if mirror:
-                    img = img[:, ::-1]
-                yield t, (np.ascontiguousarray(np.rot90(img, turns)) if turns or mirror else img)
+                yield t, (np.ascontiguousarray(np.rot90(img, turns)) if turns else img)
                 while next_t <= t + 1e-6:
                     next_t += 1.0 / fps
         except av.error.FFmpegError as exc:
