@@ -224,8 +224,8 @@ def iter_frames(path: str | Path, fps: float, max_width: int | None = 640,
     the first decoded frame at or after it, each frame at most once, turned upright as its display matrix says
     (:func:`display_turns`), scaled to ``max_width`` pixels wide as shown (aspect kept) when wider. ``fast``: for
     analysis only, skip the decoder's deblocking filter and frames no other frame refers to (~30% less decoding
-    work; slightly blockier pictures, and the frames seen are the reference frames nearest to each tick). :func:`binauralize.io.frames_parallel.iter_frames_parallel` yields the same frames
-    from several processes.
+    work; slightly blockier pictures, and the frames seen are the reference frames nearest to each tick).
+    :func:`binauralize.io.frames_parallel.iter_frames_parallel` yields the same frames from several processes.
     """
     yield from sample_frames(path, fps, max_width, fast)
 
