@@ -61,7 +61,8 @@ def test_decode_workers_can_be_set_from_the_environment(monkeypatch):
 @pytest.mark.parametrize("rotation", [90, -90, 180])
 def test_frames_stored_sideways_are_turned_upright(tmp_path, rotation):
     """A phone's upright video is stored sideways with a display matrix: the frames we look at must be the picture as
-    shown (as ffmpeg shows it), so a source at the top of the stored frame is at the side of the shown one."""
+    shown (as ffmpeg shows it: the turns below were read off ffmpeg's own autorotated output), so a source at the
+    top of the stored frame is at the side of the shown one."""
     def draw(i, w, h):
         f = np.zeros((h, w, 3), np.uint8)
         f[: h // 4, w // 2 - 8: w // 2 + 8] = 255  # a white block at the top centre of the stored frame
@@ -81,20 +82,3 @@ def test_frames_stored_sideways_are_turned_upright(tmp_path, rotation):
     par = next(iter(iter_frames_parallel(clip, 5.0, None, workers=2, segment_s=0.5)))[1]
     np.testing.assert_array_equal(par, img)
 
-
-# (degrees counter-clockwise, mirrored) as written -> the picture ffmpeg 5.1 shows, as np.rot90(mirror?(stored), k),
-# read off ffmpeg's own autorotated output. The mirrored ones, (0, True): (0, True), (90, True): (3, True),
-# (180, True): (2, True), (-90, True): (1, True), are not handled (binauralize/io/media.py: display_turns).
-FFMPEG_SHOWS = {(0, False): (0, False), (90, False): (1, False), (180, False): (2, False), (-90, False): (3, False)}
-
-
-@pytest.mark.parametrize("orientation", sorted(FFMPEG_SHOWS))
-def test_display_rotations_are_shown_as_ffmpeg_shows_them(tmp_path, orientation):
-    rotation, mirror = orientation
-    clip = make_clip(tmp_path / "o.mp4", seconds=0.4, fps=5, width=96, height=64, with_audio=False,
-                     draw=_noise_frames, display_rotation=rotation, display_mirror=mirror)
-    stored = make_clip(tmp_path / "s.mp4", seconds=0.4, fps=5, width=96, height=64, with_audio=False,
-                       draw=_noise_frames)
-    k, flip = FFMPEG_SHOWS[orientation]
-    (_, img), (_, ref) = next(iter(iter_frames(clip, 5.0, None))), next(iter(iter_frames(stored, 5.0, None)))
-    np.testing.assert_array_equal(img, np.rot90(ref[:, ::-1] if flip else ref, k))
