@@ -58,25 +58,30 @@ def test_decode_workers_can_be_set_from_the_environment(monkeypatch):
     assert 1 <= default_workers() <= 4
 
 
-@pytest.mark.parametrize("rotation", [90, -90, 180])
-def test_frames_stored_sideways_are_turned_upright(tmp_path, rotation):
-    """A phone's upright video is stored sideways with a display matrix: the frames we look at must be the picture as
-    shown (as ffmpeg shows it: the turns below were read off ffmpeg's own autorotated output), so a source at the
-    top of the stored frame is at the side of the shown one."""
+@pytest.mark.parametrize("rotation,mirror", [(90, False), (-90, False), (180, False), (0, True), (90, True),
+                                             (-90, True), (180, True)])
+def test_frames_stored_sideways_are_turned_upright(tmp_path, rotation, mirror):
+    """A phone's upright video is stored sideways with a display matrix (front cameras and edited files may also
+    mirror it): the frames we look at must be the picture as shown. The expected pictures are ffmpeg's own
+    autorotated output (ffmpeg 5.1, all seven matrices checked pixel for pixel): turned counter-clockwise by the
+    angle, then mirrored left-right when the matrix mirrors."""
     def draw(i, w, h):
         f = np.zeros((h, w, 3), np.uint8)
-        f[: h // 4, w // 2 - 8: w // 2 + 8] = 255  # a white block at the top centre of the stored frame
+        f[: h // 4, w // 4: w // 2] = 255  # a white block at the top, left of centre, of the stored frame
         return f
 
     clip = make_clip(tmp_path / "r.mp4", seconds=1.0, fps=10, width=96, height=64, with_audio=False, draw=draw,
-                     display_rotation=rotation)
+                     display_rotation=rotation, display_mirror=mirror)
     stored = make_clip(tmp_path / "s.mp4", seconds=1.0, fps=10, width=96, height=64, with_audio=False, draw=draw)
     (_, img), (_, ref) = next(iter(iter_frames(clip, 5.0, None))), next(iter(iter_frames(stored, 5.0, None)))
-    np.testing.assert_array_equal(img, np.rot90(ref, rotation // 90))  # turned counter-clockwise by the matrix
+    shown = np.rot90(ref, rotation // 90)
+    np.testing.assert_array_equal(img, shown[:, ::-1] if mirror else shown)
     ys, xs = np.nonzero(img[:, :, 0] > 128)
-    where = {90: xs.mean() < img.shape[1] / 4, -90: xs.mean() > 3 * img.shape[1] / 4,  # left / right side
-             180: ys.mean() > 0.75 * img.shape[0]}                                       # upside down: the bottom
-    assert where[rotation] and img.shape[:2] == ((96, 64) if rotation % 180 else (64, 96))
+    if (rotation, mirror) == (0, True):  # a plain mirror: left of centre becomes right of centre, still on top
+        assert xs.mean() > img.shape[1] / 2 and ys.mean() < img.shape[0] / 4
+    if (rotation, mirror) == (90, False):  # the top edge turned to the left side
+        assert xs.mean() < img.shape[1] / 4
+    assert img.shape[:2] == ((96, 64) if rotation % 180 else (64, 96))
     small = next(iter(iter_frames(clip, 5.0, 32)))[1]  # max_width applies to the picture as shown
     assert small.shape[1] == 32 and small.shape[0] == (48 if rotation % 180 else 22)
     par = next(iter(iter_frames_parallel(clip, 5.0, None, workers=2, segment_s=0.5)))[1]

@@ -93,17 +93,18 @@ def test_motion_only_beside_a_face_does_not_crash_the_decision():
     assert all(t.azimuth[0] < 0 for t in mot)  # the motion was right of centre (x = 0.8 of the width)
 
 
-@pytest.mark.parametrize("rotation,mirror,sign", [(-90, False, -1), (90, False, 1), (0, True, -1)])
+@pytest.mark.parametrize("rotation,mirror,sign", [(-90, False, -1), (90, False, 1), (0, True, -1), (90, True, -1)])
 def test_a_video_stored_sideways_is_localized_as_it_is_shown(tmp_path, capsys, rotation, mirror, sign):
     """Phones store upright video sideways with a display matrix: a moving object at the top of the stored frame is
     at the right of the picture as shown after a quarter turn clockwise (-90), at the left after one
     counter-clockwise (90); the sound must go there, not to the centre where the stored frame has it. A matrix that
-    mirrors (0, mirrored): an object at the left of the stored frame is shown, and heard, on the right."""
+    mirrors (0, mirrored): an object at the left of the stored frame is shown, and heard, on the right; a quarter turn
+    counter-clockwise that also mirrors (front cameras): the stored top edge is shown, and heard, on the right."""
     from binauralize.testing.clips import make_clip
 
     def draw(i, w, h):
         f = np.full((h, w, 3), 60, np.uint8)
-        if mirror:  # moves up and down at the left of the stored frame
+        if not rotation:  # moves up and down at the left of the stored frame
             y = int(h / 2 + 0.2 * h * np.sin(i / 3))
             f[y - 12:y + 12, 8:32] = (240, 220, 80)
         else:  # moves along the stored frame's top edge

@@ -15,7 +15,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .media import _open, sample_frames, video_stream
+from .media import _open, display_orientation, sample_frames, video_stream
 
 
 def keyframe_times(path: str | Path) -> list[float]:
@@ -36,9 +36,10 @@ def plan_segments(keyframes: list[float], segment_s: float) -> list[float]:
     return starts
 
 
-def _decode_segment(path: str, fps: float, max_width, fast: bool, t0: float, start: float,
+def _decode_segment(path: str, fps: float, max_width, fast: bool, orientation, t0: float, start: float,
                     stop: float | None) -> list:
-    return list(sample_frames(path, fps, max_width, fast, t0=t0, start=start, stop=stop, threads=1))
+    return list(sample_frames(path, fps, max_width, fast, t0=t0, start=start, stop=stop, threads=1,
+                              orientation=orientation))
 
 
 def _die_with_parent() -> None:
@@ -76,8 +77,9 @@ def iter_frames_parallel(path: str | Path, fps: float, max_width: int | None = 6
     workers = default_workers() if workers is None else max(1, int(workers))
     keys = keyframe_times(path) if workers > 1 else []
     starts = plan_segments(keys, segment_s) if keys else []
+    orientation = display_orientation(path)  # here, before the decoders are forked
     if len(starts) < 2:
-        yield from sample_frames(path, fps, max_width, fast)
+        yield from sample_frames(path, fps, max_width, fast, orientation=orientation)
         return
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
@@ -94,7 +96,8 @@ def iter_frames_parallel(path: str | Path, fps: float, max_width: int | None = 6
             while nxt < len(bounds) or pending:
                 while nxt < len(bounds) and len(pending) < workers + 1:
                     a, b = bounds[nxt]
-                    pending.append(ex.submit(_decode_segment, str(path), fps, max_width, fast, t0, a, b))
+                    pending.append(ex.submit(_decode_segment, str(path), fps, max_width, fast, orientation,
+                                             t0, a, b))
                     nxt += 1
                 for t, img in pending.pop(0).result():
                     if t > last_t:  # a frame can serve the last tick of one segment and the first of the next

@@ -202,18 +202,62 @@ class DownmixMonitor:
         return 10 * math.log10(max(self.side, 1e-30) / self.mid)
 
 
-def display_turns(frame) -> int:
-    """Quarter turns counter-clockwise (0-3) that show a decoded frame upright: the rotation of its display matrix
-    (phone videos shot upright are usually stored sideways with a matrix saying so; ``ffmpeg`` applies it when it
-    shows or re-encodes them, and so do we before looking at the picture). 0 without a matrix. A matrix that also
-    mirrors is applied as its rotation angle only (PyAV reports a plain mirror as a half turn: left and right come
-    out right, the picture upside down; a mirrored quarter turn comes out wrong). Reading the full matrix from the
-    frame's side data was tried: those Python objects hung the forked decoder processes in garbage collection."""
+Orientation = tuple[int, int, int, int]
+"""The linear part ``(a, b, c, d)`` of a display matrix, signs only: a stored pixel ``(x, y)`` is shown at
+``(a x + c y, b x + d y)`` (FFmpeg's convention, libavutil/display.h); ``(1, 0, 0, 1)``: shown as stored."""
+
+UPRIGHT: Orientation = (1, 0, 0, 1)
+
+
+def display_orientation(path: str | Path) -> Orientation:
+    """How the video of ``path`` is shown: the display matrix of its first frame (phone videos shot upright are
+    stored sideways with a matrix saying so; front cameras and edited files may also mirror), reduced to the signs
+    of its linear part. :data:`UPRIGHT` without a matrix, or for a matrix that is not a quarter turn or mirror.
+
+    Read once per file in the calling process, before any decoder process is forked: PyAV's side-data objects form
+    reference cycles, and forked decoders that inherited them hung in garbage collection."""
+    import gc
+
+    import av
+
+    m = None
     try:
-        rot = frame.rotation  # PyAV >= 14: degrees counter-clockwise, from the DISPLAYMATRIX side data
-    except AttributeError:  # pragma: no cover - older PyAV
-        return 0
-    return int(round((rot or 0) / 90.0)) % 4
+        with _open(path) as c:
+            s = video_stream(c)
+            if s is not None:
+                for frame in c.decode(s):
+                    for sd in frame.side_data:
+                        if sd.type.name == "DISPLAYMATRIX":
+                            m = np.frombuffer(bytes(sd), "<i4")[:5].tolist()
+                    break
+    except (av.error.FFmpegError, InputError):
+        m = None
+    finally:
+        gc.collect()  # free the side data's reference cycles here, not in a forked child
+    if not m:
+        return UPRIGHT
+    a, b, c, d = (int(np.sign(v)) if abs(v) > 0x8000 else 0 for v in (m[0], m[1], m[3], m[4]))
+    if sorted((abs(a), abs(d))) == [1, 1] and b == c == 0 or sorted((abs(b), abs(c))) == [1, 1] and a == d == 0:
+        return (a, b, c, d)
+    return UPRIGHT  # an arbitrary angle: shown as stored (ffmpeg would rotate and pad)
+
+
+def orient_image(img: np.ndarray, orientation: Orientation) -> np.ndarray:
+    """``img`` (``[H, W, ...]``, as stored) as shown under ``orientation`` (:func:`display_orientation`); the same
+    pixels as ffmpeg's autorotation (transpose / hflip / vflip), checked for all eight quarter turns and mirrors."""
+    a, b, c, d = orientation
+    if a == 0:  # a quarter turn: shown x follows stored y
+        img = img.swapaxes(0, 1)
+        if c < 0:
+            img = img[:, ::-1]
+        if b < 0:
+            img = img[::-1]
+    else:
+        if a < 0:
+            img = img[:, ::-1]
+        if d < 0:
+            img = img[::-1]
+    return np.ascontiguousarray(img)
 
 
 def iter_frames(path: str | Path, fps: float, max_width: int | None = 640,
@@ -222,21 +266,22 @@ def iter_frames(path: str | Path, fps: float, max_width: int | None = 640,
 
     Yields ``(t_seconds, rgb uint8 [H, W, 3])``: for every analysis tick t0 + k / fps (t0: the first frame's time),
     the first decoded frame at or after it, each frame at most once, turned upright as its display matrix says
-    (:func:`display_turns`), scaled to ``max_width`` pixels wide as shown (aspect kept) when wider. ``fast``: for
+    (:func:`display_orientation`), scaled to ``max_width`` pixels wide as shown (aspect kept) when wider. ``fast``: for
     analysis only, skip the decoder's deblocking filter and frames no other frame refers to (~30% less decoding
     work; slightly blockier pictures, and the frames seen are the reference frames nearest to each tick).
     :func:`binauralize.io.frames_parallel.iter_frames_parallel` yields the same frames from several processes.
     """
-    yield from sample_frames(path, fps, max_width, fast)
+    yield from sample_frames(path, fps, max_width, fast, orientation=display_orientation(path))
 
 
 def sample_frames(path: str | Path, fps: float, max_width: int | None = 640, fast: bool = False,
-                  t0: float | None = None, start: float | None = None,
-                  stop: float | None = None, threads: int = 0) -> Iterator[tuple[float, np.ndarray]]:
+                  t0: float | None = None, start: float | None = None, stop: float | None = None,
+                  threads: int = 0, orientation: Orientation = UPRIGHT) -> Iterator[tuple[float, np.ndarray]]:
     """:func:`iter_frames` restricted to the ticks in ``[start, stop)`` (seconds), for one segment of a parallel
     decode: seeks to the keyframe at or before ``start`` (give the time of a keyframe) and decodes on past ``stop``
     only as far as the segment's last tick needs. ``t0``: the first tick (default: the first decoded frame's time).
-    ``threads``: the decoder's own threads (0: FFmpeg's choice)."""
+    ``threads``: the decoder's own threads (0: FFmpeg's choice). ``orientation``: how the frames are shown
+    (:func:`display_orientation`, read by the caller once per file)."""
     import av
 
     with _open(path) as c:
@@ -266,16 +311,16 @@ def sample_frames(path: str | Path, fps: float, max_width: int | None = 640, fas
                 if t + 1e-6 < next_t:
                     continue
                 w, h = frame.width, frame.height
-                turns = display_turns(frame)
-                shown_w = h if turns % 2 else w  # the width as the picture is shown
+                turned = orientation[0] == 0  # a quarter turn: shown width = stored height
+                shown_w = h if turned else w
                 if max_width and shown_w > max_width:
                     k = max_width / shown_w  # scaled to max_width across as shown, the other side even
-                    nw, nh = ((max(2, int(round(w * k / 2)) * 2), max_width) if turns % 2
+                    nw, nh = ((max(2, int(round(w * k / 2)) * 2), max_width) if turned
                               else (max_width, max(2, int(round(h * k / 2)) * 2)))
                     img = frame.to_ndarray(format="rgb24", width=nw, height=nh, interpolation="FAST_BILINEAR")
                 else:
                     img = frame.to_ndarray(format="rgb24")
-                yield t, (np.ascontiguousarray(np.rot90(img, turns)) if turns else img)
+                yield t, (img if orientation == UPRIGHT else orient_image(img, orientation))
                 while next_t <= t + 1e-6:
                     next_t += 1.0 / fps
         except av.error.FFmpegError as exc:
