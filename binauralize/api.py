@@ -152,16 +152,15 @@ class Binauralizer:
         t_start = time.perf_counter()
         inp, out = Path(input), Path(output)
         notices: list[str] = []
-        if hasattr(self.learned, "fov_deg") and self.localize_options.fov is None:
-            from .dsp.geometry import DEFAULT_FOV_DEG
-
-            self.learned.fov_deg = DEFAULT_FOV_DEG  # until the localizer has seen this file's picture
 
         def say(msg: str) -> None:
             notices.append(msg)
             self.notice(msg)
 
         info = media.probe(inp)
+        if hasattr(self.learned, "fov_deg") and self.localize_options.fov is None:
+            # the picture's shape as shown sets the default camera (the localizer's resolved value replaces it)
+            self.learned.fov_deg = _shown_fov(inp, info)
         audio_src = Path(audio) if audio else inp
         ainfo = media.probe(audio_src) if audio else info
         if not ainfo.has_audio:
@@ -384,6 +383,17 @@ class _LearnedRenderer:
         step = int(self.sr)
         for i in range(0, y.shape[1], step):
             yield y[:, i:i + step]
+
+
+def _shown_fov(path: Path, info: media.MediaInfo) -> float:
+    """The default horizontal field of view (degrees) of ``path``'s picture as it is shown (display matrix applied):
+    :func:`binauralize.dsp.geometry.horizontal_fov` of its shown width and height; the default for no picture."""
+    from .dsp.geometry import horizontal_fov
+
+    w, h = info.width or 0, info.height or 0
+    if info.has_video and w and h and media.display_orientation(path)[0] == 0:
+        w, h = h, w  # stored sideways, shown upright
+    return horizontal_fov(None, w, h)
 
 
 class _TrackModelRenderer(_LearnedRenderer):

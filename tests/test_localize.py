@@ -131,3 +131,22 @@ def test_a_video_stored_sideways_is_localized_as_it_is_shown(tmp_path, capsys, r
         assert (f.rotation, f.width, f.height) == (f0.rotation, 160, 96)
         assert [bytes(s) for s in f.side_data if s.type.name == "DISPLAYMATRIX"] == \
             [bytes(s) for s in f0.side_data if s.type.name == "DISPLAYMATRIX"]
+
+
+def test_given_sources_on_an_upright_video_use_the_upright_camera(tmp_path):
+    """With --sources (no localization) a track-driven learned model still sees the picture: its crops must use the
+    field of view of the picture as shown (43-46 deg across an upright picture), as a localized run does."""
+    from binauralize.api import Binauralizer
+    from binauralize.dsp.geometry import horizontal_fov
+    from binauralize.testing.clips import make_clip
+    from binauralize.tracks import SourceTrack
+
+    fovs = {}
+    for rot in (0, 90):
+        clip = make_clip(tmp_path / f"r{rot}.mp4", seconds=1.0, sr=16000, width=160, height=96, fps=10,
+                         display_rotation=rot)
+        b = Binauralizer(method="position", progress=False)
+        b.process_file(clip, tmp_path / f"r{rot}.wav", sources=[SourceTrack.static(20.0)])
+        fovs[rot] = b.learned.fov_deg
+    assert fovs[0] == pytest.approx(70.0)
+    assert fovs[90] == pytest.approx(horizontal_fov(None, 96, 160)) and fovs[90] < 50
