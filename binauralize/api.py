@@ -205,6 +205,8 @@ class Binauralizer:
             if seen == 0:
                 raise InputError(f"{audio_src.name}: the audio track holds no samples (zero-length media)")
             renderer = self.renderer(sr, video=inp)  # loads the HRTF while the frames are still being analysed
+            if isinstance(renderer, _LearnedRenderer):
+                renderer.duration_s = seen / sr
             if isinstance(renderer, _TrackModelRenderer):
                 renderer.notice = say  # into the report's notices too
         except BaseException:
@@ -363,26 +365,97 @@ class _Background:
 
 
 class _LearnedRenderer:
-    """A learned spatializer behind the renderer's ``process`` interface. Not streaming: the clip's audio is held
-    in memory (4 bytes x rate x seconds) while the network runs over it; frames come from ``video`` at 1 fps."""
+    """A learned spatializer behind the renderer's ``process`` interface; frames come from ``video`` at 1 fps.
+
+    ``process`` runs the model over ``block_s``-second blocks, each with ``pad_s`` seconds of real signal either
+    side (the networks' context, the renderer's filters and reverberation settle there), joined by ``fade_s``-second
+    raised-cosine cross-fades in the middle of the overlap: memory is bounded by the block, not the clip (a clip
+    no longer than one block and its pad is one whole pass, as before). Every block sees the same frame features
+    and the same classes; its tracks and features are shifted to its start."""
+
+    block_s, pad_s, fade_s = 60.0, 2.0, 1.0
+    duration_s: float | None = None  # the clip's length when known (process_file): classes are decided over it
 
     def __init__(self, spatializer, sample_rate: float, video: str | Path | None = None):
         self.sp, self.sr, self.video = spatializer, sample_rate, video
 
-    def render(self, x: np.ndarray, tracks=None, t60=None) -> np.ndarray:
-        """Mono ``[T]`` -> binaural ``[2, T]`` (the frames come from ``video``)."""
+    def features(self, tracks=None):
+        """The frame features of ``video`` (t -> feature map), or None for a model that does not look."""
         from .models.spatializer import video_features
 
-        if self.sp.uses_visual and self.video is None:
+        if not self.sp.uses_visual:
+            return None
+        if self.video is None:
             raise InputError("this learned model needs the video's frames: use process_file / binauralize_file")
-        feats = video_features(self.sp, self.video, fps=1.0) if self.sp.uses_visual else None
+        return video_features(self.sp, self.video, fps=1.0)
+
+    def render_with(self, x: np.ndarray, tracks, t60, feats) -> np.ndarray:
+        """Mono ``[T]`` -> binaural ``[2, T]`` with the features given (time 0 = the first sample of ``x``)."""
         return self.sp.render(np.asarray(x, np.float64).reshape(-1), self.sr, feats)
 
+    def render(self, x: np.ndarray, tracks=None, t60=None) -> np.ndarray:
+        """Mono ``[T]`` -> binaural ``[2, T]``, one pass over the whole signal (the frames come from ``video``)."""
+        return self.render_with(x, tracks, t60, self.features(tracks))
+
     def process(self, chunks, tracks=None, t60=None):
-        y = self.render(np.concatenate([np.asarray(c, np.float64).reshape(-1) for c in chunks]), tracks, t60)
-        step = int(self.sr)
-        for i in range(0, y.shape[1], step):
-            yield y[:, i:i + step]
+        """Mono chunks -> binaural ``[2, n]`` chunks in blocks (class docstring); yields about one second at a time."""
+        from .tracks import shift_tracks
+
+        feats = self.features(tracks)
+        self.prepare(tracks, feats)
+        sr = float(self.sr)
+        block, pad = int(round(self.block_s * sr)), int(round(self.pad_s * sr))
+        fade = min(int(round(self.fade_s * sr)), pad)
+        half = fade // 2
+        ramp = 0.5 - 0.5 * np.cos(np.pi * (np.arange(fade) + 0.5) / fade)  # rises 0 -> 1; (1 - ramp) falls
+        buf, buf0 = np.zeros(0), 0   # the mono held, and the absolute index of its first sample
+        tail = None                  # the previous block's output over its falling fade (absolute start: edge - half)
+        emitted = 0
+        it = iter(chunks)
+        done = False
+        i = 0
+        while True:
+            need = (i + 1) * block + pad  # the last sample block i wants (exclusive)
+            while not done and buf0 + len(buf) < need:
+                try:
+                    c = next(it)
+                except StopIteration:
+                    done = True
+                    break
+                buf = np.concatenate([buf, np.asarray(c, np.float64).reshape(-1)])
+            total = buf0 + len(buf)
+            if total == 0:
+                return
+            last = done and total <= need
+            a = max(0, i * block - pad)
+            b = total if last else need
+            y = self.render_with(buf[a - buf0:b - buf0], shift_tracks(tracks, a / sr), t60,
+                                 _shifted_features(feats, a / sr))
+            start = emitted  # the first sample not yet emitted (= i * block - half for i > 0)
+            stop = b if last else (i + 1) * block - half
+            seg = y[:, start - a:stop - a].copy()
+            if tail is not None:
+                n = min(fade, seg.shape[1], tail.shape[1])
+                seg[:, :n] = tail[:, :n] + ramp[:n] * seg[:, :n]
+            for k in range(0, seg.shape[1], int(sr)):
+                yield seg[:, k:k + int(sr)]
+            emitted = stop
+            if last:
+                return
+            tail = (1.0 - ramp) * y[:, stop - a:stop - a + fade]
+            i += 1
+            keep = i * block - pad  # block i starts here
+            buf, buf0 = buf[keep - buf0:], keep
+
+    def prepare(self, tracks, feats) -> None:
+        """Decisions made once per clip before the blocks (class-conditioned models: each source's class)."""
+
+
+def _shifted_features(feats, offset_s: float):
+    """t -> feature map, for a block starting ``offset_s`` seconds into the clip."""
+    if feats is None or offset_s == 0:
+        return feats
+    return lambda t: feats(t + offset_s)
 
 
 def _shown_fov(path: Path, info: media.MediaInfo) -> float:
@@ -404,10 +477,9 @@ class _TrackModelRenderer(_LearnedRenderer):
     keyframes: list | None = None  # (t, rgb) from the localizer's pass, when it ran
     notice = None  # str -> None: tells the user which class a class-conditioned model gave each source
 
-    def render(self, x: np.ndarray, tracks=None, t60=None) -> np.ndarray:
+    def features(self, tracks=None):
         from .models.spatializer import _fit_img, video_features
 
-        feats = None
         if self.sp.uses_visual and tracks and self.keyframes:
             w, h = self.sp.trunk.input_size
             kf, last = [], -1e9
@@ -415,18 +487,46 @@ class _TrackModelRenderer(_LearnedRenderer):
                 if t >= last + 1.0 - 1e-6:
                     kf.append((t, f))
                     last = t
-            feats = self.sp.features_from_frames(np.array([t for t, _ in kf]),
-                                                 np.stack([_fit_img(f, w, h) for _, f in kf]))
-        elif self.sp.uses_visual and tracks and self.video is not None:
-            feats = video_features(self.sp, self.video, fps=1.0)
-        y = self.sp.render(np.asarray(x, np.float64).reshape(-1), self.sr, tracks or [], t60=t60, feature_at=feats)
-        classes = getattr(self.sp, "last_classes", None)
+            return self.sp.features_from_frames(np.array([t for t, _ in kf]),
+                                                np.stack([_fit_img(f, w, h) for _, f in kf]))
+        if self.sp.uses_visual and tracks and self.video is not None:
+            return video_features(self.sp, self.video, fps=1.0)
+        return None
+
+    def prepare(self, tracks, feats) -> None:
+        """A class-conditioned model decides each source's class once, over the whole clip."""
+        sp = self.sp
+        sp.fixed_classes = None
+        if tracks and hasattr(sp, "track_classes"):
+            end = self.duration_s or 0.0
+            if not end:
+                end = max(float(np.max(tr.times)) for tr in tracks) + 1.0
+            sp.fixed_classes = sp.track_classes(tracks, np.arange(0.0, end, 0.1), feats)
+            self._tell_classes(tracks, sp.fixed_classes)
+
+    def render_with(self, x, tracks, t60, feats) -> np.ndarray:
+        return self.sp.render(np.asarray(x, np.float64).reshape(-1), self.sr, tracks or [], t60=t60, feature_at=feats)
+
+    def render(self, x: np.ndarray, tracks=None, t60=None) -> np.ndarray:
+        feats = self.features(tracks)
+        if hasattr(self.sp, "fixed_classes"):
+            self.sp.fixed_classes = None
+        y = self.render_with(x, tracks, t60, feats)
+        self._tell_classes(tracks, getattr(self.sp, "last_classes", None))
+        return y
+
+    def process(self, chunks, tracks=None, t60=None):
+        try:
+            yield from super().process(chunks, tracks, t60)
+        finally:
+            if hasattr(self.sp, "fixed_classes"):
+                self.sp.fixed_classes = None
+
+    def _tell_classes(self, tracks, classes) -> None:
         if classes and self.notice is not None and len(classes) == len(tracks or []):
             names = ", ".join(f"{t.name}: {c or 'unknown (shares the sound)'}" for t, c in zip(tracks, classes))
             self.notice(f"class-nmf separated by class ({names}); it knows only {', '.join(self.sp.model.classes)} "
                         "(the synthetic set's), so on other material its classes are guesses")
-        return y
-
 
 
 def output_cues_over_time(path: Path, tracks: list[SourceTrack], frame_s: float = 0.1) -> dict:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import replace, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -171,6 +171,13 @@ def load_tracks(path: str | Path) -> list[SourceTrack]:
 def tracks_to_json(tracks: list[SourceTrack]) -> dict:
     """Tracks -> JSON-ready dict in the documented schema."""
     return {"version": SCHEMA_VERSION, "sources": [t.to_dict() for t in tracks]}
+
+
+def shift_tracks(tracks: list[SourceTrack] | None, offset_s: float) -> list[SourceTrack] | None:
+    """The same tracks on a clock that starts ``offset_s`` seconds later (for rendering a block of a clip)."""
+    if not tracks or offset_s == 0:
+        return tracks
+    return [replace(t, times=t.times - offset_s, weight_times=t.weight_times - offset_s) for t in tracks]
 
 
 def block_directions(tracks: list[SourceTrack], times: np.ndarray):

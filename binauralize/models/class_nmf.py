@@ -158,6 +158,7 @@ class ClassNMFSpatializer(PositionSpatializer):
                          meta=meta or {"model": MODEL_NAME, "args": model.init_args})
         self.use_names = use_names
         self.last_classes: list[str | None] = []
+        self.fixed_classes: list[str | None] | None = None  # set for a clip rendered in blocks: decided once
 
     def track_classes(self, tracks: list, times: np.ndarray, feature_at=None) -> list[str | None]:
         m = self.model
@@ -193,7 +194,8 @@ class ClassNMFSpatializer(PositionSpatializer):
         if k == 0:
             out[0] = 1.0
             return out, tt
-        classes = self.track_classes(tracks, tt, feature_at)
+        fixed = self.fixed_classes
+        classes = fixed if fixed is not None and len(fixed) == k else self.track_classes(tracks, tt, feature_at)
         self.last_classes = classes
         groups = list(dict.fromkeys(c if c is not None else "*" for c in classes))
         fs = m.dictionaries.shape[-1]                                         # (2 context + 1) F
