@@ -196,6 +196,18 @@ def test_train_cache_train_resume_evaluate_and_tool(tmp_path, sources_dir, capsy
     assert main(["evaluate", "--model", "dsp", f"nmf={nck}", f"nmf={nck}@noname", "--data", str(data),
                  "--split", "scene_test", "--out", str(tmp_path / "ev_nmf"), "--input", "real", "-q"]) == 0
     assert set(json.loads((tmp_path / "ev_nmf" / "summary.json").read_text())) == {"dsp", "nmf", "nmf-noname"}
+    from binauralize.train.class_nmf_fit import _stem_frames  # dictionaries of the sources as heard at the head
+
+    dry, wet, both = (_stem_frames(data, ids[:3], stems=k, cache=cache) for k in ("dry", "wet", "both"))
+    assert set(dry) == set(wet) == set(both)
+    for k in dry:
+        assert sum(map(len, both[k])) == sum(map(len, dry[k])) + sum(map(len, wet[k]))
+        assert not np.allclose(np.concatenate(dry[k]).mean(0), np.concatenate(wet[k]).mean(0), rtol=0.05)
+    wcfg = tmp_path / "nmf_wet.toml"
+    wcfg.write_text(open("configs/debug_class_nmf.toml").read().replace("iters = 20", 'iters = 20\nstems = "wet"'))
+    assert main(["train", str(wcfg), "--data", str(data), "--out", str(tmp_path / "nmf_wet"), "-q"]) == 0
+    wd = checkpoint_tensor(tmp_path / "nmf_wet" / "best.safetensors", "dictionaries")
+    assert wd.shape == checkpoint_tensor(nrun / "best.safetensors", "dictionaries").shape
     orun = tmp_path / "objects"  # the object detector's head: maps of 2 frames per clip, then 2 epochs
     assert main(["train", "configs/debug_objects.toml", "--data", str(data), "--out", str(orun), "-q"]) == 0
     assert np.load(data / "cache" / "objects" / "000000.npz")["maps"].shape == (2, 432, 11, 20)
@@ -294,6 +306,12 @@ def test_api_render_with_a_visual_model_asks_for_frames():
         Binauralizer(method="mono2binaural").render(np.zeros(16000), 16000)
     with pytest.raises(InputError, match="unknown model"):
         Binauralizer(method="no-such-model")
+
+
+def checkpoint_tensor(path, name: str) -> np.ndarray:
+    from safetensors.numpy import load_file
+
+    return load_file(str(path))[name]
 
 
 def checkpoint_arch(path) -> str:

@@ -20,7 +20,12 @@ import numpy as np
 from ..errors import InputError
 
 
-def _stem_frames(root: Path, ids: list[str], context: int = 0) -> dict[str, list[np.ndarray]]:
+def _stem_frames(root: Path, ids: list[str], context: int = 0, stems: str = "dry",
+                 cache: Path | None = None) -> dict[str, list[np.ndarray]]:
+    """Per class, magnitude frames ``[n, F']`` of the training clips' sounding sources. ``stems``: "dry" (the
+    recordings), "wet" (each source as a microphone at the head hears it: its BRIR's two ears averaged, i.e. its
+    share of the ground truth's (L+R)/2; :func:`binauralize.train.sources.wet_stems`, read from ``cache`` when
+    ``train-cache`` wrote them), or "both"."""
     import soundfile as sf
     import soxr
     from scipy.signal import stft as sp_stft
@@ -28,21 +33,33 @@ def _stem_frames(root: Path, ids: list[str], context: int = 0) -> dict[str, list
     from ..models.class_nmf import stack_context
     from ..models.position import HOP, N_FFT, SR, WIN
 
+    if stems not in ("dry", "wet", "both"):
+        raise InputError(f'stems must be "dry", "wet" or "both", not {stems!r}')
     out: dict[str, list[np.ndarray]] = {}
+
+    def add(cls: str, x: np.ndarray) -> None:
+        m = np.abs(sp_stft(x, SR, "hann", WIN, WIN - HOP, N_FFT, boundary="even", padded=True)[2])
+        e = m.sum(axis=0)
+        if e.max() <= 0:
+            return
+        m = stack_context(m, context)
+        out.setdefault(cls, []).append(m[:, e > 0.01 * e.max()][:, ::4].T.astype(np.float32))
+
     for cid in ids:
         meta = json.loads((root / "meta" / f"{cid}.json").read_text())
-        for s in meta["sources"]:
-            if not (s.get("sounding") and s.get("stem")):
-                continue
-            x, sr = sf.read(root / s["stem"], dtype="float64", always_2d=True)
-            x = x.mean(axis=1)
-            x = soxr.resample(x, sr, SR, quality="HQ") if sr != SR else x
-            m = np.abs(sp_stft(x, SR, "hann", WIN, WIN - HOP, N_FFT, boundary="even", padded=True)[2])
-            e = m.sum(axis=0)
-            if e.max() <= 0:
-                continue
-            m = stack_context(m, context)
-            out.setdefault(s["class"], []).append(m[:, e > 0.01 * e.max()][:, ::4].T.astype(np.float32))
+        sounding = [s for s in meta["sources"] if s.get("sounding") and s.get("stem")]
+        if stems in ("wet", "both"):
+            from .sources import wet_stems
+
+            f = cache / f"{cid}_wet.npz" if cache is not None else None
+            wet = list(np.load(f)["wet"].astype(np.float64)) if f is not None and f.exists() else wet_stems(root, cid)
+            for s, x in zip(sounding, wet):
+                add(s["class"], x)
+        if stems in ("dry", "both"):
+            for s in sounding:
+                x, sr = sf.read(root / s["stem"], dtype="float64", always_2d=True)
+                x = x.mean(axis=1)
+                add(s["class"], soxr.resample(x, sr, SR, quality="HQ") if sr != SR else x)
     return out
 
 
@@ -75,14 +92,15 @@ def _embeddings(root: Path, cache: Path, ids: list[str]) -> tuple[np.ndarray, li
 def fit_class_nmf(root: Path, cache: Path, train_ids: list[str], val_ids: list[str], out: Path, trunk: str,
                   components: int = 12, frames_per_class: int = 6000, c: float = 0.01, iters: int = 100,
                   power: float = 1.0, seed: int = 0, progress: bool = True, config: dict | None = None,
-                  context: int = 0) -> dict:
-    """Fit dictionaries and classifier, write ``out/best.safetensors`` (and ``last``), return a summary."""
+                  context: int = 0, stems: str = "dry") -> dict:
+    """Fit dictionaries and classifier, write ``out/best.safetensors`` (and ``last``), return a summary.
+    ``stems``: what the dictionaries are fitted to (:func:`_stem_frames`)."""
     from sklearn.linear_model import LogisticRegression
 
     from ..models.class_nmf import ClassNMF, fit_dictionary
 
     t0 = time.time()
-    frames = _stem_frames(root, train_ids, context)
+    frames = _stem_frames(root, train_ids, context, stems, cache)
     if not frames:
         raise InputError(f"no sounding sources with stems among the training clips of {root}")
     rng = np.random.default_rng(seed)

@@ -213,7 +213,7 @@ def train(cfg: dict, out: str | Path, resume: bool = False, device: str | None =
                             components=int(mc.get("components", 12)),
                             frames_per_class=int(mc.get("frames_per_class", 6000)), c=float(mc.get("c", 0.01)),
                             iters=int(mc.get("iters", 100)), power=float(mc.get("power", 1.0)),
-                            context=int(mc.get("context", 0)),
+                            context=int(mc.get("context", 0)), stems=str(mc.get("stems", "dry")),
                             seed=int(tc["seed"]), progress=progress and rank == 0,
                             config=cfg)
         return res
