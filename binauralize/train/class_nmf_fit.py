@@ -1,7 +1,7 @@
 """Fitting the class-conditioned NMF separator (:mod:`binauralize.models.class_nmf`) on a synthetic dataset.
 
 - Dictionaries: for every class, magnitude frames (16 kHz, the position model's STFT) of the dry stems of the
-  training clips' sounding sources, frames within 20 dB of the stem's loudest, every 4th, at most
+  training clips' sounding sources (``stems``: or of those sources as heard at the head, or both), frames within 20 dB of the stem's loudest, every 4th, at most
   ``frames_per_class`` drawn at random -> KL-NMF with ``components`` atoms (scikit-learn); with ``context`` c
   each frame is stacked with its c neighbours on either side, so the atoms are short spectro-temporal patches.
 - Classifier: the crop embedding of each sounding on-screen source (the frozen trunk's map where it projects, as
@@ -32,6 +32,7 @@ def _stem_frames(root: Path, ids: list[str], context: int = 0, stems: str = "dry
 
     from ..models.class_nmf import stack_context
     from ..models.position import HOP, N_FFT, SR, WIN
+    from .sources import wet_stems
 
     if stems not in ("dry", "wet", "both"):
         raise InputError(f'stems must be "dry", "wet" or "both", not {stems!r}')
@@ -49,8 +50,6 @@ def _stem_frames(root: Path, ids: list[str], context: int = 0, stems: str = "dry
         meta = json.loads((root / "meta" / f"{cid}.json").read_text())
         sounding = [s for s in meta["sources"] if s.get("sounding") and s.get("stem")]
         if stems in ("wet", "both"):
-            from .sources import wet_stems
-
             f = cache / f"{cid}_wet.npz" if cache is not None else None
             wet = list(np.load(f)["wet"].astype(np.float64)) if f is not None and f.exists() else wet_stems(root, cid)
             for s, x in zip(sounding, wet):
