@@ -207,6 +207,7 @@ class Binauralizer:
             renderer = self.renderer(sr, video=inp)  # loads the HRTF while the frames are still being analysed
             if isinstance(renderer, _LearnedRenderer):
                 renderer.duration_s = seen / sr
+                renderer.progress = self.progress
             if isinstance(renderer, _TrackModelRenderer):
                 renderer.notice = say  # into the report's notices too
         except BaseException:
@@ -223,7 +224,7 @@ class Binauralizer:
         if loc is not None:
             from .vision.localize import decide
 
-            fa = loc.result()
+            fa = loc.result(_progress(seen / sr, self.progress, f"finding the sources in {inp.name}", "video"))
             if fa.keyframes and isinstance(renderer, _TrackModelRenderer):
                 renderer.keyframes = fa.keyframes
             env_t, env_db = level.result()
@@ -239,6 +240,8 @@ class Binauralizer:
         t_analysis = time.perf_counter() - t0
 
         # pass 2: decode -> render -> limit -> encode/mux, streaming
+        if isinstance(renderer, _LearnedRenderer):
+            renderer.preload(tracks)  # the model's frames are read before the rendering bar starts
         limited = {"n": 0, "done": 0}
         bar = _progress(seen / sr, self.progress, f"rendering {inp.name}")
 
@@ -330,11 +333,23 @@ class Binauralizer:
         return rep
 
 
+_FRAMES_SEEN = None  # in the frame-analysis worker: a shared double, the time (s) of the last frame analysed
+
+
+def _share_frames_seen(value) -> None:
+    global _FRAMES_SEEN
+    _FRAMES_SEEN = value
+
+
 def _analyse_frames_job(path: str, lo) -> object:
     from .io.frames_parallel import iter_frames_parallel
     from .vision.localize import analyse_video
 
-    return analyse_video(iter_frames_parallel(path, lo.fps, lo.width, fast=True), lo)
+    def seen(t: float) -> None:
+        if _FRAMES_SEEN is not None:
+            _FRAMES_SEEN.value = float(t)
+
+    return analyse_video(iter_frames_parallel(path, lo.fps, lo.width, fast=True), lo, progress=seen)
 
 
 class _Background:
@@ -347,7 +362,9 @@ class _Background:
 
         # fork where available: the child starts at once with the modules already imported (no threads run yet)
         ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        self._ex = ProcessPoolExecutor(max_workers=1, mp_context=ctx)
+        self._seen = ctx.Value("d", 0.0, lock=False)  # the worker's progress: time of the last frame analysed (s)
+        self._ex = ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=_share_frames_seen,
+                                       initargs=(self._seen,))
         self._fut = self._ex.submit(_analyse_frames_job, str(path), lo)
 
     def cancel(self) -> None:
@@ -357,10 +374,21 @@ class _Background:
             proc.terminate()
         self._ex.shutdown(wait=False, cancel_futures=True)
 
-    def result(self):
+    def result(self, bar=None):
+        """The :class:`FrameAnalysis`; ``bar`` (a tqdm bar in seconds of video, or None) follows the worker."""
+        from concurrent.futures import wait
+
         try:
-            return self._fut.result()
+            if bar is not None:
+                while not wait([self._fut], timeout=0.25).done:
+                    bar.update(max(0.0, min(self._seen.value, bar.total) - bar.n))
+            fa = self._fut.result()
+            if bar is not None:
+                bar.update(max(0.0, bar.total - bar.n))  # the frames end where the audio does, give or take a frame
+            return fa
         finally:
+            if bar is not None:
+                bar.close()
             self._ex.shutdown(wait=True)
 
 
@@ -375,19 +403,36 @@ class _LearnedRenderer:
 
     block_s, pad_s, fade_s = 60.0, 2.0, 1.0
     duration_s: float | None = None  # the clip's length when known (process_file): classes are decided over it
+    progress = False  # show a bar while the frames are decoded for the model (process_file sets it)
+    _preloaded: list = []  # [features] computed by ``preload`` for the next ``process``
+
+    def preload(self, tracks=None) -> None:
+        """Compute the frame features now (before the rendering bar starts), for the next ``process`` call."""
+        self._preloaded = [self.features(tracks)]
 
     def __init__(self, spatializer, sample_rate: float, video: str | Path | None = None):
         self.sp, self.sr, self.video = spatializer, sample_rate, video
 
     def features(self, tracks=None):
         """The frame features of ``video`` (t -> feature map), or None for a model that does not look."""
-        from .models.spatializer import video_features
-
         if not self.sp.uses_visual:
             return None
         if self.video is None:
             raise InputError("this learned model needs the video's frames: use process_file / binauralize_file")
-        return video_features(self.sp, self.video, fps=1.0)
+        return self._decoded_features()
+
+    def _decoded_features(self):
+        """Decode ``video`` at 1 fps through the model's trunk, with a bar when ``progress`` (and the length known)."""
+        from .models.spatializer import video_features
+
+        bar = _progress(self.duration_s, self.progress and bool(self.duration_s),
+                        f"reading the frames for {Path(self.video).name}", "video")
+        try:
+            return video_features(self.sp, self.video, fps=1.0, progress=None if bar is None else
+                                  (lambda t: bar.update(max(0.0, min(t, bar.total) - bar.n))))
+        finally:
+            if bar is not None:
+                bar.close()
 
     def render_with(self, x: np.ndarray, tracks, t60, feats) -> np.ndarray:
         """Mono ``[T]`` -> binaural ``[2, T]`` with the features given (time 0 = the first sample of ``x``)."""
@@ -401,7 +446,7 @@ class _LearnedRenderer:
         """Mono chunks -> binaural ``[2, n]`` chunks in blocks (class docstring); yields about one second at a time."""
         from .tracks import shift_tracks
 
-        feats = self.features(tracks)
+        feats = self._preloaded.pop() if self._preloaded else self.features(tracks)
         self.prepare(tracks, feats)
         sr = float(self.sr)
         block, pad = int(round(self.block_s * sr)), int(round(self.pad_s * sr))
@@ -478,7 +523,7 @@ class _TrackModelRenderer(_LearnedRenderer):
     notice = None  # str -> None: tells the user which class a class-conditioned model gave each source
 
     def features(self, tracks=None):
-        from .models.spatializer import _fit_img, video_features
+        from .models.spatializer import _fit_img
 
         if self.sp.uses_visual and tracks and self.keyframes:
             w, h = self.sp.trunk.input_size
@@ -490,7 +535,7 @@ class _TrackModelRenderer(_LearnedRenderer):
             return self.sp.features_from_frames(np.array([t for t, _ in kf]),
                                                 np.stack([_fit_img(f, w, h) for _, f in kf]))
         if self.sp.uses_visual and tracks and self.video is not None:
-            return video_features(self.sp, self.video, fps=1.0)
+            return self._decoded_features()
         return None
 
     def prepare(self, tracks, feats) -> None:
@@ -630,13 +675,15 @@ def _resample_stream(chunks: Iterator[np.ndarray], sr_in: int, sr_out: int) -> I
         yield y.T
 
 
-def _progress(total_s: float, enabled: bool, desc: str):
+def _progress(total_s: float, enabled: bool, desc: str, what: str = "audio"):
+    """A tqdm bar on stderr counting seconds of ``what`` (audio, video), or None when not ``enabled``."""
     if not enabled:
         return None
     from tqdm import tqdm
 
     return tqdm(total=round(total_s, 2), unit="s", desc=desc, leave=False, file=sys.stderr,
-                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s audio [{elapsed}<{remaining}]")
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s " + what +
+                " [{elapsed}<{remaining}]")
 
 
 def _resolve_tracks(sources, say) -> list[SourceTrack]:

@@ -150,3 +150,32 @@ def test_given_sources_on_an_upright_video_use_the_upright_camera(tmp_path):
         fovs[rot] = b.learned.fov_deg
     assert fovs[0] == pytest.approx(70.0)
     assert fovs[90] == pytest.approx(horizontal_fov(None, 96, 160)) and fovs[90] < 50
+
+
+class _RecordingBar:
+    """Stands in for a tqdm bar: records every update."""
+
+    def __init__(self, total):
+        self.total, self.n, self.updates, self.closed = total, 0.0, [], False
+
+    def update(self, d):
+        self.n += d
+        self.updates.append(self.n)
+
+    def close(self):
+        self.closed = True
+
+
+def test_the_frame_analysis_reports_its_progress_from_its_worker(tmp_path):
+    """The localizer runs in another process; the bar follows the time of the last frame it analysed, never steps
+    past the total, and ends full."""
+    from binauralize.api import _Background
+    from binauralize.vision.localize import LocalizeOptions
+
+    clip = talking_faces_clip(tmp_path / "one.mp4", [0.3], talking=0, seconds=3.0)
+    bg = _Background(clip, LocalizeOptions())
+    bar = _RecordingBar(3.0)
+    fa = bg.result(bar)
+    assert len(fa.times) and bar.closed
+    assert 2.5 < bg._seen.value <= 3.0  # the worker wrote the time of its last frame into the shared value
+    assert np.all(np.diff(bar.updates) >= 0) and bar.n == pytest.approx(3.0)
