@@ -599,8 +599,8 @@ def output_cues_over_time(path: Path, tracks: list[SourceTrack], frame_s: float 
 def _object_tracks(video: Path, lo, tracks: list, loc_report: dict, say, frames: list | None = None) -> list:
     """``--objects``: the object detectors' tracks replace the faces/motion ones when they find any. First the
     synthetic set's detector (its classes, for class-nmf); when it finds nothing, the detector of real footage
-    (NanoDet, COCO classes; :mod:`binauralize.vision.coco`), whose sounding objects replace the motion/front
-    tracks unless a face was found (faces say who talks). ``frames``: the localizer's kept frames (``(t, rgb)``,
+    (NanoDet, COCO classes; :mod:`binauralize.vision.coco`), whose sounding objects take the sound where no face
+    is seen (:func:`_merge_objects`). ``frames``: the localizer's kept frames (``(t, rgb)``,
     mirrored already with ``lo.mirror``), else the video is decoded."""
     from .vision.objects import object_tracks
 
@@ -633,18 +633,46 @@ def _object_tracks(video: Path, lo, tracks: list, loc_report: dict, say, frames:
     if not real:
         say("object detector: no sounding objects found; the faces/motion tracks are used")
         return tracks
-    if any(t.info.get("kind") == "face" for t in tracks):
-        say(f"object detector: {len(real)} sounding object(s) seen ({seen}); faces were found and decide who "
-            "talks, so the faces/motion tracks are used")
-        return tracks
-    say(f"object detector: {len(real)} sounding object(s): {seen}")
-    return real + _front_where_unseen(real, np.array([t for t, _ in frames], float))
+    merged = _merge_objects(tracks, real, lo.fps)
+    faces = [t.name for t in merged if t.info.get("kind") == "face"]
+    said = f"object detector: {len(real)} sounding object(s): {seen}"
+    say(said + (f"; where a face ({', '.join(faces)}) is seen, the face decides" if faces else ""))
+    return merged
+
+
+def _merge_objects(tracks: list, objects: list, fps: float) -> list:
+    """The localizer's tracks and the real-footage detector's: faces keep the sound where they are seen (their
+    mouths say who talks), objects take it where no face is seen, the moving-region candidate where neither is,
+    and the front where nothing is (weights on the localizer's analysis grid)."""
+    from dataclasses import replace as _replace
+
+    end = max(float(np.max(t.weight_times)) for t in tracks + objects) + 1.0 / fps
+    grid = np.arange(0.0, end, 1.0 / fps)
+
+    def w(t):
+        return np.interp(grid, t.weight_times, t.weight)
+
+    faces = [t for t in tracks if t.info.get("kind") == "face"]
+    motion = [t for t in tracks if t.info.get("kind") == "motion"]
+    free = np.sum([w(t) for t in faces], axis=0) < 1e-6 if faces else np.ones(len(grid), bool)
+    objs = [_replace(t, weight_times=grid, weight=w(t) * free) for t in objects]
+    objs = [t for t in objs if t.weight.any()]
+    free &= np.sum([t.weight for t in objs], axis=0) < 1e-6 if objs else True
+    mots = [_replace(t, weight_times=grid, weight=w(t) * free) for t in motion]
+    out = faces + objs + [t for t in mots if t.weight.any()]
+    out += _front_where_unseen(out, grid)
+    from .vision.localize import _compress
+
+    return [t if any(t is f for f in faces) else _replace(t, **dict(zip(("weight_times", "weight"), _compress(t.weight_times, t.weight))))
+            for t in out]
 
 
 def _front_where_unseen(tracks: list, times: np.ndarray) -> list:
     """A frontal track weighted 1 at ``times`` where no track has weight (else the renderer would share the sound
     among tracks nobody sees), or nothing when every time is covered."""
-    tot = np.sum([np.interp(times, t.weight_times, t.weight) for t in tracks], axis=0)
+    tot = np.zeros(len(times))
+    for t in tracks:
+        tot += np.interp(times, t.weight_times, t.weight)
     front = (tot < 1e-6).astype(float)
     if not front.any():
         return []

@@ -61,9 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--flip-visual", action="store_true",
                    help="baseline: mirror the frames before localizing (Flipped-Visual); for evaluations")
     p.add_argument("--objects", action="store_true",
-                   help="also look for objects of the synthetic set's classes (drum, guitar, ...) with the shipped "
-                        "object detector, trained on the generator's frames, and use them as the sources when it "
-                        "finds any (names = classes, which --model class-nmf reads)")
+                   help="also look for objects and use them as the sources when found: first the synthetic set's "
+                        "classes (drum, guitar, ...; the shipped detector, names = classes, which --model class-nmf "
+                        "reads), else objects of real footage that make sound (people, vehicles, animals, screens; "
+                        "NanoDet, COCO classes, installed by `binauralize fetch-models`) where no face decides")
     p.add_argument("--objects-weights", metavar="FILE", help="another object detector file (implies --objects)")
     p.add_argument("--save-tracks", metavar="JSON", help="write the tracks used (edit and feed back with --sources)")
     p.add_argument("--audio", metavar="FILE", help="take the sound from this file instead of the input's track")

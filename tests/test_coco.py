@@ -241,3 +241,28 @@ def test_objects_follow_a_cat_across_the_picture_end_to_end(tmp_path, capsys):
     first, last = slice(0, n // 4), slice(3 * n // 4, n)
     assert gcc_phat_itd(y[0, first], y[1, first], 16000) > 100e-6
     assert gcc_phat_itd(y[0, last], y[1, last], 16000) < -100e-6
+
+
+def test_faces_keep_the_sound_objects_take_it_where_no_face_is_seen():
+    """The merge of the localizer's tracks with the detector's: a face seen 0-2 s, a dog seen 1-4 s, a moving
+    region 3-5 s, nothing 5-6 s: the face has 0-2 s, the dog 2-4 s, the region 4-5 s and the front the rest."""
+    from binauralize.api import _merge_objects
+    from binauralize.tracks import SourceTrack, block_directions
+
+    grid = np.arange(0.0, 6.0, 0.1)
+
+    def seen(name, az, a, b, kind):
+        return SourceTrack(name, np.zeros(1), np.full(1, float(az)), np.zeros(1), np.full(1, 2.0), grid,
+                           ((grid >= a - 1e-9) & (grid < b - 1e-9)).astype(float), info={"kind": kind} if kind else {})
+
+    face = seen("face0", 20, 0, 2, "face")
+    motion = seen("motion", -40, 3, 5, "motion")
+    front = seen("front (off-screen)", 0, 5, 6, "off-screen")
+    dog = seen("dog", -20, 1, 4, None)
+    merged = _merge_objects([face, motion, front], [dog], fps=10.0)
+    assert [t.name for t in merged] == ["face0", "dog", "motion", "front (off-screen)"]
+    t = np.array([0.5, 1.5, 2.5, 3.5, 4.5, 5.5])
+    az, _, _, w = block_directions(merged, t)
+    main = [merged[i].name for i in np.argmax(w, axis=0)]
+    assert main == ["face0", "face0", "dog", "dog", "motion", "front (off-screen)"]
+    assert np.allclose(w.max(axis=0), 1.0)  # one source at a time: nothing shared
