@@ -225,7 +225,9 @@ class CocoDetector:
         return cls(p, **kw)
 
     def prepare(self, frames: list[np.ndarray]) -> np.ndarray:
-        """RGB frames ``[H, W, 3]`` uint8 -> NanoDet's input ``[N, 3, 416, 416]`` (BGR, normalised)."""
+        """RGB frames ``[H, W, 3]`` uint8 -> NanoDet's input ``[N, 3, 416, 416]`` (BGR, normalised). Stretched,
+        not letterboxed: letterboxed, the interview's two people and the photograph's cup were lost (tried on the
+        real frames of docs/localization.md and scikit-image's photographs), and a portrait frame did as well."""
         import cv2
 
         x = np.stack([cv2.resize(f, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_LINEAR) for f in frames])
