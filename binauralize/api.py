@@ -233,10 +233,11 @@ class Binauralizer:
             if hasattr(self.learned, "fov_deg") and self.localize_options.fov is None:
                 self.learned.fov_deg = lo.fov  # the crops of track-driven models see the same camera
             loc_report["detect_seconds"] = fa.detect_seconds
+            if lo.objects:  # its notices first: when objects take the sound, the off-screen notice is redone
+                tracks = _object_tracks(inp, lo, tracks, loc_report, say, frames=fa.keyframes, fa=fa,
+                                        envelope=(env_t, env_db))
             for m in loc_report["notices"]:
                 say(m)
-            if lo.objects:
-                tracks = _object_tracks(inp, lo, tracks, loc_report, say, frames=fa.keyframes)
         t_analysis = time.perf_counter() - t0
 
         # pass 2: decode -> render -> limit -> encode/mux, streaming
@@ -596,11 +597,14 @@ def output_cues_over_time(path: Path, tracks: list[SourceTrack], frame_s: float 
     return cues
 
 
-def _object_tracks(video: Path, lo, tracks: list, loc_report: dict, say, frames: list | None = None) -> list:
+def _object_tracks(video: Path, lo, tracks: list, loc_report: dict, say, frames: list | None = None,
+                   fa=None, envelope: tuple | None = None) -> list:
     """``--objects``: the object detectors' tracks replace the faces/motion ones when they find any. First the
     synthetic set's detector (its classes, for class-nmf); when it finds nothing, the detector of real footage
     (NanoDet, COCO classes; :mod:`binauralize.vision.coco`), whose sounding objects take the sound where no face
-    is seen (:func:`_merge_objects`). ``frames``: the localizer's kept frames (``(t, rgb)``,
+    is seen (:func:`_merge_objects`), one at a time: the one whose motion moves with the sound
+    (:func:`binauralize.vision.localize.object_weights`; needs ``fa``, the frame analysis, and ``envelope``, the
+    audio's (times, dB)). ``frames``: the localizer's kept frames (``(t, rgb)``,
     mirrored already with ``lo.mirror``), else the video is decoded."""
     from .vision.objects import object_tracks
 
@@ -626,14 +630,23 @@ def _object_tracks(video: Path, lo, tracks: list, loc_report: dict, say, frames:
             "installed (`binauralize fetch-models`): the faces/motion tracks are used")
         return tracks
     t1 = time.perf_counter()
-    real = coco.coco_tracks(frames, fov_deg=lo.fov)
+    boxes: dict = {}
+    real = coco.coco_tracks(frames, fov_deg=lo.fov, boxes=boxes)
     loc_report["objects"].update({"detector": "coco (NanoDet)", "tracks": [t.to_dict() for t in real],
                                   "seconds": time.perf_counter() - t0, "coco_seconds": time.perf_counter() - t1})
     seen = ", ".join(f"{t.name} at {float(np.median(t.azimuth)):+.0f} deg" for t in real)
     if not real:
         say("object detector: no sounding objects found; the faces/motion tracks are used")
         return tracks
+    if fa is not None and envelope is not None and fa.motion_grid:
+        from .vision.localize import object_weights
+
+        times, weights, rep = object_weights(fa, envelope[0], envelope[1], real, boxes, lo)
+        for tr, w in zip(real, weights):
+            tr.weight_times, tr.weight = times, w
+        loc_report["objects"]["sounding"] = rep
     merged = _merge_objects(tracks, real, lo.fps)
+    _redo_off_screen_notice(loc_report, merged)
     faces = [t.name for t in merged if t.info.get("kind") == "face"]
     said = f"object detector: {len(real)} sounding object(s): {seen}"
     say(said + (f"; where a face ({', '.join(faces)}) is seen, the face decides" if faces else ""))
@@ -665,6 +678,26 @@ def _merge_objects(tracks: list, objects: list, fps: float) -> list:
 
     return [t if any(t is f for f in faces) else _replace(t, **dict(zip(("weight_times", "weight"), _compress(t.weight_times, t.weight))))
             for t in out]
+
+
+def _redo_off_screen_notice(loc_report: dict, tracks: list) -> None:
+    """The localizer's "no visible sound source for ..." notice, said again for ``tracks`` (its off-screen ranges
+    and ``loc_report["off_screen"]``), or dropped when a visible source has the sound throughout."""
+    from .vision.localize import _fmt_ranges, _ranges
+
+    notices = [m for m in loc_report.get("notices", [])
+               if not m.startswith(("no visible sound source", "no candidate sound source"))]
+    front = [t for t in tracks if t.info.get("kind") == "off-screen"]
+    loc_report["off_screen"] = []
+    if front:
+        f = front[0]
+        ranges = _ranges(f.weight_times, f.weight > 0.5)
+        loc_report["off_screen"] = ranges
+        total = sum(b - a for a, b in ranges)
+        if ranges:
+            notices.append(f"no visible sound source for {total:.1f} s ({_fmt_ranges(ranges)}): the sound is placed "
+                           "in front there")
+    loc_report["notices"] = notices
 
 
 def _front_where_unseen(tracks: list, times: np.ndarray) -> list:

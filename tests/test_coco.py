@@ -266,3 +266,43 @@ def test_faces_keep_the_sound_objects_take_it_where_no_face_is_seen():
     main = [merged[i].name for i in np.argmax(w, axis=0)]
     assert main == ["face0", "face0", "dog", "dog", "motion", "front (off-screen)"]
     assert np.allclose(w.max(axis=0), 1.0)  # one source at a time: nothing shared
+
+
+@installed
+@pytest.mark.parametrize("sounding,sign", [(0, 1), (1, -1)])
+def test_of_two_objects_the_one_that_moves_with_the_sound_gets_it(tmp_path, capsys, sounding, sign):
+    """Two photographs of a cat, left and right; one jumps with the sound's syllables, the other with its own
+    rhythm (as a drummer's arms or a barking dog move with their sound). ``--objects`` gives the sound to the one
+    whose motion follows it, as the localizer does for faces' mouths."""
+    pytest.importorskip("skimage")
+    import cv2
+    from skimage import data
+
+    from binauralize.cli import main
+    from binauralize.io.media import iter_audio
+    from binauralize.metrics.spatial import gcc_phat_itd
+    from binauralize.testing.clips import make_clip
+    from binauralize.testing.faces import envelope_audio, speech_envelope
+
+    cat = cv2.resize(data.chelsea(), (150, 100), interpolation=cv2.INTER_AREA)
+    fps, secs, sr = 10, 6.0, 16000
+    envs = [speech_envelope(secs, fps, 5), speech_envelope(secs, fps, 11)]
+
+    def draw(i, w, h):
+        img = np.full((h, w, 3), 120, np.uint8)
+        for x, env in zip((30, 300), envs):
+            y = 100 - int(round(40 * env[min(i, len(env) - 1)]))
+            img[y:y + 100, x:x + 150] = cat
+        return img
+
+    audio = envelope_audio(envs[sounding], fps, secs, sr, seed=5)
+    clip = make_clip(tmp_path / "cats.mp4", seconds=secs, sr=sr, width=480, height=270, fps=fps, draw=draw,
+                     audio=audio)
+    out, rep = tmp_path / "cats.wav", tmp_path / "cats.json"
+    assert main([str(clip), "-o", str(out), "--objects", "--report", str(rep)]) == 0, capsys.readouterr().err
+    report = json.loads(rep.read_text())
+    sounding_rep = report["localization"]["objects"]["sounding"]
+    assert len(sounding_rep) == 2, sounding_rep
+    y = np.concatenate(list(iter_audio(out)), axis=1)
+    itd = gcc_phat_itd(y[0, sr:], y[1, sr:], sr)  # after the first second (the synchrony window fills)
+    assert sign * itd > 100e-6, (itd, sounding_rep)

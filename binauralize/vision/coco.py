@@ -262,17 +262,19 @@ def sounding_detections(boxes: list[Box], width: int, height: int, fov_deg: floa
         y = b.y0 + 0.12 * h if b.cls == "person" else 0.5 * (b.y0 + b.y1)
         # a box cut by the frame's edge is taller than it looks: its distance is an upper bound
         dist = float(np.clip(SOUNDING[b.cls] * f_px / h, 0.3, 50.0))
-        out.append(Detection(b.cls, 0.5 * (b.x0 + b.x1), y, dist, b.score))
+        out.append(Detection(b.cls, 0.5 * (b.x0 + b.x1), y, dist, b.score, (b.x0, b.y0, b.x1, b.y1)))
     return out
 
 
 def coco_tracks(frames: list, fov_deg: float | None = None, detector: CocoDetector | None = None,
-                min_seconds: float = 1.5, bridge_s: float = 1.0, max_jump_deg: float = 20.0) -> list:
+                min_seconds: float = 1.5, bridge_s: float = 1.0, max_jump_deg: float = 20.0,
+                boxes: dict | None = None) -> list:
     """``(t, rgb)`` frames -> one :class:`~binauralize.tracks.SourceTrack` per sounding object (linked over frames
     by class and direction, :func:`binauralize.vision.objects.link_tracks`; ``max_jump_deg`` between sightings: an
     airliner crossing the picture moves ~6 deg between frames 0.5 s apart, and the detector's box jitters), weighted 1
     while it is seen (gaps up to ``bridge_s`` bridged) and 0 otherwise; objects seen in fewer frames than
-    ``min_seconds`` spans are dropped."""
+    ``min_seconds`` spans are dropped. ``boxes``: filled with track name -> (times ``[K]``, boxes ``[K, 4]``: x0,
+    y0, x1, y1 as fractions of the frame) of its sightings."""
     from ..dsp.geometry import horizontal_fov
     from .objects import link_tracks
 
@@ -296,4 +298,21 @@ def coco_tracks(frames: list, fov_deg: float | None = None, detector: CocoDetect
                 near |= (times >= a) & (times <= a + g)
         tr.weight_times, tr.weight = times.copy(), near.astype(float)
         tr.info["detector"] = "coco (NanoDet)"
+        if boxes is not None:
+            boxes[tr.name] = (tr.times.copy(), _sighting_boxes(tr, times, dets, w, h, fov))
     return tracks
+
+
+def _sighting_boxes(track, times: np.ndarray, dets: list, w: int, h: int, fov: float) -> np.ndarray:
+    """The box of each of ``track``'s sightings (the detection of its class in that frame whose direction it took)
+    -> ``[K, 4]`` fractions of the frame."""
+    from ..dsp.geometry import pixel_to_direction
+
+    out = []
+    for t, az in zip(track.times, track.azimuth):
+        j = int(np.argmin(np.abs(times - t)))
+        best = min((d for d in dets[j] if d.cls == track.info["class"]),
+                   key=lambda d: abs(float(pixel_to_direction(d.x, d.y, w, h, fov)[0]) - az))
+        x0, y0, x1, y1 = best.box
+        out.append((x0 / w, y0 / h, x1 / w, y1 / h))
+    return np.array(out, float).reshape(-1, 4)

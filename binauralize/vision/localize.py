@@ -85,6 +85,11 @@ class FrameAnalysis:
     motion: list  # per frame: (cx, cy, energy, frac) or None
     detect_seconds: float = 0.0
     keyframes: list = field(default_factory=list)  # (t, rgb) every options.keep_every_s seconds
+    motion_grid: list = field(default_factory=list)  # with options.objects: per frame, mean |frame difference| (of
+    # 255) over a MOTION_GRID-wide grid of cells [rows, MOTION_GRID] float16, None after a cut or at the start
+
+
+MOTION_GRID = 32  # cells across the picture for the objects' motion (5 px of the 160-px difference frame)
 
 
 def analyse_video(frames: Iterable[tuple[float, np.ndarray]], options: LocalizeOptions = LocalizeOptions(),
@@ -95,7 +100,7 @@ def analyse_video(frames: Iterable[tuple[float, np.ndarray]], options: LocalizeO
     import cv2
 
     det = FaceDetector()
-    times, shots, motion = [], [], []
+    times, shots, motion, grid = [], [], [], []
     active: list[FaceTrack] = []
     done: list[FaceTrack] = []
     next_id = 0
@@ -123,6 +128,10 @@ def analyse_video(frames: Iterable[tuple[float, np.ndarray]], options: LocalizeO
         prev_hist = hist
         small = cv2.resize(gray, (160, max(1, int(160 * h / w))), interpolation=cv2.INTER_AREA)
         motion.append(motion_candidate(prev_small, small) if prev_small is not None else None)
+        if options.objects:
+            grid.append(None if prev_small is None else cv2.resize(
+                np.abs(small.astype(np.float32) - prev_small), (MOTION_GRID, max(1, round(MOTION_GRID * h / w))),
+                interpolation=cv2.INTER_AREA).astype(np.float16))
         prev_small = small
         times.append(t)
         shots.append(shot)
@@ -182,7 +191,98 @@ def analyse_video(frames: Iterable[tuple[float, np.ndarray]], options: LocalizeO
         # drop the held frames after the last detection (the face may have left)
         n = f.frames.index(f.last_detect_frame) + 1
         f.frames, f.boxes, f.motion = f.frames[:n], f.boxes[:n], f.motion[:n]
-    return FrameAnalysis(np.array(times), np.array(shots), w, h, faces, motion, t_det, keyframes)
+    return FrameAnalysis(np.array(times), np.array(shots), w, h, faces, motion, t_det, keyframes, grid)
+
+
+def object_weights(fa: FrameAnalysis, env_times: np.ndarray, env_db: np.ndarray, tracks: list, boxes: dict,
+                   options: LocalizeOptions = LocalizeOptions()) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Which of the detected objects sounds: as for faces, one visible object at a time, the one whose motion moves
+    with the sound (:func:`synchrony`, :func:`choose_sounding`). An object's motion at an analysis frame is the mean
+    frame difference over the cells of ``fa.motion_grid`` under its box (boxes interpolated between sightings), less
+    the median over the whole picture (camera motion, flicker). ``tracks``: the objects, visible where their weight
+    is > 0.5; ``boxes``: name -> (sighting times, boxes as fractions of the frame), from
+    :func:`binauralize.vision.coco.coco_tracks`. -> (times ``[N]``, weights ``[S, N]``, report: mean synchrony and
+    share of the sound per object)."""
+    times = fa.times
+    n, m = len(times), len(tracks)
+    if not fa.motion_grid or n == 0 or m == 0:
+        return times, np.zeros((m, n)), {}
+    env = envelope_at(times, env_times, env_db, 1.0 / options.fps)
+    active_audio = env > np.max(env) - 40.0
+    visible = np.array([np.interp(times, t.weight_times, t.weight) > 0.5 for t in tracks]).reshape(m, n)
+    scores = np.full((m, n), np.nan)
+    motion = np.full((m, n), np.nan)
+    for k, tr in enumerate(tracks):
+        bt, bb = boxes[tr.name]
+        box = np.stack([np.interp(times, bt, bb[:, c]) for c in range(4)], axis=1)
+        for i in np.nonzero(visible[k])[0]:
+            g = fa.motion_grid[i] if i < len(fa.motion_grid) else None
+            if g is None:
+                continue
+            rows, cols = g.shape
+            x0, x1 = int(np.floor(box[i, 0] * cols)), int(np.ceil(box[i, 2] * cols))
+            y0, y1 = int(np.floor(box[i, 1] * rows)), int(np.ceil(box[i, 3] * rows))
+            cell = g[max(0, y0):max(y0 + 1, y1), max(0, x0):max(x0 + 1, x1)].astype(np.float32)
+            if cell.size:
+                motion[k, i] = max(0.0, float(cell.mean()) - float(np.median(g.astype(np.float32))))
+        scores[k] = np.where(visible[k], synchrony(motion[k], env, options), np.nan)
+    weights = choose_sounding(scores, visible, active_audio, options)
+    nsm = max(1, int(round(options.smooth_s * options.fps)))
+    for k in range(m):
+        weights[k] = np.where(visible[k], np.nan_to_num(_smooth(np.where(visible[k], weights[k], np.nan), nsm)), 0.0)
+    with np.errstate(all="ignore"):
+        report = {tr.name: {"mean_sounding_score": (float(np.nanmean(scores[k])) if np.isfinite(scores[k]).any()
+                                                    else None),
+                            "share_of_sound": (float(weights[k][visible[k] & active_audio].mean())
+                                               if (visible[k] & active_audio).any() else 0.0)}
+                  for k, tr in enumerate(tracks)}
+    return times, weights, report
+
+
+def choose_sounding(scores: np.ndarray, visible: np.ndarray, active_audio: np.ndarray,
+                    options: LocalizeOptions) -> np.ndarray:
+    """One visible candidate at a time gets the sound: the one whose synchrony ``scores`` ``[S, N]`` (nan: unknown)
+    is best; another takes it only when better by ``switch_margin`` for ``min_dwell_s`` while the audio is active
+    (hysteresis: near-ties keep the current source instead of a phantom between two). Without any synchrony yet,
+    candidates rank by their mean synchrony. -> weights ``[S, N]`` of 0/1 (all 0 where nothing is visible)."""
+    m, n = scores.shape
+    weights = np.zeros((m, n))
+    with np.errstate(all="ignore"):
+        mean_score = np.array([np.nanmean(scores[k]) if np.isfinite(scores[k]).any() else np.nan for k in range(m)])
+    current = -1
+    challenger, streak = -1, 0
+    dwell = max(1, int(round(options.min_dwell_s * options.fps)))
+    for i in range(n):
+        vis = np.nonzero(visible[:, i])[0]
+        if len(vis) == 0:
+            current = -1
+            continue
+        s = np.nan_to_num(scores[vis, i], nan=-1.0)
+        if np.all(s == -1.0):  # no synchrony evidence yet: rank by each candidate's mean synchrony over its track
+            s = np.nan_to_num(mean_score[vis], nan=0.0)
+        best = int(vis[np.argmax(s)])
+        if current not in vis:
+            current = best
+        elif best != current and active_audio[i]:
+            s_cur = float(np.nan_to_num(scores[current, i], nan=0.0))
+            if s.max() > s_cur + options.switch_margin:
+                streak = streak + 1 if best == challenger else 1
+                challenger = best
+                if streak >= dwell:  # the challenger must stay clearly better for min_dwell_s
+                    current, challenger, streak = best, -1, 0
+            else:
+                challenger, streak = -1, 0
+        weights[current, i] = 1.0
+    return weights
+
+
+def synchrony(motion: np.ndarray, env: np.ndarray, options: LocalizeOptions) -> np.ndarray:
+    """Audio-visual synchrony ``[N]``: the larger Pearson correlation, over a sliding ``window_s`` window, of a
+    candidate's motion energy ``[N]`` (nan: unknown) with the audio envelope ``env`` ``[N]`` (dB) or with its rate
+    of change (Hershey & Movellan 2000's idea, as for the faces' mouths)."""
+    half = int(round(options.window_s * options.fps / 2))
+    both = np.stack([_window_corr(motion, env, half), _window_corr(motion, np.abs(np.gradient(env)), half)])
+    return np.where(np.isnan(both).all(axis=0), np.nan, np.nanmax(np.where(np.isnan(both), -np.inf, both), axis=0))
 
 
 def _window_corr(a: np.ndarray, b: np.ndarray, half: int) -> np.ndarray:
@@ -238,8 +338,6 @@ def decide(fa: FrameAnalysis, env_times: np.ndarray, env_db: np.ndarray,
                                  "70 deg along the long side); --fov DEG sets it")
     env = envelope_at(times, env_times, env_db, 1.0 / options.fps)
     active_audio = env > np.max(env) - 40.0
-    denv = np.abs(np.gradient(env))
-    half = int(round(options.window_s * options.fps / 2))
     f_px = focal_length_px(fa.width, fov)
     m = len(fa.faces)
     scores = np.full((m, n), np.nan)
@@ -252,9 +350,7 @@ def decide(fa: FrameAnalysis, env_times: np.ndarray, env_db: np.ndarray,
         visible[k, idx] = True
         mot = np.full(n, np.nan)
         mot[idx] = f.motion
-        both = np.stack([_window_corr(mot, env, half), _window_corr(mot, denv, half)])
-        s = np.where(np.isnan(both).all(axis=0), np.nan, np.nanmax(np.where(np.isnan(both), -np.inf, both), axis=0))
-        scores[k] = np.where(visible[k], s, np.nan)
+        scores[k] = np.where(visible[k], synchrony(mot, env, options), np.nan)
         cx = np.array([b.cx for b in f.boxes])
         cy = np.array([b.cy for b in f.boxes])
         bw = np.array([b.w for b in f.boxes])
@@ -263,33 +359,7 @@ def decide(fa: FrameAnalysis, env_times: np.ndarray, env_db: np.ndarray,
         dist[k, idx] = np.clip(FACE_WIDTH_M * f_px / np.maximum(bw, 1.0), 0.3, 20.0)
     # weights: one face at a time gets the sound, the one whose mouth moves with it; switching needs a clear
     # margin (hysteresis), so near-ties keep the current talker instead of a phantom source between the two
-    weights = np.zeros((m, n))
-    with np.errstate(all="ignore"):
-        mean_score = np.array([np.nanmean(scores[k]) if np.isfinite(scores[k]).any() else np.nan for k in range(m)])
-    current = -1
-    challenger, streak = -1, 0
-    dwell = max(1, int(round(options.min_dwell_s * options.fps)))
-    for i in range(n):
-        vis = np.nonzero(visible[:, i])[0]
-        if len(vis) == 0:
-            current = -1
-            continue
-        s = np.nan_to_num(scores[vis, i], nan=-1.0)
-        if np.all(s == -1.0):  # no synchrony evidence yet: rank by each face's mean synchrony over its track
-            s = np.nan_to_num(mean_score[vis], nan=0.0)
-        best = int(vis[np.argmax(s)])
-        if current not in vis:
-            current = best
-        elif best != current and active_audio[i]:
-            s_cur = float(np.nan_to_num(scores[current, i], nan=0.0))
-            if s.max() > s_cur + options.switch_margin:
-                streak = streak + 1 if best == challenger else 1
-                challenger = best
-                if streak >= dwell:  # the challenger must stay clearly better for min_dwell_s
-                    current, challenger, streak = best, -1, 0
-            else:
-                challenger, streak = -1, 0
-        weights[current, i] = 1.0
+    weights = choose_sounding(scores, visible, active_audio, options)
     nsm = max(1, int(round(options.smooth_s * options.fps)))
     for k in range(m):
         weights[k] = np.where(visible[k], _smooth(np.where(visible[k], weights[k], np.nan), nsm), 0.0)

@@ -35,6 +35,7 @@ class Detection:
     y: float
     distance: float
     score: float
+    box: tuple | None = None  # (x0, y0, x1, y1) in pixels of the frame, when the detector gives one
 
 
 def _nn():
