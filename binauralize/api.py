@@ -405,11 +405,12 @@ class _LearnedRenderer:
     block_s, pad_s, fade_s = 60.0, 2.0, 1.0
     duration_s: float | None = None  # the clip's length when known (process_file): classes are decided over it
     progress = False  # show a bar while the frames are decoded for the model (process_file sets it)
-    _preloaded: list = []  # [features] computed by ``preload`` for the next ``process``
+    _preloaded: tuple | None = None  # (tracks, features) computed by ``preload`` for the next ``process``
 
     def preload(self, tracks=None) -> None:
-        """Compute the frame features now (before the rendering bar starts), for the next ``process`` call."""
-        self._preloaded = [self.features(tracks)]
+        """Compute the frame features now (before the rendering bar starts), for the next ``process`` call with
+        the same ``tracks``."""
+        self._preloaded = (tracks, self.features(tracks))
 
     def __init__(self, spatializer, sample_rate: float, video: str | Path | None = None):
         self.sp, self.sr, self.video = spatializer, sample_rate, video
@@ -447,7 +448,8 @@ class _LearnedRenderer:
         """Mono chunks -> binaural ``[2, n]`` chunks in blocks (class docstring); yields about one second at a time."""
         from .tracks import shift_tracks
 
-        feats = self._preloaded.pop() if self._preloaded else self.features(tracks)
+        pre, self._preloaded = self._preloaded, None
+        feats = pre[1] if pre is not None and pre[0] is tracks else self.features(tracks)
         self.prepare(tracks, feats)
         sr = float(self.sr)
         block, pad = int(round(self.block_s * sr)), int(round(self.pad_s * sr))
@@ -631,7 +633,12 @@ def _object_tracks(video: Path, lo, tracks: list, loc_report: dict, say, frames:
         return tracks
     t1 = time.perf_counter()
     boxes: dict = {}
-    real = coco.coco_tracks(frames, fov_deg=lo.fov, boxes=boxes)
+    try:
+        real = coco.coco_tracks(frames, fov_deg=lo.fov, boxes=boxes)
+    except InputError as exc:  # a damaged install: say so, go on as without it
+        say(f"object detector for real footage unusable ({exc}); run `binauralize fetch-models` again: the "
+            "faces/motion tracks are used")
+        return tracks
     loc_report["objects"].update({"detector": "coco (NanoDet)", "tracks": [t.to_dict() for t in real],
                                   "seconds": time.perf_counter() - t0, "coco_seconds": time.perf_counter() - t1})
     seen = ", ".join(f"{t.name} at {float(np.median(t.azimuth)):+.0f} deg" for t in real)
@@ -648,7 +655,7 @@ def _object_tracks(video: Path, lo, tracks: list, loc_report: dict, say, frames:
     merged = _merge_objects(tracks, real, lo.fps)
     _redo_off_screen_notice(loc_report, merged)
     faces = [t.name for t in merged if t.info.get("kind") == "face"]
-    said = f"object detector: {len(real)} sounding object(s): {seen}"
+    said = f"object detector: {len(real)} sounding object(s) seen: {seen}"
     say(said + (f"; where a face ({', '.join(faces)}) is seen, the face decides" if faces else ""))
     return merged
 

@@ -53,8 +53,9 @@ def _conv(name, x, w, stride, padding):
 
 def test_the_graph_interpreter_computes_what_tensorflow_defines(tmp_path):
     """NCHW input -> NHWC -> zero pad -> 3x3 conv VALID stride 2 -> bias -> LeakyReLU -> grouped 3x3 conv SAME
-    stride 2 (TensorFlow pads the extra row/column at the end) -> 3x3 max pool SAME -> bilinear resize with half-pixel
-    centres -> split -> sigmoid / reshape, checked against the same computation written with torch directly."""
+    stride 2 (TensorFlow pads the odd row/column at the end) -> 3x3 max pool SAME -> bilinear resize with half-pixel
+    centres -> split -> sigmoid / reshape, checked against the same computation written with torch directly. (The
+    whole NanoDet graph was also checked once against onnxruntime running tf2onnx's conversion: 7e-6.)"""
     rng = np.random.default_rng(0)
     # float16-representable weights, so the quantized storage is exact
     w1 = rng.normal(size=(3, 3, 3, 4)).astype(np.float16).astype(np.float32)
@@ -81,14 +82,15 @@ def test_the_graph_interpreter_computes_what_tensorflow_defines(tmp_path):
         {"name": "out_sig", "op": "Identity", "input": ["sig"]},
         {"name": "out_flat", "op": "Identity", "input": ["flat"]},
     ]
-    g = TfjsGraph(_write_graph(tmp_path, nodes, consts, ["out_sig", "out_flat"], [1, 3, 9, 9]))
-    x = torch.from_numpy(rng.normal(size=(1, 3, 9, 9)).astype(np.float32))
+    g = TfjsGraph(_write_graph(tmp_path, nodes, consts, ["out_sig", "out_flat"], [1, 3, 11, 11]))
+    x = torch.from_numpy(rng.normal(size=(1, 3, 11, 11)).astype(np.float32))
     got = g(x)
 
-    # the same in torch (NCHW): pad 1 -> conv s2 valid: 9+2=11 -> 5; SAME s2 on 5: out 3, total pad 2 -> (1, 1)
+    # the same in torch (NCHW): pad 1 -> conv s2 valid: 11+2=13 -> 6; SAME s2 on 6: out 3, total pad 1, which
+    # TensorFlow puts at the end (0 before, 1 after)
     y = F.conv2d(F.pad(x, (1, 1, 1, 1)), torch.from_numpy(w1).permute(3, 2, 0, 1), stride=2)
     y = F.leaky_relu(y + torch.from_numpy(b1)[None, :, None, None], 0.1)
-    y = F.conv2d(F.pad(y, (1, 1, 1, 1)), torch.from_numpy(w2).permute(3, 2, 0, 1), stride=2, groups=2)
+    y = F.conv2d(F.pad(y, (0, 1, 0, 1)), torch.from_numpy(w2).permute(3, 2, 0, 1), stride=2, groups=2)
     y = F.max_pool2d(F.pad(y, (1, 1, 1, 1), value=float("-inf")), 3, 1)
     y = F.interpolate(y, size=(6, 6), mode="bilinear", align_corners=False)
     want_sig = torch.sigmoid(y[:, :1]).permute(0, 2, 3, 1)
@@ -133,6 +135,16 @@ def test_decoding_puts_the_box_where_the_distances_say():
     # scaled to the frame: a 1280 x 720 frame
     (c,) = coco.decode(out, 1280, 720)
     assert (c.x0, c.y1) == pytest.approx((56 * 1280 / 416, 184 * 720 / 416), abs=1e-2)
+
+
+def test_each_side_is_the_expected_distance_of_its_distribution():
+    """GFL's integral: half the probability on 2 strides and half on 3 is 2.5 strides (an argmax would say 2)."""
+    out = _outputs_with([(8, 26, 26, "bird", 0.7, (2, 2, 2, 2))])
+    r = out["Identity_3:0"][0, 26 * 52 + 26].reshape(4, coco.REG_MAX + 1)
+    r[0, 3] = 30.0  # left: bins 2 and 3 equally likely
+    (b,) = coco.decode(out, 416, 416)
+    centre = 26.5 * 8
+    assert b.x0 == pytest.approx(centre - 2.5 * 8, abs=1e-3) and b.x1 == pytest.approx(centre + 2 * 8, abs=1e-3)
 
 
 def test_non_maximum_suppression_is_per_class_and_one_box_has_one_name():

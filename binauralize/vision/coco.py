@@ -103,10 +103,17 @@ def fetch_model(root: Path | None = None, url: str = NPM_TARBALL, integrity: str
     done = installed_model(root)
     if done is not None:
         return done
+    import http.client
+
     algo, _, want = integrity.partition("-")
-    root.mkdir(parents=True, exist_ok=True)
+    if algo not in hashlib.algorithms_available or not want:
+        raise InputError(f"not a registry checksum: {integrity!r}")
     tmp = root / f".{MODEL_NAME}.partial-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        tmp.mkdir()
+    except OSError as exc:
+        raise InputError(f"cannot create the models folder {root}: {exc}") from exc
     try:
         try:
             resp = urllib.request.urlopen(url, timeout=timeout)
@@ -134,8 +141,8 @@ def fetch_model(root: Path | None = None, url: str = NPM_TARBALL, integrity: str
         if dest.exists():
             shutil.rmtree(dest)
         os.replace(tmp, dest)
-    except (tarfile.TarError, EOFError, OSError) as exc:
-        raise InputError(f"cannot install the object detector: {exc}") from exc
+    except (tarfile.TarError, EOFError, OSError, http.client.HTTPException) as exc:
+        raise InputError(f"cannot install the object detector: {exc.__class__.__name__}: {exc}") from exc
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -261,7 +268,7 @@ def sounding_detections(boxes: list[Box], width: int, height: int, fov_deg: floa
         h = max(b.y1 - b.y0, 1.0)
         y = b.y0 + 0.12 * h if b.cls == "person" else 0.5 * (b.y0 + b.y1)
         # a box cut by the frame's edge is taller than it looks: its distance is an upper bound
-        dist = float(np.clip(SOUNDING[b.cls] * f_px / h, 0.3, 50.0))
+        dist = float(np.clip(SOUNDING[b.cls] * f_px / h, 0.3, 20.0))  # link_tracks' range
         out.append(Detection(b.cls, 0.5 * (b.x0 + b.x1), y, dist, b.score, (b.x0, b.y0, b.x1, b.y1)))
     return out
 

@@ -36,8 +36,14 @@ class TfjsGraph:
                 [n for n, v in self.nodes.items() if v["op"] == "Placeholder"]
             self.outputs = list(sig.get("outputs", {}))
             self.consts = _read_weights(path.parent, spec["weightsManifest"])
-        except (OSError, KeyError, ValueError) as exc:
+        except (OSError, KeyError, ValueError, TypeError, AttributeError) as exc:
             raise InputError(f"{path}: not a readable TensorFlow.js graph model ({exc})") from exc
+        missing = [n for n, v in self.nodes.items() if v["op"] == "Const" and n not in self.consts]
+        if missing:
+            raise InputError(f"{path.name}: constants missing from the weights: {missing[:3]}")
+        extra = [n for n, v in self.nodes.items() if v["op"] == "Placeholder" and n != self.inputs[0]]
+        if extra:
+            raise InputError(f"{path.name}: more than one input ({[self.inputs[0]] + extra}); one is supported")
         unknown = {n["op"] for n in self.nodes.values()} - set(_OPS) - {"Const", "Placeholder"}
         if unknown:
             raise InputError(f"{path.name}: unsupported TensorFlow.js operations {sorted(unknown)}")
@@ -160,6 +166,8 @@ def _maxpool(args, attr):
     import torch.nn.functional as F
 
     (x,) = args
+    if _s(attr, "data_format", "NHWC") != "NHWC" or _s(attr, "padding") not in ("SAME", "VALID"):
+        raise InputError("MaxPool: only NHWC graphs with SAME or VALID padding are supported")
     k, st = _ints(attr, "ksize"), _ints(attr, "strides")
     x = _nchw(x)
     if _s(attr, "padding") == "SAME":
@@ -206,7 +214,7 @@ def _sparse_to_dense(args, attr):
     out = torch.full([int(v) for v in shape.reshape(-1).tolist()], default.item(), dtype=vals.dtype,
                      device=vals.device)
     if idx.numel():
-        idx = idx.reshape(idx.shape[0], -1).long()
+        idx = (idx.reshape(-1, 1) if idx.dim() < 2 else idx).long()
         out[tuple(idx.T)] = vals.expand(idx.shape[0]) if vals.dim() == 0 or vals.numel() == 1 else vals
     return out.reshape([int(v) for v in shape.reshape(-1).tolist()])
 
@@ -219,7 +227,7 @@ def _add(args, attr):
 
 
 _OPS = {
-    "Identity": lambda a, t: a[0],
+    "Identity": lambda a, t: a[0].clone(),  # never hand out a cached constant itself
     "Add": _add,
     "AddV2": _add,
     "Transpose": lambda a, t: a[0].permute(*[int(v) for v in a[1].tolist()]),
@@ -229,7 +237,7 @@ _OPS = {
     "MaxPool": _maxpool,
     "Pad": _pad,
     "PadV2": _pad,
-    "LeakyRelu": lambda a, t: __import__("torch").nn.functional.leaky_relu(a[0], float(t["alpha"]["f"])),
+    "LeakyRelu": lambda a, t: __import__("torch").nn.functional.leaky_relu(a[0], float(t.get("alpha", {}).get("f", 0.2))),
     "Relu": lambda a, t: a[0].clamp_min(0),
     "Sigmoid": lambda a, t: a[0].sigmoid(),
     "ResizeBilinear": _resize_bilinear,
