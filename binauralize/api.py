@@ -664,8 +664,6 @@ def _merge_objects(tracks: list, objects: list, fps: float) -> list:
     """The localizer's tracks and the real-footage detector's: faces keep the sound where they are seen (their
     mouths say who talks), objects take it where no face is seen, the moving-region candidate where neither is,
     and the front where nothing is (weights on the localizer's analysis grid)."""
-    from dataclasses import replace as _replace
-
     end = max(float(np.max(t.weight_times)) for t in tracks + objects) + 1.0 / fps
     grid = np.arange(0.0, end, 1.0 / fps)
 
@@ -675,35 +673,32 @@ def _merge_objects(tracks: list, objects: list, fps: float) -> list:
     faces = [t for t in tracks if t.info.get("kind") == "face"]
     motion = [t for t in tracks if t.info.get("kind") == "motion"]
     free = np.sum([w(t) for t in faces], axis=0) < 1e-6 if faces else np.ones(len(grid), bool)
-    objs = [_replace(t, weight_times=grid, weight=w(t) * free) for t in objects]
+    objs = [replace(t, weight_times=grid, weight=w(t) * free) for t in objects]
     objs = [t for t in objs if t.weight.any()]
     free &= np.sum([t.weight for t in objs], axis=0) < 1e-6 if objs else True
-    mots = [_replace(t, weight_times=grid, weight=w(t) * free) for t in motion]
-    out = faces + objs + [t for t in mots if t.weight.any()]
-    out += _front_where_unseen(out, grid)
+    mots = [replace(t, weight_times=grid, weight=w(t) * free) for t in motion]
+    rest = objs + [t for t in mots if t.weight.any()]
+    rest += _front_where_unseen(faces + rest, grid)
     from .vision.localize import _compress
 
-    return [t if any(t is f for f in faces) else _replace(t, **dict(zip(("weight_times", "weight"), _compress(t.weight_times, t.weight))))
-            for t in out]
+    def compressed(t):  # the weight curve without the grid points inside constant runs
+        times, weights = _compress(t.weight_times, t.weight)
+        return replace(t, weight_times=times, weight=weights)
+
+    return faces + [compressed(t) for t in rest]
 
 
 def _redo_off_screen_notice(loc_report: dict, tracks: list) -> None:
     """The localizer's "no visible sound source for ..." notice, said again for ``tracks`` (its off-screen ranges
     and ``loc_report["off_screen"]``), or dropped when a visible source has the sound throughout."""
-    from .vision.localize import _fmt_ranges, _ranges
+    from .vision.localize import OFF_SCREEN_NOTICES, _ranges, off_screen_notice
 
-    notices = [m for m in loc_report.get("notices", [])
-               if not m.startswith(("no visible sound source", "no candidate sound source"))]
+    notices = [m for m in loc_report.get("notices", []) if not m.startswith(OFF_SCREEN_NOTICES)]
     front = [t for t in tracks if t.info.get("kind") == "off-screen"]
-    loc_report["off_screen"] = []
-    if front:
-        f = front[0]
-        ranges = _ranges(f.weight_times, f.weight > 0.5)
-        loc_report["off_screen"] = ranges
-        total = sum(b - a for a, b in ranges)
-        if ranges:
-            notices.append(f"no visible sound source for {total:.1f} s ({_fmt_ranges(ranges)}): the sound is placed "
-                           "in front there")
+    ranges = _ranges(front[0].weight_times, front[0].weight > 0.5) if front else []
+    loc_report["off_screen"] = ranges
+    if ranges:
+        notices.append(off_screen_notice(sum(b - a for a, b in ranges), ranges))
     loc_report["notices"] = notices
 
 

@@ -426,8 +426,7 @@ def decide(fa: FrameAnalysis, env_times: np.ndarray, env_db: np.ndarray,
         report["off_screen"] = _ranges(times, front_w > 0.5)
         total = float(front_w.mean() * (times[-1] - times[0] + 1.0 / options.fps))
         if len(dense_w):
-            report["notices"].append(f"no visible sound source for {total:.1f} s ({_fmt_ranges(report['off_screen'])}): "
-                                     "the sound is placed in front there")
+            report["notices"].append(off_screen_notice(total, report["off_screen"]))
         else:
             report["notices"].append("no candidate sound source (face or moving object) was found: "
                                      "the sound is placed in front")
@@ -486,6 +485,14 @@ def _ranges(times: np.ndarray, mask: np.ndarray) -> list[list[float]]:
     if start is not None:
         out.append([round(float(start), 2), round(float(times[-1]), 2)])
     return out
+
+
+OFF_SCREEN_NOTICES = ("no visible sound source", "no candidate sound source")  # how those notices begin
+
+
+def off_screen_notice(total_s: float, ranges: list) -> str:
+    """The notice for the time ranges (``[[start, end], ...]`` s) where no visible source has the sound."""
+    return f"no visible sound source for {total_s:.1f} s ({_fmt_ranges(ranges)}): the sound is placed in front there"
 
 
 def _fmt_ranges(r: list) -> str:
