@@ -614,6 +614,7 @@ def _object_tracks(video: Path, lo, tracks: list, loc_report: dict, say, frames:
     if not frames:
         from .io.media import iter_frames
 
+        # the localizer keeps frames for the detectors (keep_every_s); a caller without them decodes here, once
         frames = [(t, rgb[:, ::-1] if lo.mirror else rgb) for t, rgb in iter_frames(video, 2.0, lo.width, fast=True)]
     found = object_tracks(video, fov_deg=lo.fov, mirror=lo.mirror, weights=lo.objects_weights, frames=frames or None)
     loc_report["objects"] = {"tracks": [t.to_dict() for t in found], "seconds": time.perf_counter() - t0,
