@@ -161,3 +161,24 @@ def test_the_tool_with_objects_places_the_drum_it_sees(tmp_path, capsys):
     assert main([str(clip), "-o", str(tmp_path / "o2.wav"), "--objects", "--sources", str(tmp_path / "t.json")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--objects" in err[0]
+
+
+def test_the_probe_frames_decide_whether_the_rest_are_looked_at(detector):
+    """``object_tracks`` looks at every 4th frame first: a drum in those frames is tracked over all frames (the same
+    tracks as looking at every frame), a drum only in the frames between them is not looked for."""
+    from binauralize.data.synth import _background, _blend, _glyph
+    from binauralize.vision.objects import object_tracks
+
+    w, h = 320, 180
+    bg = _background("coffee", w, h, np.random.default_rng(3))
+    drum = bg.copy()
+    _blend(drum, _glyph("drum", 60), 200, 60)
+    times = np.arange(12) * 0.5
+    seen_everywhere = [(t, drum) for t in times]
+    full = object_tracks(None, detector, frames=seen_everywhere, probe_every=1)
+    probed = object_tracks(None, detector, frames=seen_everywhere)
+    assert [t.name for t in probed] == [t.name for t in full] == ["drum"]
+    assert np.allclose(probed[0].azimuth, full[0].azimuth) and len(probed[0].times) == 12
+    between = [(t, bg if i % 4 == 0 else drum) for i, t in enumerate(times)]  # 9 of 12 frames, none probed
+    assert object_tracks(None, detector, frames=between, probe_every=1)[0].name == "drum"
+    assert object_tracks(None, detector, frames=between) == []
