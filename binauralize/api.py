@@ -236,6 +236,9 @@ class Binauralizer:
             if lo.objects:  # its notices first: when objects take the sound, the off-screen notice is redone
                 tracks = _object_tracks(inp, lo, tracks, loc_report, say, frames=fa.keyframes, fa=fa,
                                         envelope=(env_t, env_db))
+            if not lo.objects and loc_report.get("off_screen"):
+                loc_report["notices"].append("--objects also looks for people, vehicles and animals in the frames "
+                                             "(slower; see docs/localization.md)")
             for m in loc_report["notices"]:
                 say(m)
         t_analysis = time.perf_counter() - t0
