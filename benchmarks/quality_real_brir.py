@@ -49,30 +49,41 @@ def load_dry(path: Path) -> np.ndarray:
 VIDEO_W, VIDEO_H, VIDEO_FOV = 960, 360, 100.0
 
 
-def detected_render(mono: np.ndarray, az: float, workdir: Path) -> tuple[np.ndarray, dict]:
-    """Make a video showing a real face photo where ``az`` projects (960x360, 100 deg field of view), with ``mono``
-    as its sound; run the whole tool on it with no tracks (sources localized in the frames); return its output."""
+def detected_render(mono: np.ndarray, az: float, workdir: Path, kind: str = "face") -> tuple[np.ndarray, dict]:
+    """Make a video showing a real photo where ``az`` projects (960x360, 100 deg field of view), with ``mono`` as its
+    sound; run the whole tool on it with no tracks (sources localized in the frames); return its output.
+    ``kind`` "face": a face photograph (found by the face detector); "object": a photograph of a cat, no face,
+    run with ``--objects`` (found by NanoDet, binauralize/vision/coco.py)."""
+    import cv2
+
     from binauralize.api import binauralize_file
     from binauralize.dsp.geometry import direction_to_pixel
     from binauralize.testing.clips import make_clip
     from binauralize.testing.faces import face_image
     from binauralize.vision.localize import LocalizeOptions
 
-    size = 260
-    face, _ = face_image(size)
+    if kind == "face":
+        size = 260
+        photo, _ = face_image(size)
+    else:
+        from skimage import data
+
+        size = 240
+        photo = cv2.resize(data.chelsea(), (size, size * 2 // 3), interpolation=cv2.INTER_AREA)
+    ph, pw = photo.shape[:2]
     x, _ = direction_to_pixel(az, 0.0, VIDEO_W, VIDEO_H, VIDEO_FOV)
-    x0 = int(round(x - size / 2))
+    x0 = int(round(x - pw / 2))
     bg = np.full((VIDEO_H, VIDEO_W, 3), 60, np.uint8)
     bg[:, :, 1] = 75
     img = bg.copy()
-    img[VIDEO_H // 2 - size // 2: VIDEO_H // 2 + size // 2, x0: x0 + size] = face
+    img[VIDEO_H // 2 - ph // 2: VIDEO_H // 2 - ph // 2 + ph, x0: x0 + pw] = photo
     video = workdir / "detect.mp4"
     peak = np.max(np.abs(mono)) + 1e-12
     make_clip(video, seconds=len(mono) / SR, sr=SR, audio=(0.5 * mono / peak)[None].astype(np.float32),
               width=VIDEO_W, height=VIDEO_H, fps=10, draw=lambda i, w, h: img, acodec="flac")
     out = workdir / "detect_out.wav"
-    rep = binauralize_file(video, out, sources=None, overwrite=True, localize=LocalizeOptions(fov=VIDEO_FOV),
-                           notice=lambda m: None)
+    rep = binauralize_file(video, out, sources=None, overwrite=True,
+                           localize=LocalizeOptions(fov=VIDEO_FOV, objects=kind == "object"), notice=lambda m: None)
     y, sr = sf.read(out, always_2d=True)
     assert sr == SR
     y = y.T * peak / 0.5
@@ -80,6 +91,9 @@ def detected_render(mono: np.ndarray, az: float, workdir: Path) -> tuple[np.ndar
     pred = np.zeros((2, len(mono)))
     pred[:, :n] = y[:, :n]
     return pred, rep
+
+
+OBJECT_ROW = "Ours, DETECTED tracks (object in video, --objects)"
 
 
 def methods(hrtf: HRTF) -> dict:
@@ -104,6 +118,8 @@ def main(argv=None) -> int:
                     "`binauralize evaluate` (regenerates docs/results.md)")
     ap.add_argument("--no-detected", dest="detected", action="store_false",
                     help="skip the run with tracks detected from a generated video (needs scikit-image)")
+    ap.add_argument("--no-objects", dest="objects", action="store_false",
+                    help="skip the run with --objects on a video of a cat photo (needs `binauralize fetch-models`)")
     args = ap.parse_args(argv)
     data = Path(args.data)
     hrtf = HRTF.default(SR)
@@ -139,11 +155,16 @@ def main(argv=None) -> int:
             if args.detected:
                 preds["Ours, DETECTED tracks (face in video)"], rep = detected_render(mono, az, workdir)
                 faces = rep["localization"]["faces"]
-                det_az = faces[0]["median_azimuth_deg"] if faces else float("nan")
+                det_az = {"face": faces[0]["median_azimuth_deg"] if faces else float("nan")}
+                if args.objects:
+                    preds[OBJECT_ROW], rep = detected_render(mono, az, workdir, kind="object")
+                    objs = rep["localization"].get("objects", {}).get("tracks", [])
+                    det_az["object"] = (float(np.median([p[1] for p in objs[0]["track"]])) if objs and "track" in objs[0]
+                                        else objs[0]["azimuth"] if objs else float("nan"))
             for name, pred in preds.items():
                 r = {"method": name, "azimuth": az, "source": src, "t60_est": t60}
                 if name.startswith("Ours, DETECTED"):
-                    r["detected_azimuth"] = det_az
+                    r["detected_azimuth"] = det_az["object" if name == OBJECT_ROW else "face"]
                 r.update(gao2019_metrics(pred, gt, SR))
                 r["stft_best_level"] = stft_distance_best_level(*prepare_gao2019(pred, gt, SR))
                 ce = cue_errors(pred, gt, SR)
@@ -228,7 +249,8 @@ def write_report(rows: list[dict], out: Path, elapsed: float) -> None:
              "frames where the sign of the broadband ILD matches the ground truth's own (frames with |ILD| > 0.5 dB; "
              "in this reverberant room the truth itself leans the wrong way in some frames). DETECTED: the whole tool "
              "run on a video (960x360, 100 deg field of view) showing a real face photo where the source is, with no "
-             "tracks given. ITD err: median "
+             "tracks given; the object row: a photograph of a cat there instead (no face), with --objects (NanoDet). "
+             "ITD err: median "
              "|GCC-PHAT ITD error| per 100 ms. IACC of the ground truth: "
              f"{np.mean([r['iacc_gt'] for r in rows if r['method'] == names[0]]):.2f} on average. mono dev: RMS of "
              "(L+R)/2 minus the input, relative to the input. az err / L/C/R acc: azimuth from the per-100-ms GCC-PHAT "
@@ -249,6 +271,18 @@ def write_report(rows: list[dict], out: Path, elapsed: float) -> None:
                 v = v[np.isfinite(v)]
                 vals.append(fmt.format(v.mean()) if len(v) else "n/a")
             lines.append(f"| {n} | " + " | ".join(vals) + " |")
+        lines.append("")
+    det = [n for n in names if n.startswith("Ours, DETECTED")]
+    if det:
+        lines += ["## Directions the tool found (median over the recordings, deg; positive = left)", "",
+                  "| method | " + " | ".join(f"true {a:+.0f}" for a in sorted({r['azimuth'] for r in rows})) + " |",
+                  "|---" * (1 + len({r['azimuth'] for r in rows})) + "|"]
+        for n in det:
+            cells = []
+            for a in sorted({r["azimuth"] for r in rows}):
+                v = np.array([r.get("detected_azimuth", np.nan) for r in rows if r["method"] == n and r["azimuth"] == a])
+                cells.append(f"{np.nanmedian(v):+.1f}" if np.isfinite(v).any() else "not found")
+            lines.append(f"| {n} | " + " | ".join(cells) + " |")
         lines.append("")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n")
