@@ -38,6 +38,8 @@ class TfjsGraph:
             self.consts = _read_weights(path.parent, spec["weightsManifest"])
         except (OSError, KeyError, ValueError, TypeError, AttributeError) as exc:
             raise InputError(f"{path}: not a readable TensorFlow.js graph model ({exc})") from exc
+        if not self.inputs or not self.outputs:
+            raise InputError(f"{path.name}: the graph names no input or no output")
         missing = [n for n, v in self.nodes.items() if v["op"] == "Const" and n not in self.consts]
         if missing:
             raise InputError(f"{path.name}: constants missing from the weights: {missing[:3]}")
