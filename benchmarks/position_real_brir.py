@@ -58,6 +58,39 @@ def frame_with(sources: list[tuple[str, float]], seed: int = 0) -> np.ndarray:
     return img
 
 
+def scores(pred: np.ndarray, gt: np.ndarray) -> dict:
+    """The table's metrics of ``pred`` against ``gt`` ``[2, T]`` at SR (COLS, without SI-SDRi)."""
+    from binauralize.metrics.signal import (gao2019_metrics, prepare_gao2019, stft_distance_best_level,
+                                            stft_distance_split)
+    from binauralize.metrics.spatial import cue_errors
+
+    r = {f"gao2019/{k}": v for k, v in gao2019_metrics(pred, gt, SR).items()}
+    p16, g16 = prepare_gao2019(pred, gt, SR)
+    r["gao2019/stft_sum"], r["gao2019/stft_diff"] = stft_distance_split(p16, g16)
+    r["gao2019/stft_best_level"] = stft_distance_best_level(p16, g16)
+    r.update({k: v for k, v in cue_errors(pred, gt, SR).items() if k != "ild_band_err_db"})
+    return r
+
+
+def real_mixtures(data: Path):
+    """The real test's mixtures: for each pair of PAIRS in both placements -> (a, b, az_a, az_b, img_a, img_b, gt,
+    mono, t60): each dry recording (equal levels) convolved with the measured BRIR of its azimuth, their sum ``gt``
+    ``[2, T]``, its (L+R)/2 ``mono`` and the T60 estimated on it."""
+    from binauralize.dsp.reverb import band_envelopes, estimate_t60
+
+    brirs = {az: load_brir(data / "measured_brir_kemar_seminar" / BRIRS[az])[0] for az in (-40, 40)}
+    for a, b in PAIRS:
+        for az_a, az_b in ((40, -40), (-40, 40)):
+            da, db = load_dry(data / "dry_sources" / a), load_dry(data / "dry_sources" / b)
+            n = min(len(da), len(db))
+            da, db = da[:n] / np.std(da[:n]), db[:n] / np.std(db[:n])  # equal levels
+            img_a = np.stack([oaconvolve(da, brirs[az_a][c]) for c in range(2)])[:, : n + SR // 2]
+            img_b = np.stack([oaconvolve(db, brirs[az_b][c]) for c in range(2)])[:, : n + SR // 2]
+            gt = img_a + img_b
+            mono = gt.mean(axis=0)
+            yield a, b, az_a, az_b, img_a, img_b, gt, mono, estimate_t60(band_envelopes(mono, SR))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="../shared/data")
@@ -73,12 +106,8 @@ def main(argv=None) -> int:
 
     from binauralize.dsp.hrtf import HRTF
     from binauralize.dsp.render import MonoMono, Renderer, RenderOptions
-    from binauralize.dsp.reverb import band_envelopes, estimate_t60
     from binauralize.evaluate import summarize, summary_table_lines
     from binauralize.metrics.separation import si_sdr
-    from binauralize.metrics.signal import (gao2019_metrics, prepare_gao2019, stft_distance_best_level,
-                                            stft_distance_split)
-    from binauralize.metrics.spatial import cue_errors
     from binauralize.models.spatializer import open_spatializer
     from binauralize.tracks import SourceTrack
 
@@ -100,55 +129,40 @@ def main(argv=None) -> int:
                                                          steps=int(steps or 4))
     if not models:
         print(f"no position_<input>/best.safetensors under {args.runs}", file=sys.stderr)
-    brirs = {az: load_brir(data / "measured_brir_kemar_seminar" / BRIRS[az])[0] for az in (-40, 40)}
     rows, t0 = [], time.time()
     saved_frame = False
-    for a, b in PAIRS:
-        for az_a, az_b in ((40, -40), (-40, 40)):
-            da, db = load_dry(data / "dry_sources" / a), load_dry(data / "dry_sources" / b)
-            n = min(len(da), len(db))
-            da, db = da[:n] / np.std(da[:n]), db[:n] / np.std(db[:n])  # equal levels
-            img_a = np.stack([oaconvolve(da, brirs[az_a][c]) for c in range(2)])[:, : n + SR // 2]
-            img_b = np.stack([oaconvolve(db, brirs[az_b][c]) for c in range(2)])[:, : n + SR // 2]
-            gt = img_a + img_b
-            mono = gt.mean(axis=0)
-            t60 = estimate_t60(band_envelopes(mono, SR))
-            tracks = [SourceTrack.static(az_a, distance=6.3, name="a"), SourceTrack.static(az_b, distance=6.3, name="b")]
-            loud = tracks[0] if np.std(img_a) >= np.std(img_b) else tracks[1]
-            preds = {"Mono-Mono": MonoMono().render(mono, []),
-                     "DSP, one position (centre)": renderer.render(mono, [SourceTrack.static(0.0, distance=6.3)], t60=t60),
-                     "DSP, one position (the louder source)": renderer.render(mono, [loud], t60=t60),
-                     "DSP, both tracks (no separation)": renderer.render(mono, tracks, t60=t60)}
-            frame = frame_with([(CLASS[a], az_a), (CLASS[b], az_b)])
-            if not saved_frame:
-                import imageio.v3 as iio
+    for a, b, az_a, az_b, img_a, img_b, gt, mono, t60 in real_mixtures(data):
+        tracks = [SourceTrack.static(az_a, distance=6.3, name="a"), SourceTrack.static(az_b, distance=6.3, name="b")]
+        loud = tracks[0] if np.std(img_a) >= np.std(img_b) else tracks[1]
+        preds = {"Mono-Mono": MonoMono().render(mono, []),
+                 "DSP, one position (centre)": renderer.render(mono, [SourceTrack.static(0.0, distance=6.3)], t60=t60),
+                 "DSP, one position (the louder source)": renderer.render(mono, [loud], t60=t60),
+                 "DSP, both tracks (no separation)": renderer.render(mono, tracks, t60=t60)}
+        frame = frame_with([(CLASS[a], az_a), (CLASS[b], az_b)])
+        if not saved_frame:
+            import imageio.v3 as iio
 
-                iio.imwrite(args.frame_png, frame)
-                saved_frame = True
-            seps = {}
-            for name, sp in models.items():
-                feats = sp.features_from_frames(np.array([0.0]), frame[None]) if sp.uses_visual else None
-                preds[name] = sp.render(mono, SR, tracks, t60=t60, feature_at=feats)
-                if not hasattr(sp, "separate"):  # the flow model renders without separating
-                    continue
-                parts = sp.separate(mono, SR, tracks, feats)
-                refs = [img_a.mean(axis=0), img_b.mean(axis=0)]
-                seps[name] = float(np.mean([si_sdr(parts[k], refs[k]) - si_sdr(mono, refs[k]) for k in range(2)]))
-                if hasattr(sp, "last_classes"):
-                    print(f"{name}: classes seen {sp.last_classes} (drawn: {CLASS[a]}, {CLASS[b]})", file=sys.stderr)
-            for name, pred in preds.items():
-                r = {"method": name, "clip": f"{a}@{az_a:+d} + {b}@{az_b:+d}", "t60_est": t60}
-                r.update({f"gao2019/{k}": v for k, v in gao2019_metrics(pred, gt, SR).items()})
-                p16, g16 = prepare_gao2019(pred, gt, SR)
-                r["gao2019/stft_sum"], r["gao2019/stft_diff"] = stft_distance_split(p16, g16)
-                r["gao2019/stft_best_level"] = stft_distance_best_level(p16, g16)
-                ce = cue_errors(pred, gt, SR)
-                r.update({k: v for k, v in ce.items() if k != "ild_band_err_db"})
-                if name in seps:
-                    r["si_sdri_db"] = seps[name]
-                rows.append(r)
-            print(f"{a}@{az_a:+d} + {b}@{az_b:+d}: " + ", ".join(
-                f"{r['method']} {r['gao2019/stft']:.3f}" for r in rows[-len(preds):]), file=sys.stderr)
+            iio.imwrite(args.frame_png, frame)
+            saved_frame = True
+        seps = {}
+        for name, sp in models.items():
+            feats = sp.features_from_frames(np.array([0.0]), frame[None]) if sp.uses_visual else None
+            preds[name] = sp.render(mono, SR, tracks, t60=t60, feature_at=feats)
+            if not hasattr(sp, "separate"):  # the flow model renders without separating
+                continue
+            parts = sp.separate(mono, SR, tracks, feats)
+            refs = [img_a.mean(axis=0), img_b.mean(axis=0)]
+            seps[name] = float(np.mean([si_sdr(parts[k], refs[k]) - si_sdr(mono, refs[k]) for k in range(2)]))
+            if hasattr(sp, "last_classes"):
+                print(f"{name}: classes seen {sp.last_classes} (drawn: {CLASS[a]}, {CLASS[b]})", file=sys.stderr)
+        for name, pred in preds.items():
+            r = {"method": name, "clip": f"{a}@{az_a:+d} + {b}@{az_b:+d}", "t60_est": t60}
+            r.update(scores(pred, gt))
+            if name in seps:
+                r["si_sdri_db"] = seps[name]
+            rows.append(r)
+        print(f"{a}@{az_a:+d} + {b}@{az_b:+d}: " + ", ".join(
+            f"{r['method']} {r['gao2019/stft']:.3f}" for r in rows[-len(preds):]), file=sys.stderr)
     cmd = "python benchmarks/position_real_brir.py " + " ".join(sys.argv[1:] if argv is None else argv)
     methods = list(dict.fromkeys(r["method"] for r in rows))
     lines = ["# Two real sources at -40 and +40 degrees (measured BRIRs): issue 7", "",

