@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/learned_memory.py --seconds 60 600 --models position class-nmf flow \
         --peer /tmp/before --repeats 1
 
-Each model with two given moving sources (``--sources``) on a 640x360 H.264 + AAC 48-kHz clip of each length (the
+Each model with two given moving sources (``--sources``; for ``speech`` the first is named "voice", so that it separates) on a 640x360 H.264 + AAC 48-kHz clip of each length (the
 camera-like clip of benchmarks/speed.py, smaller: the audio path is what grows). ``--peer DIR``: the same runs
 with the package from another checkout (e.g. ``git worktree add /tmp/before <commit>``) put first on
 ``PYTHONPATH``, interleaved with this tree's runs so machine noise hits both alike. The DSP renderer is timed too.
@@ -41,6 +41,8 @@ def main() -> int:
     two = CACHE / "two_sources_long.json"
     two.write_text(json.dumps({"sources": [{**s, "track": [[0, *s["track"][0][1:]], [3600, *s["track"][1][1:]]]}
                                            for s in TWO["sources"]]}))
+    voice = CACHE / "two_sources_long_voice.json"  # --model speech separates only with a talker among the sources
+    voice.write_text(two.read_text().replace('"name": "left"', '"name": "voice"', 1))
     trees = {"this tree": None} | ({"peer": str(Path(args.peer).resolve())} if args.peer else {})
     runs: dict[tuple, list] = {}
     for _ in range(args.repeats):
@@ -51,7 +53,7 @@ def main() -> int:
                     if model == "dsp" and tree == "peer":
                         continue
                     cmd = [str(ROOT / ".venv/bin/binauralize"), str(video), "-o", str(CACHE / "mem_out.mp4"),
-                           "--overwrite", "-q", "--sources", str(two), "--model", model]
+                           "--overwrite", "-q", "--sources", str(voice if model == "speech" else two), "--model", model]
                     env = {"PYTHONPATH": path} if path else None
                     runs.setdefault((model, tree, secs), []).append(timed(cmd, env))
                     print(model, tree, secs, runs[(model, tree, secs)][-1], flush=True)

@@ -49,11 +49,13 @@ def load_dry(path: Path) -> np.ndarray:
 VIDEO_W, VIDEO_H, VIDEO_FOV = 960, 360, 100.0
 
 
-def detected_render(mono: np.ndarray, az: float, workdir: Path, kind: str = "face") -> tuple[np.ndarray, dict]:
+def detected_render(mono: np.ndarray, az: float, workdir: Path, kind: str = "face",
+                    method: str = "dsp") -> tuple[np.ndarray, dict]:
     """Make a video showing a real photo where ``az`` projects (960x360, 100 deg field of view), with ``mono`` as its
     sound; run the whole tool on it with no tracks (sources localized in the frames); return its output.
     ``kind`` "face": a face photograph (found by the face detector); "object": a photograph of a cat, no face,
-    run with ``--objects`` (found by NanoDet, binauralize/vision/coco.py)."""
+    run with ``--objects`` (found by NanoDet, binauralize/vision/coco.py). ``method``: the tool's ``--model``
+    (default: the DSP renderer)."""
     import cv2
 
     from binauralize.api import binauralize_file
@@ -82,7 +84,7 @@ def detected_render(mono: np.ndarray, az: float, workdir: Path, kind: str = "fac
     make_clip(video, seconds=len(mono) / SR, sr=SR, audio=(0.5 * mono / peak)[None].astype(np.float32),
               width=VIDEO_W, height=VIDEO_H, fps=10, draw=lambda i, w, h: img, acodec="flac")
     out = workdir / "detect_out.wav"
-    rep = binauralize_file(video, out, sources=None, overwrite=True,
+    rep = binauralize_file(video, out, sources=None, overwrite=True, method=method,
                            localize=LocalizeOptions(fov=VIDEO_FOV, objects=kind == "object"), notice=lambda m: None)
     y, sr = sf.read(out, always_2d=True)
     assert sr == SR

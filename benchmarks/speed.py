@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -109,13 +110,20 @@ def main(argv=None) -> int:
     ap.add_argument("--peer-workers", type=int, default=None,
                     help="also time binauralize with this many frame-decoding processes (1: one sequential pass, "
                          "the tool before 2026-11-29), interleaved with the others")
+    ap.add_argument("--peer-extra", type=shlex.split, default=None, metavar="'FLAGS'",
+                    help="also time binauralize with these flags added (one quoted string, e.g. --peer-extra="
+                         "'--model speech'), interleaved with the others: a side-by-side comparison in one run")
+    ap.add_argument("--no-memory", action="store_true", help="skip the 1-min / 10-min memory pairs")
+    ap.add_argument("--video", default=None, help="time this file instead of the generated clip (--seconds: its "
+                                                  "length); e.g. real footage with faces and speech")
+    ap.add_argument("--tag", default="", help="appended to the results file name (speed<_localize><_TAG>.json)")
     ap.add_argument("--cold", action="store_true",
                     help="also time first runs: an empty HRTF cache (BINAURALIZE_CACHE_DIR) for each, interleaved")
     args = ap.parse_args(argv)
     RESULTS.mkdir(exist_ok=True)
     tracks = CACHE / "tracks.json"
     CACHE.mkdir(exist_ok=True)
-    tracks.write_text(json.dumps({"sources": [{"name": "s", "track": [[0, 60], [30, -60], [60, 30]]}]}))
+    tracks.write_text(json.dumps({"sources": [{"name": "voice", "track": [[0, 60], [30, -60], [60, 30]]}]}))
     if args.localize:
         tracks = None
     res: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
@@ -125,7 +133,8 @@ def main(argv=None) -> int:
         ffmpeg = shutil.which("ffmpeg")
         if not ffmpeg:
             raise SystemExit("ffmpeg not found: run `bash scripts/setup.sh --bench`")
-        video = make_video(CACHE / f"bench_{int(args.seconds)}s_1080p30.mp4", args.seconds, 1920, 1080)
+        video = (Path(args.video) if args.video else
+                 make_video(CACHE / f"bench_{int(args.seconds)}s_1080p30.mp4", args.seconds, 1920, 1080))
         out = CACHE / "out.mp4"
         from binauralize.dsp.hrtf import HRTF
 
@@ -134,9 +143,10 @@ def main(argv=None) -> int:
         for _ in range(args.repeats):  # interleaved, so all see the same machine state
             ff.append(timed([ffmpeg, "-v", "error", "-nostdin", "-i", str(video), "-f", "null", "-"]))
             bz.append(timed(binauralize_cmd(video, out, tracks, args.extra)))
-            if args.peer_workers:
-                peer.append(timed(binauralize_cmd(video, out, tracks, args.extra),
-                                  env={"BINAURALIZE_DECODE_WORKERS": str(args.peer_workers)}))
+            if args.peer_workers or args.peer_extra is not None:
+                peer.append(timed(binauralize_cmd(video, out, tracks, args.extra + (args.peer_extra or [])),
+                                  env={"BINAURALIZE_DECODE_WORKERS": str(args.peer_workers)} if args.peer_workers
+                                  else None))
             if args.cold:
                 import tempfile
 
@@ -148,6 +158,7 @@ def main(argv=None) -> int:
         res["speed"] = {"clip_s": args.seconds, "ffmpeg_decode_s": [t for t, _ in ff], "binauralize_s": [t for t, _ in bz],
                         "ffmpeg_median_s": ff_t, "binauralize_median_s": bz_t, "realtime_factor": args.seconds / bz_t,
                         "ratio_to_ffmpeg": bz_t / ff_t, "binauralize_peak_rss_mib": max(m for _, m in bz),
+                        "video": str(video),
                         "extra_flags": args.extra}
         lines += ["| measure | value | target |", "|---|---|---|",
                   f"| ffmpeg decode of the same file (median of {args.repeats}) | {ff_t:.2f} s | |",
@@ -157,10 +168,13 @@ def main(argv=None) -> int:
                   f"| peak RSS | {max(m for _, m in bz):.0f} MiB | < 1536 MiB |"]
         if peer:
             pt = statistics.median(t for t, _ in peer)
-            res["speed"]["peer"] = {"decode_workers": args.peer_workers, "binauralize_s": [t for t, _ in peer],
+            res["speed"]["peer"] = {"decode_workers": args.peer_workers, "extra_flags": args.peer_extra,
+                                    "binauralize_s": [t for t, _ in peer],
                                     "median_s": pt, "realtime_factor": args.seconds / pt,
                                     "peak_rss_mib": max(m for _, m in peer)}
-            lines += [f"| binauralize with {args.peer_workers} decoding process(es) (median of {args.repeats}) | "
+            who = (f"{args.peer_workers} decoding process(es)" if args.peer_workers else "") + (
+                (" and " if args.peer_workers else "") + " ".join(args.peer_extra) if args.peer_extra else "")
+            lines += [f"| binauralize with {who} (median of {args.repeats}) | "
                       f"{pt:.2f} s = {args.seconds / pt:.1f}x real time, peak RSS {max(m for _, m in peer):.0f} MiB | |"]
         if cold:
             ct = statistics.median(t for t, _ in cold)
@@ -170,6 +184,13 @@ def main(argv=None) -> int:
                       f"{ct:.2f} s = {args.seconds / ct:.1f}x real time, peak RSS {max(m for _, m in cold):.0f} MiB | |"]
     # memory flatness: 1 minute vs 10 minutes (360p, same audio settings); the peak varies from run to run by a few
     # tens of MiB (the frame-decoding processes' timing), so the pair is repeated, interleaved, and medians compared
+    name = ("speed_memory_only" if args.memory_only else "speed") + ("_localize" if args.localize else "") + (
+        f"_{args.tag}" if args.tag else "") + ".json"
+    if args.no_memory:
+        res["localize"] = args.localize
+        (RESULTS / name).write_text(json.dumps(res, indent=2))
+        print("\n".join(lines))
+        return 0
     mem = {1: {"wall_s": [], "peak_rss_mib": []}, 10: {"wall_s": [], "peak_rss_mib": []}}
     vids = {m: make_video(CACHE / f"mem_{m}min_360p.mp4", 60.0 * m, 640, 360) for m in (1, 10)}
     for _ in range(args.memory_repeats):
@@ -186,7 +207,6 @@ def main(argv=None) -> int:
     lines += [f"| peak RSS, 1-min 360p (median of {args.memory_repeats}) | {mem[1]['median_peak_rss_mib']:.0f} MiB ({runs[1]}) | |",
               f"| peak RSS, 10-min 360p (median of {args.memory_repeats}) | {mem[10]['median_peak_rss_mib']:.0f} MiB ({runs[10]}) | within 10% of 1-min |",
               f"| growth 10 min vs 1 min (medians) | {growth:+.1%} | <= +10% |"]
-    name = ("speed_memory_only" if args.memory_only else "speed") + ("_localize" if args.localize else "") + ".json"
     res["localize"] = args.localize
     (RESULTS / name).write_text(json.dumps(res, indent=2))
     print("\n".join(lines))

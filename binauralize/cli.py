@@ -76,9 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a learned spatializer instead of the renderer: mono2binaural, geometry (read the frames), "
                         "position (separates the sources it is given or finds, then renders each), class-nmf (the "
                         "same, separating by each source's class: a --sources name or what the frames show; the "
-                        "synthetic set's eight classes) or flow (flow "
-                        "matching over the renderer's output; see --steps); shipped weights trained on the synthetic "
-                        "set; or a .safetensors checkpoint from `binauralize train`")
+                        "synthetic set's eight classes), flow (flow "
+                        "matching over the renderer's output; see --steps), all with shipped weights trained on the "
+                        "synthetic set; speech (DeepFilterNet3 takes the speech of a real recording apart: the voice "
+                        "on the talking faces, the rest on the other sources seen, else with the voice); or a "
+                        ".safetensors checkpoint from `binauralize train`")
     p.add_argument("--hop", type=float, default=0.1, metavar="S",
                    help="sliding-window hop of --model in seconds (default 0.1; 0.05 = the paper's demo)")
     p.add_argument("--steps", type=int, default=4, metavar="N",

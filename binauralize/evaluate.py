@@ -190,7 +190,7 @@ def is_learned(token: str) -> bool:
     from .models.spatializer import shipped_models
 
     t = token.rpartition("=")[2].split("@")[0]
-    return t.endswith(".safetensors") or t in shipped_models()
+    return t.endswith(".safetensors") or t in shipped_models() or t == "speech"
 
 
 def _clip_features(sp, data: Path | None, clip: "Clip", flipped: bool):
@@ -228,20 +228,21 @@ def mirror_tracks(tracks: list) -> list:
 _DETECTED: dict = {}
 
 
-def detect_tracks(video: Path, mono: np.ndarray, sr: int, objects: bool = False) -> list:
+def detect_tracks(video: Path, mono: np.ndarray, sr: int, objects: bool = False, beside_faces: bool = False) -> list:
     """The tool's own localization on a clip's frames and sound (what users get with no --sources; with
-    ``objects``, what they get with ``--objects``); remembered per (video, sound, objects) so that several models
-    compared on the same clip share one detection."""
+    ``objects``, what they get with ``--objects``; ``beside_faces``: as for ``--model speech``, objects keep their
+    weight beside faces); remembered per (video, sound, objects, beside_faces) so that several models compared on
+    the same clip share one detection."""
     key = (str(video), int(sr), len(mono), hash(np.asarray(mono[:: max(1, len(mono) // 4096)], np.float32).tobytes()),
-           objects)
+           objects, beside_faces)
     if key not in _DETECTED:
         if len(_DETECTED) > 256:
             _DETECTED.clear()
-        _DETECTED[key] = _detect_tracks(video, mono, sr, objects)
+        _DETECTED[key] = _detect_tracks(video, mono, sr, objects, beside_faces)
     return _DETECTED[key]
 
 
-def _detect_tracks(video: Path, mono: np.ndarray, sr: int, objects: bool = False) -> list:
+def _detect_tracks(video: Path, mono: np.ndarray, sr: int, objects: bool = False, beside_faces: bool = False) -> list:
     from .api import EnvelopeMeter
     from .io.media import iter_frames
     from .vision.localize import LocalizeOptions, analyse_video, decide
@@ -254,7 +255,7 @@ def _detect_tracks(video: Path, mono: np.ndarray, sr: int, objects: bool = False
     if objects:
         from .api import _object_tracks
 
-        tracks = _object_tracks(video, lo, tracks, rep, lambda m: None, frames=fa.keyframes)
+        tracks = _object_tracks(video, lo, tracks, rep, lambda m: None, frames=fa.keyframes, beside_faces=beside_faces)
     return tracks
 
 
@@ -307,7 +308,8 @@ def evaluate_model(model: str, clips: list[Clip], hrtf=None, progress: Callable 
             if spec.detected:
                 if data is None or not (data / "videos" / f"{c.name}.mp4").exists():
                     raise InputError(f"{c.name}: @detected needs the clip's video (videos/)")
-                tracks = detect_tracks(data / "videos" / f"{c.name}.mp4", mono, sr, spec.objects)
+                tracks = detect_tracks(data / "videos" / f"{c.name}.mp4", mono, sr, spec.objects,
+                                       bool(getattr(learned, "separates_speech", False)))
             else:
                 tracks = c.tracks or []
             tracks = mirror_tracks(tracks) if spec.flipped else tracks

@@ -121,12 +121,24 @@ def test_talkers_and_the_rest_groups():
     assert not is_talker(dog) and not is_talker(SourceTrack.static(0.0, name="trumpet"))
     talkers, others = SpeechSpatializer.groups([face, dog, person])
     assert [t.name for t in talkers] == ["face0", "person"]
-    # the dog is seen from 5 s on; before that the rest is in front
-    assert [t.name for t in others] == ["dog", "front (the rest)"]
-    front = others[1]
-    assert front.azimuth[0] == 0.0
-    assert front.at([1.0])[3][0] == 1.0 and front.at([6.0])[3][0] == 0.0
+    # the dog is seen from 5 s on; before that the rest goes with the voice (where the tool would put it unseparated)
+    assert [t.name for t in others] == ["dog", "face0 (with the voice)", "person (with the voice)"]
+    assert others[1].azimuth[0] == 10.0
+    assert others[1].at([1.0])[3][0] == 1.0 and others[1].at([6.0])[3][0] == 0.0
     assert SpeechSpatializer.groups([dog]) == ([], [dog])
+    assert SpeechSpatializer.groups([face]) == ([face], [face])
+
+
+def test_only_talkers_is_the_dsp_renderer():
+    """With only faces seen, the voice and the rest would go the same way: nothing is separated."""
+    sr = 16000
+    x = np.random.default_rng(5).standard_normal(sr)
+    ren = Renderer(HRTF.default(sr))
+    sp = SpeechSpatializer(lambda s: ren)
+    tracks = [SourceTrack("face0", np.zeros(1), np.array([25.0]), np.zeros(1), np.full(1, 2.0), info={"kind": "face"})]
+    np.testing.assert_array_equal(sp.render(x, sr, tracks), ren.render(x, tracks))
+    assert "go together" in sp.tell(tracks)
+    assert sp._sep is None
 
 
 def test_merge_keeps_objects_beside_faces_for_speech():

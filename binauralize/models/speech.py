@@ -7,9 +7,9 @@ nothing is downloaded at run time. What it keeps is the speech; what it removes 
 music, crowd, traffic, room noise. The two parts sum to the mono exactly.
 
 :class:`SpeechSpatializer` renders the speech along the talkers' tracks (the faces the tool found, or sources named
-"voice"/"speech"/"face"/"person"...) and the rest along the other tracks (objects, motion, off-screen), or in front
-when there are none: in a video of a person talking over music, the voice sits on the mouth and the music does
-not jump with the speaker. With no talker among the tracks it is the DSP renderer exactly.
+"voice"/"speech"/"face"/"person"...) and the rest along the other tracks (objects, motion, off-screen) where they
+are seen, else with the voice: in a video of a person talking beside a dog or a car, the voice sits on the mouth and
+the rest on the dog or the car. With no talker, or no other source, it is the DSP renderer exactly.
 """
 from __future__ import annotations
 
@@ -141,7 +141,7 @@ class DeepFilterSpeech:
 
 
 class SpeechSpatializer:
-    """Speech along the talkers, the rest along the other sources (or in front); module docstring.
+    """Speech along the talkers, the rest along the other sources (or with the voice); module docstring.
 
     Args: renderer_factory: sr -> a DSP renderer; separator: a :class:`DeepFilterSpeech` (made on first use)."""
 
@@ -149,7 +149,7 @@ class SpeechSpatializer:
     uses_visual = False
     separates_speech = True  # the tool keeps detected objects beside the faces for the rest (api._object_tracks)
     how = ("the speech (DeepFilterNet3) is rendered along the talkers' tracks, the rest of the sound along the other "
-           "tracks or in front")
+           "tracks where they are seen, else with the voice")
     full_band = "separated at 48 kHz, full band"
 
     def __init__(self, renderer_factory, separator: DeepFilterSpeech | None = None):
@@ -174,16 +174,21 @@ class SpeechSpatializer:
         """(talkers, others): the tracks the speech is rendered along and those the rest is rendered along.
 
         Talkers: the talker tracks (:func:`is_talker`), plus the off-screen track when there is one (speech while no
-        face talks comes from off screen). Others: every non-talker track (objects, motion, off-screen), plus a
-        front source weighted where none of them has weight (sound that no seen source explains is in front, as
-        the tool does everywhere); only the front source when there are none. No talker: ``([], tracks)``."""
-        from ..tracks import SourceTrack
+        face talks comes from off screen). Others: every non-talker track (objects, moving regions, off-screen), and
+        where none of them has weight, the talkers again (weighted as they are, ``(with the voice)`` in their
+        names): sound that no other seen source explains stays where the tool would put it without separation, so
+        with only faces seen the output is the DSP renderer's (measured better than sending the rest to the front on
+        single real sources; docs/position.md). No talker: ``([], tracks)``."""
+        from dataclasses import replace
 
         talkers = [t for t in tracks if is_talker(t)]
         if not talkers:
             return [], list(tracks)
         off = [t for t in tracks if (t.info or {}).get("kind") == "off-screen"]
+        talkers = talkers + [t for t in off if t not in talkers]
         others = [t for t in tracks if not is_talker(t)]
+        if not others:
+            return talkers, list(talkers)
         end = max([float(np.max(t.weight_times)) for t in tracks] + [float(np.max(t.times)) for t in tracks])
         times = np.arange(0.0, end + 0.1, 0.05)
         tot = np.zeros(len(times))
@@ -191,9 +196,10 @@ class SpeechSpatializer:
             tot += np.interp(times, t.weight_times, t.weight)
         unseen = (tot < 1e-6).astype(float)
         if unseen.any():
-            others.append(SourceTrack("front (the rest)", np.zeros(1), np.zeros(1), np.zeros(1), np.full(1, 2.0),
-                                      times, unseen, info={"kind": "off-screen"}))
-        return talkers + [t for t in off if t not in talkers], others
+            others = others + [replace(t, name=f"{t.name} (with the voice)", weight_times=times,
+                                       weight=np.interp(times, t.weight_times, t.weight) * unseen)
+                               for t in talkers if t not in others]
+        return talkers, others
 
     def tell(self, tracks: list) -> str:
         """One line for the user: where the speech and the rest go."""
@@ -203,6 +209,9 @@ class SpeechSpatializer:
         if not talkers:
             return ("speech: no talker among the sources (faces, or sources named voice/speech/person...), so the sound "
                     "is not separated: rendered as the DSP renderer does")
+        if others == talkers:
+            return (f"speech: no other source seen, so the voice and the rest of the sound go together along "
+                    f"{', '.join(t.name for t in talkers)} (as the DSP renderer does)")
         return (f"speech: the voice along {', '.join(t.name for t in talkers)}; the rest of the sound along "
                 f"{', '.join(t.name for t in others)}")
 
@@ -213,7 +222,8 @@ class SpeechSpatializer:
         return np.stack([s, x - s])
 
     def render(self, mono: np.ndarray, sr: float, tracks: list, t60=None, feature_at=None) -> np.ndarray:
-        """Mono ``[T]`` + tracks -> binaural ``[2, T]``. No tracks: in front; no talker: the DSP renderer's."""
+        """Mono ``[T]`` + tracks -> binaural ``[2, T]``. No tracks: in front; no talker, or no other source: the DSP
+        renderer's output (nothing is separated)."""
         from ..tracks import SourceTrack
 
         renderer = self.make_renderer(sr)
@@ -223,7 +233,7 @@ class SpeechSpatializer:
             return renderer.render(x, [SourceTrack.static(0.0, name="front")], t60=t60)
         talkers, others = self.groups(tracks)
         self.last_groups = ([t.name for t in talkers], [t.name for t in others])
-        if not talkers:
+        if not talkers or others == talkers:  # nothing to take apart for: both parts would go the same way
             return renderer.render(x, tracks, t60=t60)
         parts = self.separate(x, sr)
         out = np.empty((2, len(x)))
