@@ -677,7 +677,8 @@ def _object_tracks(video: Path, lo, tracks: list, loc_report: dict, say, frames:
 
 def _merge_objects(tracks: list, objects: list, fps: float, beside_faces: bool = False) -> list:
     """The localizer's tracks and the real-footage detector's: faces keep the sound where they are seen (their
-    mouths say who talks), objects take it where no face is seen (``beside_faces``: wherever they are seen), the
+    mouths say who talks), objects take it where no face is seen (``beside_faces``: objects other than people
+    wherever they are seen), the
     moving-region candidate where neither is, and the front where nothing is (weights on the localizer's analysis
     grid)."""
     end = max(float(np.max(t.weight_times)) for t in tracks + objects) + 1.0 / fps
@@ -689,7 +690,10 @@ def _merge_objects(tracks: list, objects: list, fps: float, beside_faces: bool =
     faces = [t for t in tracks if t.info.get("kind") == "face"]
     motion = [t for t in tracks if t.info.get("kind") == "motion"]
     free = np.sum([w(t) for t in faces], axis=0) < 1e-6 if faces else np.ones(len(grid), bool)
-    objs = [replace(t, weight_times=grid, weight=w(t) * (True if beside_faces else free)) for t in objects]
+    # beside_faces: an object that is not a person keeps its weight where a face is seen (a person's speech is the
+    # face's; the rest of the sound is the other objects')
+    objs = [replace(t, weight_times=grid, weight=w(t) * (True if beside_faces and t.info.get("class") != "person"
+                                                         else free)) for t in objects]
     objs = [t for t in objs if t.weight.any()]
     free &= np.sum([t.weight for t in objs], axis=0) < 1e-6 if objs else True
     mots = [replace(t, weight_times=grid, weight=w(t) * free) for t in motion]

@@ -149,8 +149,11 @@ def test_merge_keeps_objects_beside_faces_for_speech():
                        info={"kind": "face"})
     cat = SourceTrack("cat", np.zeros(1), np.array([-40.0]), np.zeros(1), np.full(1, 2.0), grid, np.ones(len(grid)),
                       info={"class": "cat"})
-    assert [t.name for t in _merge_objects([face], [cat], 10.0)] == ["face0"]  # the face decides: one source
-    merged = _merge_objects([face], [cat], 10.0, beside_faces=True)
+    person = SourceTrack("person", np.zeros(1), np.array([12.0]), np.zeros(1), np.full(1, 2.0), grid,
+                         np.ones(len(grid)), info={"class": "person"})
+    assert [t.name for t in _merge_objects([face], [cat, person], 10.0)] == ["face0"]  # the face decides
+    merged = _merge_objects([face], [cat, person], 10.0, beside_faces=True)
+    # the cat keeps its weight beside the face; the person box does not (its speech is the face's)
     assert [t.name for t in merged] == ["face0", "cat"]
     assert np.all(merged[1].at(grid)[3] == 1.0)
 
