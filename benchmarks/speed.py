@@ -114,6 +114,8 @@ def main(argv=None) -> int:
                     help="also time binauralize with these flags added (one quoted string, e.g. --peer-extra="
                          "'--model speech'), interleaved with the others: a side-by-side comparison in one run")
     ap.add_argument("--no-memory", action="store_true", help="skip the 1-min / 10-min memory pairs")
+    ap.add_argument("--two-sources", action="store_true",
+                    help="given sources: a moving 'voice' and a static 'band' (instead of the voice alone)")
     ap.add_argument("--video", default=None, help="time this file instead of the generated clip (--seconds: its "
                                                   "length); e.g. real footage with faces and speech")
     ap.add_argument("--tag", default="", help="appended to the results file name (speed<_localize><_TAG>.json)")
@@ -123,7 +125,10 @@ def main(argv=None) -> int:
     RESULTS.mkdir(exist_ok=True)
     tracks = CACHE / "tracks.json"
     CACHE.mkdir(exist_ok=True)
-    tracks.write_text(json.dumps({"sources": [{"name": "voice", "track": [[0, 60], [30, -60], [60, 30]]}]}))
+    sources = [{"name": "voice", "track": [[0, 60], [30, -60], [60, 30]]}]
+    if args.two_sources:  # a talker and another source, both sounding throughout: --model speech separates
+        sources.append({"name": "band", "azimuth": -30})
+    tracks.write_text(json.dumps({"sources": sources}))
     if args.localize:
         tracks = None
     res: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),

@@ -172,6 +172,11 @@ class Binauralizer:
         if preview and not info.has_video:
             raise OutputError("--preview needs a video input")
         lo = self.localize_options
+        if getattr(self.learned, "separates_speech", False) and not lo.objects and sources is None and info.has_video:
+            # the localizer gives the sound to one kind of source at a time; the rest needs objects seen beside faces
+            lo = replace(lo, objects=True)
+            say("--model speech also looks for objects (as --objects: animals, vehicles...) to put the rest of the "
+                "sound on")
         if self.learned is not None and self.uses_tracks and self.learned.uses_visual:
             lo = replace(lo, keep_every_s=1.0)  # the model's crops come from the localizer's frames
         if lo.objects:
@@ -657,8 +662,8 @@ def _object_tracks(video: Path, lo, tracks: list, loc_report: dict, say, frames:
     if beside_faces:
         merged = _merge_objects(tracks, real, lo.fps, beside_faces=True)
         _redo_off_screen_notice(loc_report, merged)
-        say(f"object detector: {len(real)} sounding object(s) seen: {seen}; the speech goes to the faces, the rest "
-            "of the sound to the objects where they are seen")
+        say(f"object detector: {len(real)} sounding object(s) seen: {seen}; beside the faces, objects other than "
+            "people keep their share (for the rest of the sound)")
         return merged
     if fa is not None and envelope is not None and fa.motion_grid:
         from .vision.localize import object_weights

@@ -112,21 +112,39 @@ def test_no_talker_is_the_dsp_renderer_and_no_source_is_front():
 
 
 def test_talkers_and_the_rest_groups():
-    face = SourceTrack("face0", np.zeros(1), np.array([10.0]), np.zeros(1), np.full(1, 2.0), info={"kind": "face"})
+    grid = np.arange(0.0, 10.0, 0.1)
+    face = SourceTrack("face0", np.zeros(1), np.array([10.0]), np.zeros(1), np.full(1, 2.0), grid,
+                       (grid < 8.0).astype(float), info={"kind": "face"})  # talks until 8 s
     person = SourceTrack("person", np.zeros(1), np.array([-5.0]), np.zeros(1), np.full(1, 2.0),
                          info={"class": "person"})
     dog = SourceTrack("dog", np.zeros(1), np.array([-40.0]), np.zeros(1), np.full(1, 2.0),
-                      np.array([0.0, 4.9, 5.0]), np.array([0.0, 0.0, 1.0]), info={"class": "dog"})
+                      np.array([0.0, 4.9, 5.0]), np.array([0.0, 0.0, 1.0]), info={"class": "dog"})  # seen from 5 s
     assert is_talker(face) and is_talker(person) and is_talker(SourceTrack.static(0.0, name="Voice 2"))
     assert not is_talker(dog) and not is_talker(SourceTrack.static(0.0, name="trumpet"))
-    talkers, others = SpeechSpatializer.groups([face, dog, person])
-    assert [t.name for t in talkers] == ["face0", "person"]
-    # the dog is seen from 5 s on; before that the rest goes with the voice (where the tool would put it unseparated)
-    assert [t.name for t in others] == ["dog", "face0 (with the voice)", "person (with the voice)"]
-    assert others[1].azimuth[0] == 10.0
-    assert others[1].at([1.0])[3][0] == 1.0 and others[1].at([6.0])[3][0] == 0.0
-    assert SpeechSpatializer.groups([dog]) == ([], [dog])
-    assert SpeechSpatializer.groups([face]) == ([face], [face])
+    speech, rest = SpeechSpatializer.groups([face, dog])
+    # the speech on the face; from 8 s on no face talks, so the speech goes where the tool would put all: the dog
+    assert [t.name for t in speech] == ["face0", "dog (no talker now)"]
+    assert speech[1].at([6.0])[3][0] == 0.0 and speech[1].at([9.0])[3][0] == 1.0
+    # the rest on the dog; before 5 s the dog is not seen, so the rest goes with the voice
+    assert [t.name for t in rest] == ["dog", "face0 (with the voice)"]
+    assert rest[1].azimuth[0] == 10.0
+    assert rest[1].at([1.0])[3][0] == 1.0 and rest[1].at([6.0])[3][0] == 0.0
+    assert [t.name for t in SpeechSpatializer.groups([face, dog, person])[0]] == ["face0", "person"]
+    # nothing to separate: one list for both
+    for tracks in ([dog], [face], [person, face]):
+        a, b = SpeechSpatializer.groups(tracks)
+        assert a is b and a == tracks
+    # the localizer's one-at-a-time weights (a moving region only where no face talks): never both at once
+    motion = SourceTrack("motion", np.zeros(1), np.array([30.0]), np.zeros(1), np.full(1, 10.0), grid,
+                         (grid >= 8.0).astype(float), info={"kind": "motion"})
+    a, b = SpeechSpatializer.groups([face, motion])
+    assert a is b
+
+
+def motion_where_silent(seconds: float) -> SourceTrack:
+    """A moving region with no weight while the face has it (as the localizer decides): weight 0 throughout."""
+    return SourceTrack("motion", np.zeros(1), np.array([-30.0]), np.zeros(1), np.full(1, 10.0),
+                       np.array([0.0, seconds]), np.zeros(2), info={"kind": "motion"})
 
 
 def test_only_talkers_is_the_dsp_renderer():
@@ -138,6 +156,8 @@ def test_only_talkers_is_the_dsp_renderer():
     tracks = [SourceTrack("face0", np.zeros(1), np.array([25.0]), np.zeros(1), np.full(1, 2.0), info={"kind": "face"})]
     np.testing.assert_array_equal(sp.render(x, sr, tracks), ren.render(x, tracks))
     assert "go together" in sp.tell(tracks)
+    np.testing.assert_array_equal(sp.render(x, sr, tracks + [motion_where_silent(len(x) / sr)]),
+                                  ren.render(x, tracks + [motion_where_silent(len(x) / sr)]))
     assert sp._sep is None
 
 
@@ -178,3 +198,17 @@ def test_cli_speech_model_end_to_end(speech, tmp_path):
     report = json.loads(rep.read_text())
     assert report["learned_model"]["model"] == "speech"
     assert any("the voice along voice" in n for n in report["notices"])
+
+
+def test_video_without_sources_looks_for_objects_too(tmp_path):
+    """With sources found in the frames, --model speech turns --objects on: the localizer alone gives the sound to
+    one kind of source at a time, so without objects beside the faces there would be nowhere else for the rest."""
+    from binauralize.api import binauralize_file
+    from binauralize.testing.clips import make_clip
+
+    clip = make_clip(tmp_path / "c.mp4", seconds=1.0, width=96, height=64)
+    notes: list[str] = []
+    rep = binauralize_file(clip, tmp_path / "o.wav", method="speech", notice=notes.append)
+    assert any("also looks for objects" in n for n in notes)
+    assert "objects" in rep["localization"]
+    assert (tmp_path / "o.wav").exists()

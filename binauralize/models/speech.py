@@ -9,7 +9,9 @@ music, crowd, traffic, room noise. The two parts sum to the mono exactly.
 :class:`SpeechSpatializer` renders the speech along the talkers' tracks (the faces the tool found, or sources named
 "voice"/"speech"/"face"/"person"...) and the rest along the other tracks (objects, motion, off-screen) where they
 are seen, else with the voice: in a video of a person talking beside a dog or a car, the voice sits on the mouth and
-the rest on the dog or the car. With no talker, or no other source, it is the DSP renderer exactly.
+the rest on the dog or the car. Where the talkers and the other sources never have the sound at the same time
+(no talker, no other source, or the localizer's one-at-a-time decision without ``--objects``) it is the DSP
+renderer exactly, and nothing is separated.
 """
 from __future__ import annotations
 
@@ -171,49 +173,57 @@ class SpeechSpatializer:
 
     @staticmethod
     def groups(tracks: list) -> tuple[list, list]:
-        """(talkers, others): the tracks the speech is rendered along and those the rest is rendered along.
+        """(speech tracks, rest tracks): the track sets the speech and the rest are rendered along.
 
-        Talkers: the talker tracks (:func:`is_talker`), plus the off-screen track when there is one (speech while no
-        face talks comes from off screen). Others: every non-talker track (objects, moving regions, off-screen), and
-        where none of them has weight, the talkers again (weighted as they are, ``(with the voice)`` in their
-        names): sound that no other seen source explains stays where the tool would put it without separation, so
-        with only faces seen the output is the DSP renderer's (measured better than sending the rest to the front on
-        single real sources; docs/position.md). No talker: ``([], tracks)``."""
+        Talkers are the talker tracks (:func:`is_talker`); the others are every other track (objects, moving regions,
+        off-screen). The speech goes to the talkers, and where no talker has weight, to the others (where the tool
+        would put the whole sound: no face talks now); the rest goes to the others, and where none of them has
+        weight, to the talkers (sound that no other seen source explains stays where the tool would put it unseparated;
+        measured better than the front on single real sources, docs/position.md). Copies of tracks lent to the other
+        set are named ``(with the voice)`` / ``(no talker now)``. Where the two sets would be the same (no talker, no
+        other source, or never both with weight at once for half a second in all: the localizer gives the sound to
+        one kind at a time, cross-fading over a few tenths of a second, unless ``--objects`` keeps objects beside
+        faces) both are one list, ``tracks``: nothing to separate (test with ``speech is rest``)."""
         from dataclasses import replace
 
         talkers = [t for t in tracks if is_talker(t)]
-        if not talkers:
-            return [], list(tracks)
-        off = [t for t in tracks if (t.info or {}).get("kind") == "off-screen"]
-        talkers = talkers + [t for t in off if t not in talkers]
         others = [t for t in tracks if not is_talker(t)]
-        if not others:
-            return talkers, list(talkers)
+        same = list(tracks)
+        if not talkers or not others:
+            return same, same
         end = max([float(np.max(t.weight_times)) for t in tracks] + [float(np.max(t.times)) for t in tracks])
         times = np.arange(0.0, end + 0.1, 0.05)
-        tot = np.zeros(len(times))
-        for t in others:
-            tot += np.interp(times, t.weight_times, t.weight)
-        unseen = (tot < 1e-6).astype(float)
-        if unseen.any():
-            others = others + [replace(t, name=f"{t.name} (with the voice)", weight_times=times,
-                                       weight=np.interp(times, t.weight_times, t.weight) * unseen)
-                               for t in talkers if t not in others]
-        return talkers, others
+
+        def total(ts):
+            return np.sum([np.interp(times, t.weight_times, t.weight) for t in ts], axis=0)
+
+        wt, wo = total(talkers), total(others)
+        both = (wt > 0.1) & (wo > 0.1)  # the weights hold their last values after the grid's end
+        if not both[-1] and np.sum(both) * 0.05 < 0.5:  # together for under half a second (cross-fades): no
+            return same, same
+
+        def lent(ts, where, tag):
+            if not where.any():
+                return []
+            return [replace(t, name=f"{t.name} ({tag})", weight_times=times,
+                            weight=np.interp(times, t.weight_times, t.weight) * where) for t in ts]
+
+        return (talkers + lent(others, wt <= 1e-6, "no talker now"),
+                others + lent(talkers, wo <= 1e-6, "with the voice"))
 
     def tell(self, tracks: list) -> str:
         """One line for the user: where the speech and the rest go."""
         if not tracks:
             return "speech: no sources, everything in front"
-        talkers, others = self.groups(tracks)
-        if not talkers:
+        speech, rest = self.groups(tracks)
+        if not any(is_talker(t) for t in tracks):
             return ("speech: no talker among the sources (faces, or sources named voice/speech/person...), so the sound "
                     "is not separated: rendered as the DSP renderer does")
-        if others == talkers:
-            return (f"speech: no other source seen, so the voice and the rest of the sound go together along "
-                    f"{', '.join(t.name for t in talkers)} (as the DSP renderer does)")
-        return (f"speech: the voice along {', '.join(t.name for t in talkers)}; the rest of the sound along "
-                f"{', '.join(t.name for t in others)}")
+        if speech is rest:
+            return ("speech: no other source is seen beside the talkers at the same time (--objects finds animals, "
+                    "vehicles...), so the voice and the rest of the sound go together, as the DSP renderer does")
+        return (f"speech: the voice along {', '.join(t.name for t in speech)}; the rest of the sound along "
+                f"{', '.join(t.name for t in rest)}")
 
     def separate(self, mono: np.ndarray, sr: float, tracks=None, feature_at=None) -> np.ndarray:
         """Mono ``[T]`` -> parts ``[2, T]``: speech and the rest (they sum to the mono exactly)."""
@@ -231,15 +241,15 @@ class SpeechSpatializer:
         tracks = list(tracks or [])
         if not tracks:
             return renderer.render(x, [SourceTrack.static(0.0, name="front")], t60=t60)
-        talkers, others = self.groups(tracks)
-        self.last_groups = ([t.name for t in talkers], [t.name for t in others])
-        if not talkers or others == talkers:  # nothing to take apart for: both parts would go the same way
+        speech, rest = self.groups(tracks)
+        self.last_groups = ([t.name for t in speech], [t.name for t in rest])
+        if speech is rest:  # nothing to take apart for: both parts would go the same way
             return renderer.render(x, tracks, t60=t60)
         parts = self.separate(x, sr)
         out = np.empty((2, len(x)))
         pos, step = 0, int(10 * sr)
         chunks = (parts[:, i:i + step] for i in range(0, len(x), step))
-        for y in renderer.process(chunks, None, t60=t60, track_sets=[talkers, others]):
+        for y in renderer.process(chunks, None, t60=t60, track_sets=[speech, rest]):
             out[:, pos:pos + y.shape[1]] = y
             pos += y.shape[1]
         return out
