@@ -23,6 +23,12 @@ sys.path.insert(0, str(HERE.parent))
 from position_table import sounding  # noqa: E402
 
 
+def has_class(data: Path, cid: str, cls: str) -> bool:
+    """Whether clip ``cid`` has a sounding source of class ``cls``."""
+    meta = json.loads((data / "meta" / f"{cid}.json").read_text())
+    return any(s.get("sounding") and s.get("class") == cls for s in meta["sources"])
+
+
 def paired(a: dict, b: dict, key: str) -> str:
     d = np.array([a[c][key] - b[c][key] for c in a if c in b])
     se = d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else float("nan")
@@ -37,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-clips", type=int, default=0, help="per split and source count (0 = all)")
     ap.add_argument("--counts", type=int, nargs="+", default=[2, 3], help="numbers of sounding sources (default 2 3)")
     ap.add_argument("--json")
+    ap.add_argument("--with-class", metavar="CLASS", help="only clips with a sounding source of this class "
+                    "(e.g. voice, for --model speech on a set made with `binauralize dataset sources`)")
     ap.add_argument("--refs", nargs="+", default=["DSP=dsp"], metavar="NAME=MODEL",
                     help="reference spatializers every checkpoint is paired with (default DSP=dsp; e.g. "
                          "\"DSP, object tracks=dsp-objects\" \"DSP, detected tracks=dsp-detected\")")
@@ -56,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     for split in a.splits:
         allc = ev.discover_dataset(data, split)
         for n in a.counts:
-            clips = [c for c in allc if sounding(data, c.name) == n]
+            clips = [c for c in allc if sounding(data, c.name) == n
+                     and (not a.with_class or has_class(data, c.name, a.with_class))]
             clips = clips[: a.max_clips] if a.max_clips else clips
             per = {}
             with tqdm(total=len(clips) * len(methods), desc=f"{split}/{a.input}/{n}") as bar:
