@@ -619,8 +619,8 @@ def _object_tracks(video: Path, lo, tracks: list, loc_report: dict, say, frames:
     (:func:`binauralize.vision.localize.object_weights`; needs ``fa``, the frame analysis, and ``envelope``, the
     audio's (times, dB)). ``frames``: the localizer's kept frames (``(t, rgb)``,
     mirrored already with ``lo.mirror``), else the video is decoded. ``beside_faces`` (a renderer that separates
-    the speech, ``--model speech``): the objects keep their weight where they are seen, faces or not, and share
-    it (no synchrony choice): the speech goes to the faces, the rest of the sound to the objects."""
+    the speech, ``--model speech``): objects other than people keep their weight where they are seen, faces or
+    not, and share it (no synchrony choice): the speech goes to the faces, the rest of the sound to the objects."""
     from .vision.objects import object_tracks
 
     t0 = time.perf_counter()
@@ -683,9 +683,8 @@ def _object_tracks(video: Path, lo, tracks: list, loc_report: dict, say, frames:
 def _merge_objects(tracks: list, objects: list, fps: float, beside_faces: bool = False) -> list:
     """The localizer's tracks and the real-footage detector's: faces keep the sound where they are seen (their
     mouths say who talks), objects take it where no face is seen (``beside_faces``: objects other than people
-    wherever they are seen), the
-    moving-region candidate where neither is, and the front where nothing is (weights on the localizer's analysis
-    grid)."""
+    wherever they are seen), the moving-region candidate where neither is, and the front where nothing is (weights
+    on the localizer's analysis grid)."""
     end = max(float(np.max(t.weight_times)) for t in tracks + objects) + 1.0 / fps
     grid = np.arange(0.0, end, 1.0 / fps)
 

