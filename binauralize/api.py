@@ -629,9 +629,12 @@ def _object_tracks(video: Path, lo, tracks: list, loc_report: dict, say, frames:
 
         # the localizer keeps frames for the detectors (keep_every_s); a caller without them decodes here, once
         frames = [(t, rgb[:, ::-1] if lo.mirror else rgb) for t, rgb in iter_frames(video, 2.0, lo.width, fast=True)]
-    found = object_tracks(video, fov_deg=lo.fov, mirror=lo.mirror, weights=lo.objects_weights, frames=frames or None)
+    # the synthetic set's detector knows no talker (its eight instrument classes), so it cannot help --model speech
+    skip_synthetic = beside_faces and not lo.objects_weights
+    found = [] if skip_synthetic else object_tracks(video, fov_deg=lo.fov, mirror=lo.mirror, weights=lo.objects_weights,
+                                                    frames=frames or None)
     loc_report["objects"] = {"tracks": [t.to_dict() for t in found], "seconds": time.perf_counter() - t0,
-                             "detector": "synthetic set"}
+                             "detector": "none" if skip_synthetic else "synthetic set"}
     if found:
         say(f"object detector: {len(found)} object(s): " + ", ".join(
             f"{t.name} at {float(np.median(t.azimuth)):+.0f} deg" for t in found))
@@ -642,8 +645,9 @@ def _object_tracks(video: Path, lo, tracks: list, loc_report: dict, say, frames:
     from .vision import coco
 
     if coco.installed_model() is None:
-        say("object detector: none of the synthetic set's objects found, and the detector for real footage is not "
-            "installed (`binauralize fetch-models`): the faces/motion tracks are used")
+        say(("object detector: the detector for real footage is not installed" if skip_synthetic else
+             "object detector: none of the synthetic set's objects found, and the detector for real footage is not "
+             "installed") + " (`binauralize fetch-models`): the faces/motion tracks are used")
         return tracks
     t1 = time.perf_counter()
     boxes: dict = {}
