@@ -191,7 +191,8 @@ class SpeechSpatializer:
         same = list(tracks)
         if not talkers or not others:
             return same, same
-        end = max([float(np.max(t.weight_times)) for t in tracks] + [float(np.max(t.times)) for t in tracks])
+        # from 0 (a block's tracks are shifted to its start, so their times may all be negative) to the last change
+        end = max([0.0] + [float(np.max(t.weight_times)) for t in tracks] + [float(np.max(t.times)) for t in tracks])
         times = np.arange(0.0, end + 0.1, 0.05)
 
         def total(ts):
