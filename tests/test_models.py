@@ -264,6 +264,7 @@ def test_shipped_weights_load_and_keep_the_mono():
 
     ship = shipped_models()
     assert {"mono2binaural", "geometry"} <= set(ship)
+    assert "objects" not in ship  # the object detector's weights are not a spatializer (--model objects: unknown)
     for name in ("mono2binaural", "geometry"):
         sp = LearnedSpatializer(name)
         assert sp.meta["model"] == name and sp.uses_visual

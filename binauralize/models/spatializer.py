@@ -20,9 +20,12 @@ SHIPPED = Path(__file__).parent / "weights"
 SR = 16000
 
 
+NOT_SPATIALIZERS = {"objects"}  # shipped weights of another kind: the object detector (binauralize/vision/objects.py)
+
+
 def shipped_models() -> dict:
-    """Name -> path of the weights that ship with the package."""
-    return {p.stem: p for p in sorted(SHIPPED.glob("*.safetensors"))}
+    """Name -> path of the spatializer weights that ship with the package."""
+    return {p.stem: p for p in sorted(SHIPPED.glob("*.safetensors")) if p.stem not in NOT_SPATIALIZERS}
 
 
 def resolve_checkpoint(name_or_path: str | Path) -> Path:
