@@ -187,10 +187,10 @@ def unnamed_tracks(tracks: list) -> list:
 
 
 def is_learned(token: str) -> bool:
-    from .models.spatializer import shipped_models
+    from .models.spatializer import WITHOUT_CHECKPOINT, shipped_models
 
     t = token.rpartition("=")[2].split("@")[0]
-    return t.endswith(".safetensors") or t in shipped_models() or t == "speech"
+    return t.endswith(".safetensors") or t in shipped_models() or t in WITHOUT_CHECKPOINT
 
 
 def _clip_features(sp, data: Path | None, clip: "Clip", flipped: bool):

@@ -21,6 +21,7 @@ SR = 16000
 
 
 NOT_SPATIALIZERS = {"objects"}  # shipped weights of another kind: the object detector (binauralize/vision/objects.py)
+WITHOUT_CHECKPOINT = ("speech",)  # spatializers whose weights come from another package (models/speech.py)
 
 
 def shipped_models() -> dict:
@@ -38,8 +39,8 @@ def resolve_checkpoint(name_or_path: str | Path) -> Path:
     ship = shipped_models()
     if str(name_or_path) in ship:
         return ship[str(name_or_path)]
-    raise InputError(f"unknown model {name_or_path!r}: shipped are {', '.join([*ship, 'speech']) or 'none'}; or give a "
-                     ".safetensors checkpoint")
+    raise InputError(f"unknown model {name_or_path!r}: shipped are {', '.join([*ship, *WITHOUT_CHECKPOINT])}; "
+                     "or give a .safetensors checkpoint")
 
 
 class TrunkFeatures:
@@ -183,7 +184,7 @@ def open_spatializer(name_or_path: str | Path, hop_s: float = 0.1, device: str =
 
         def renderer_factory(sr):
             return Renderer(HRTF.default(float(sr)))
-    if str(name_or_path) == "speech":
+    if str(name_or_path) in WITHOUT_CHECKPOINT:  # "speech"
         from .speech import SpeechSpatializer
 
         return SpeechSpatializer(renderer_factory)
