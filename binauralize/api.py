@@ -651,13 +651,14 @@ def _object_tracks(video: Path, lo, tracks: list, loc_report: dict, say, frames:
         return tracks
     t1 = time.perf_counter()
     boxes: dict = {}
+    run: dict = {}
     try:
-        real = coco.coco_tracks(frames, fov_deg=lo.fov, boxes=boxes)
+        real = coco.coco_tracks(frames, fov_deg=lo.fov, boxes=boxes, report=run)
     except InputError as exc:  # a damaged install: say so, go on as without it
         say(f"object detector for real footage unusable ({exc}); run `binauralize fetch-models` again: the "
             "faces/motion tracks are used")
         return tracks
-    loc_report["objects"].update({"detector": "coco (NanoDet)", "tracks": [t.to_dict() for t in real],
+    loc_report["objects"].update({"detector": "coco (NanoDet)", "tracks": [t.to_dict() for t in real], **run,
                                   "seconds": time.perf_counter() - t0, "coco_seconds": time.perf_counter() - t1})
     seen = ", ".join(f"{t.name} at {float(np.median(t.azimuth)):+.0f} deg" for t in real)
     if not real:

@@ -201,6 +201,46 @@ def test_the_cli_installs_from_a_tarball_and_fails_cleanly(tmp_path, capsys):
     assert "cannot download" in capsys.readouterr().err
 
 
+def test_adaptive_detection_finds_every_change_to_the_frame_and_skips_a_still_scene():
+    """Bisection between sparse frames: an object present in frames 37..80 of 200 is found from exactly its first
+    to its last frame, with about a third of the frames run at stride 3; a still scene runs 1/stride of them."""
+    present = lambda i: 37 <= i <= 80  # noqa: E731
+    calls = []
+
+    def detect(i):
+        calls.append(i)
+        return ("cat",) if present(i) else ()
+
+    done = coco.adaptive_detections(200, detect, lambda a, b: a != b, stride=3)
+    assert sorted(calls) == sorted(done) and len(set(calls)) == len(calls)  # each frame run at most once
+    assert {36, 37, 80, 81} <= set(done)  # both edges found to the frame
+    assert all(done[i] == detect(i) for i in done)
+    # every frame left out lies between two run frames that agree
+    run = sorted(done)
+    for a, b in zip(run[:-1], run[1:]):
+        if b - a > 1:
+            assert done[a] == done[b]
+    assert len(done) < 200 / 3 + 12
+    still = coco.adaptive_detections(200, lambda i: (), lambda a, b: a != b, stride=4)
+    assert sorted(still) == list(range(0, 200, 4)) + [199]
+    assert coco.adaptive_detections(1, lambda i: (), lambda a, b: True, stride=3) == {0: ()}
+
+
+def test_detections_differ_by_count_class_or_a_move_of_a_few_degrees():
+    from binauralize.vision.objects import Detection
+
+    def det(cls, x):
+        return Detection(cls, x, 135.0, 2.0, 0.9, (x - 10, 120, x + 10, 150))
+
+    w, h, fov = 480, 270, 70.0
+    a = [det("cat", 100.0), det("person", 300.0)]
+    assert not coco.changed(a, [det("person", 300.5), det("cat", 100.5)], w, h, fov)  # order and jitter
+    assert coco.changed(a, a[:1], w, h, fov)  # one gone
+    assert coco.changed(a, [det("dog", 100.0), det("person", 300.0)], w, h, fov)  # another class
+    # 30 px at 480 px across 70 degrees is about 4.5 degrees near the centre: a move
+    assert coco.changed(a, [det("cat", 130.0), det("person", 300.0)], w, h, fov)
+
+
 installed = pytest.mark.skipif(coco.installed_model() is None,
                                reason="the detector is not installed (`binauralize fetch-models`; setup.sh runs it)")
 
@@ -253,6 +293,8 @@ def test_objects_follow_a_cat_across_the_picture_end_to_end(tmp_path, capsys):
     assert tracks and tracks[0]["name"] == "cat"
     az = [p[1] for p in tracks[0]["track"]]
     assert az[0] > 15 and az[-1] < -15  # positive = left
+    # the cat moves all the time: the adaptive detector ran on every analysis frame (2 per second)
+    assert report["localization"]["objects"]["frames_detected"] == report["localization"]["objects"]["frames"]
     y = np.concatenate(list(iter_audio(out)), axis=1)
     n = y.shape[1]
     first, last = slice(0, n // 4), slice(3 * n // 4, n)

@@ -291,15 +291,57 @@ def sounding_detections(boxes: list[Box], width: int, height: int, fov_deg: floa
     return out
 
 
+def changed(a: list, b: list, w: int, h: int, fov: float, tol_deg: float = 3.0) -> bool:
+    """Whether two frames' sounding detections (:func:`sounding_detections`) differ: another count of some class,
+    or one of a class's objects (paired in azimuth order) moved by more than ``tol_deg`` in azimuth."""
+    from ..dsp.geometry import pixel_to_direction
+
+    def by_class(dets):
+        out: dict = {}
+        for d in dets:
+            out.setdefault(d.cls, []).append(float(pixel_to_direction(d.x, d.y, w, h, fov)[0]))
+        return {k: np.sort(v) for k, v in out.items()}
+
+    ca, cb = by_class(a), by_class(b)
+    if ca.keys() != cb.keys():
+        return True
+    return any(len(ca[k]) != len(cb[k]) or float(np.max(np.abs(ca[k] - cb[k]))) > tol_deg for k in ca)
+
+
+def adaptive_detections(n: int, detect, differ, stride: int) -> dict:
+    """Detections in ``n`` frames, not all run: every ``stride``-th frame (and the last), then, between two run
+    frames whose detections ``differ``, the middle frame, recursively (bisection), so that every change is found
+    to the frame while a still scene costs ``1/stride`` of the frames. ``detect(i)`` -> frame i's detections;
+    ``differ(a, b)`` -> bool. -> {frame index: detections} of the frames run (a frame left out lies between two run
+    frames whose detections agree)."""
+    if n <= 0:
+        return {}
+    stride = max(1, int(stride))
+    coarse = sorted(set(range(0, n, stride)) | {n - 1})
+    done = {i: detect(i) for i in coarse}
+    todo = list(zip(coarse[:-1], coarse[1:]))
+    while todo:
+        a, b = todo.pop()
+        if b - a > 1 and differ(done[a], done[b]):
+            m = (a + b) // 2
+            done[m] = detect(m)
+            todo += [(a, m), (m, b)]
+    return done
+
+
 def coco_tracks(frames: list, fov_deg: float | None = None, detector: CocoDetector | None = None,
                 min_seconds: float = 1.5, bridge_s: float = 1.0, max_jump_deg: float = 20.0,
-                boxes: dict | None = None) -> list:
+                boxes: dict | None = None, adaptive: bool = True, report: dict | None = None) -> list:
     """``(t, rgb)`` frames -> one :class:`~binauralize.tracks.SourceTrack` per sounding object (linked over frames
     by class and direction, :func:`binauralize.vision.objects.link_tracks`; ``max_jump_deg`` between sightings: an
     airliner crossing the picture moves ~6 deg between frames 0.5 s apart, and the detector's box jitters), weighted 1
-    while it is seen (gaps up to ``bridge_s`` bridged) and 0 otherwise; objects seen in fewer frames than
-    ``min_seconds`` spans are dropped. ``boxes``: filled with track name -> (times ``[K]``, boxes ``[K, 4]``: x0,
-    y0, x1, y1 as fractions of the frame) of its sightings."""
+    while it is seen (gaps up to ``bridge_s`` bridged) and 0 otherwise; objects seen for less than ``min_seconds``
+    are dropped. ``adaptive``: the detector runs on every k-th frame (an object kept is seen in k frames in a row at
+    least, so none is missed) and, by bisection, wherever two of those disagree (:func:`adaptive_detections`); a
+    frame not run lies between two that agree and is taken as they are: a still scene costs a third of the
+    detector's time at the localizer's 2 frames/s, a changing one up to all of it. ``boxes``: filled with track
+    name -> (times ``[K]``, boxes ``[K, 4]``: x0, y0, x1, y1 as fractions of the frame) of its sightings;
+    ``report``: filled with ``frames`` and ``frames_detected``."""
     from ..dsp.geometry import horizontal_fov
     from .objects import link_tracks
 
@@ -309,22 +351,29 @@ def coco_tracks(frames: list, fov_deg: float | None = None, detector: CocoDetect
     times = np.array([t for t, _ in frames], float)
     h, w = frames[0][1].shape[:2]
     fov = horizontal_fov(fov_deg, w, h)
-    dets = [sounding_detections(b, w, h, fov) for b in detector.detect([f for _, f in frames])]
     step = float(np.median(np.diff(times))) if len(times) > 1 else 1.0
-    tracks = link_tracks(times, dets, w, h, fov, max_jump_deg=max_jump_deg,
-                         min_frames=max(2, int(np.ceil(min_seconds / step - 1e-6))), min_fraction=0.0)
+    min_frames = max(2, int(np.ceil(min_seconds / step - 1e-6)))  # at every frame: seen this often
+    detect = lambda i: sounding_detections(detector.detect([frames[i][1]])[0], w, h, fov)  # noqa: E731
+    stride = min_frames if adaptive else 1  # an object kept is seen in min_frames frames in a row: one of them runs
+    done = adaptive_detections(len(frames), detect, lambda a, b: changed(a, b, w, h, fov), stride)
+    run = np.array(sorted(done))
+    if report is not None:
+        report.update(frames=len(frames), frames_detected=int(len(run)))
+    run_times, dets = times[run], [done[i] for i in run]
+    tracks = link_tracks(run_times, dets, w, h, fov, max_jump_deg=max_jump_deg, min_frames=2, min_fraction=0.0)
+    # seen for (min_frames - 1) steps at least, as min_frames sightings at every frame were
+    tracks = [tr for tr in tracks if tr.times[-1] - tr.times[0] >= (min_frames - 1) * step - 1e-6]
     for tr in tracks:
         seen = tr.times
         near = np.min(np.abs(times[:, None] - seen[None, :]), axis=1) <= 0.5 * step + 1e-6
-        # bridge short gaps between sightings
-        gaps = np.diff(seen)
-        for a, g in zip(seen[:-1], gaps):
-            if g <= bridge_s + 1e-6:
-                near |= (times >= a) & (times <= a + g)
+        # between two sightings: bridged when short, or when no frame between them was run (the scene agreed)
+        for a, b in zip(seen[:-1], seen[1:]):
+            if b - a <= bridge_s + 1e-6 or not np.any((run_times > a + 1e-9) & (run_times < b - 1e-9)):
+                near |= (times >= a) & (times <= b)
         tr.weight_times, tr.weight = times.copy(), near.astype(float)
         tr.info["detector"] = "coco (NanoDet)"
         if boxes is not None:
-            boxes[tr.name] = (tr.times.copy(), _sighting_boxes(tr, times, dets, w, h, fov))
+            boxes[tr.name] = (tr.times.copy(), _sighting_boxes(tr, run_times, dets, w, h, fov))
     return tracks
 
 
