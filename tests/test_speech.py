@@ -60,6 +60,31 @@ def test_speech_is_kept_noise_removed_and_aligned(speech, separator):
 
 
 @needs_espeak
+def test_quiet_and_loud_speech_separate_alike(speech, separator):
+    """The model hears one level whatever the input's: speech in noise at -55 dBFS (where DeepFilterNet alone
+    returned nothing of some voices) and near full scale separates as at a normal level, scaled."""
+    x, sr = speech
+    mix = x + 0.5 * np.random.default_rng(1).standard_normal(len(x))
+    ref = separator(mix, sr)
+    assert si_sdr(ref, x) - si_sdr(mix, x) > 4.0
+    for gain in (10 ** (-55 / 20), 0.3):
+        s = separator(gain * mix, sr) / gain
+        assert np.sqrt(np.mean((s - ref) ** 2)) < 1e-3 * np.sqrt(np.mean(ref ** 2))
+
+
+def test_active_level_leaves_pauses_out():
+    from binauralize.models.speech import active_level_db
+
+    sr = 16000
+    t = np.arange(sr) / sr
+    tone = 0.1 * np.sin(2 * np.pi * 440 * t)  # -20 dBFS peak, -23.0 dBFS RMS
+    with_pause = np.concatenate([tone, np.zeros(3 * sr), tone])
+    assert active_level_db(tone, sr) == pytest.approx(-23.01, abs=0.05)
+    assert active_level_db(with_pause, sr) == pytest.approx(-23.01, abs=0.05)  # the pause does not count
+    assert active_level_db(np.zeros(sr), sr) is None
+
+
+@needs_espeak
 def test_parallel_pieces_join_like_one_pass(speech):
     x, sr = speech
     mix = np.tile(x, 2) + 0.3 * np.random.default_rng(1).standard_normal(2 * len(x))

