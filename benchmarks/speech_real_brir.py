@@ -181,7 +181,7 @@ def main(argv=None) -> int:
         ptracks = [SourceTrack.static(az_a, distance=6.3, name="a"), SourceTrack.static(az_b, distance=6.3, name="b")]
         preds["Position, shipped (oracle)"] = position.render(mono, SR, ptracks, t60=t60, feature_at=feats)
         preds["Speech (oracle)"] = speech.render(mono, SR, tracks, t60=t60)
-        parts = speech.separate(mono, SR)
+        parts = speech.separate(mono, SR, t60=t60)
         sep = float(np.mean([si_sdr(parts[0], ref_v.mean(axis=0)) - si_sdr(mono, ref_v.mean(axis=0)),
                              si_sdr(parts[1], ref_o.mean(axis=0)) - si_sdr(mono, ref_o.mean(axis=0))]))
         if not args.no_detected:

@@ -72,6 +72,34 @@ def test_quiet_and_loud_speech_separate_alike(speech, separator):
         assert np.sqrt(np.mean((s - ref) ** 2)) < 1e-3 * np.sqrt(np.mean(ref ** 2))
 
 
+@needs_espeak
+def test_the_voices_own_reverberation_goes_back_to_the_voice(speech):
+    """The late-reverberation model returns a voice's room tail to the voice, and leaves a sound that starts in the
+    voice's pause where it is; the parts still sum to what was given."""
+    from scipy.signal import fftconvolve
+
+    from binauralize.models.speech import voice_reverb_split
+
+    x, sr = speech
+    rng = np.random.default_rng(2)
+    t60 = 0.5
+    n = int(t60 * sr)
+    tail = rng.standard_normal(n) * np.exp(-3 * np.log(10) * np.arange(n) / (t60 * sr))  # -60 dB at t60
+    tail[: int(0.01 * sr)] = 0.0  # the late part only: after 10 ms
+    tail *= 0.5 / np.sqrt(np.sum(tail ** 2))  # reverberant energy -6 dB below the direct sound
+    gap = np.zeros(3 * sr)
+    dry = np.concatenate([x, gap])
+    reverb = fftconvolve(dry, tail)[: len(dry)]
+    other = np.zeros(len(dry))
+    k0 = len(x) + int(1.5 * sr)
+    other[k0:k0 + sr] = 0.3 * rng.standard_normal(sr)  # a sound of its own, 1.5 s into the voice's pause
+    s2, r2 = voice_reverb_split(dry, reverb + other, sr, t60)
+    assert np.allclose(s2 + r2, dry + reverb + other)
+    left_of_reverb = np.sum(r2[: len(x)] ** 2) / np.sum(reverb[: len(x)] ** 2)
+    assert left_of_reverb < 10 ** (-6 / 10)  # most of the tail under the speech went back to the voice
+    assert np.sum(r2[k0:k0 + sr] ** 2) > 0.9 * np.sum(other[k0:k0 + sr] ** 2)  # the other sound stayed
+
+
 def test_active_level_leaves_pauses_out():
     from binauralize.models.speech import active_level_db
 

