@@ -303,8 +303,13 @@ class Binauralizer:
 
             cues = output_cues_over_time(out, tracks)
             output_cues = cues["summary"]
+            parts = None
+            if getattr(self.learned, "separates_speech", False) and tracks:
+                speech_tracks, rest_tracks = self.learned.groups(tracks)
+                if speech_tracks is not rest_tracks:
+                    parts = {"speech": speech_tracks, "the rest": rest_tracks}
             written += [str(p) for p in write_preview(inp, preview, tracks, fa, fps=lo.fps, width=lo.width,
-                                                      fov=lo.fov, duration=seen / sr, cues=cues)]
+                                                      fov=lo.fov, duration=seen / sr, cues=cues, parts=parts)]
 
         rep = {
             "input": str(inp), "output": str(out), "audio_source": str(audio_src),

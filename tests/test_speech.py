@@ -296,3 +296,22 @@ def test_the_tools_blocks_with_shifted_tracks(speech, separator):
     whole = sp.render(mix, sr, tracks)
     assert y.shape == whole.shape
     assert 10 * np.log10(np.sum((y - whole) ** 2) / np.sum(whole ** 2)) < -10.0
+
+
+def test_the_preview_draws_where_the_speech_and_the_rest_went(tmp_path):
+    """The summary's rendered lines: one per part when the sound is taken apart (the voice's at the talker, the
+    rest's at the other source), one for all otherwise; the PNG is written."""
+    from binauralize.vision.preview import rendered_lines, summary_png
+
+    voice, fan = SourceTrack.static(45.0, name="voice"), SourceTrack.static(-45.0, name="fan")
+    speech_tracks, rest_tracks = SpeechSpatializer.groups([voice, fan])
+    assert speech_tracks is not rest_tracks
+    parts = {"speech": speech_tracks, "the rest": rest_tracks}
+    t = np.linspace(0, 4, 50)
+    lines = rendered_lines([voice, fan], t, parts)
+    assert np.allclose(lines["speech rendered (weighted)"], 45.0)
+    assert np.allclose(lines["the rest rendered (weighted)"], -45.0)
+    assert np.allclose(rendered_lines([voice, fan], t)["rendered (weighted)"], 0.0)  # both weighted alike
+    png = tmp_path / "s.png"
+    summary_png(png, [voice, fan], None, 4.0, None, parts)
+    assert png.stat().st_size > 5_000

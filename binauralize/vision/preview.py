@@ -23,16 +23,26 @@ def weighted_azimuth(tracks: list[SourceTrack], times: np.ndarray) -> np.ndarray
     return (az * w).sum(axis=0)
 
 
+def rendered_lines(tracks: list[SourceTrack], times: np.ndarray, parts: dict | None = None) -> dict:
+    """label -> the azimuth the renderer aims at over ``times`` ``[N]`` (deg): one line for all the sound, or with
+    ``parts`` (part name -> its tracks) one per part."""
+    if parts:
+        return {f"{name} rendered (weighted)": weighted_azimuth(ts, times) for name, ts in parts.items()}
+    return {"rendered (weighted)": weighted_azimuth(tracks, times)}
+
+
 def write_preview(video: str | Path, out: str | Path, tracks: list[SourceTrack], fa=None, fps: float = 10.0,
-                  width: int = 480, fov: float | None = None, duration: float | None = None, cues: dict | None = None
-                  ) -> list[Path]:
+                  width: int = 480, fov: float | None = None, duration: float | None = None, cues: dict | None = None,
+                  parts: dict | None = None) -> list[Path]:
     """Write ``out`` (mp4, H.264) and ``out`` with suffix .png; only the .png summary when ``out`` ends in .png.
     ``cues``: the output's interaural cues over time (:func:`binauralize.metrics.spatial.cues_from_chunks`), drawn
-    in the PNG beside the tracks. Returns the paths written (atomically)."""
+    in the PNG beside the tracks. ``parts``: for a renderer that takes the sound apart, part name -> the tracks that
+    part is rendered along (``--model speech``: the speech and the rest), drawn as one rendered line each.
+    Returns the paths written (atomically)."""
     out = Path(out)
     dur = duration or (float(fa.times[-1]) + 1.0 / fps if fa is not None and len(fa.times) else 10.0)
     if out.suffix.lower() == ".png":
-        summary_png(out, tracks, fa, dur, cues)
+        summary_png(out, tracks, fa, dur, cues, parts)
         return [out]
     import av
     import cv2
@@ -92,7 +102,7 @@ def write_preview(video: str | Path, out: str | Path, tracks: list[SourceTrack],
             tmp.unlink()
         raise
     png = out.with_suffix(".png")
-    summary_png(png, tracks, fa, dur, cues)
+    summary_png(png, tracks, fa, dur, cues, parts)
     return [out, png]
 
 
@@ -111,10 +121,11 @@ def _draw_strip(canvas, h, w, tl, az_line, t, dur):
     cv2.putText(canvas, "right", (2, h + STRIP - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (200, 200, 200), 1)
 
 
-def summary_png(path: Path, tracks: list[SourceTrack], fa, dur: float, cues: dict | None = None) -> None:
+def summary_png(path: Path, tracks: list[SourceTrack], fa, dur: float, cues: dict | None = None,
+                parts: dict | None = None) -> None:
     """Azimuth of each source over time (opacity = its weight) and the weights, as a PNG; with ``cues`` (the
     output's, per 100 ms) also the azimuth its ITD says (Woodworth) over the tracks, and its ILD: listening by
-    numbers."""
+    numbers. ``parts`` (see :func:`write_preview`): one rendered line per part instead of one for all."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -133,7 +144,8 @@ def summary_png(path: Path, tracks: list[SourceTrack], fa, dur: float, cues: dic
         ax[0].plot(t, a, color=col, lw=1, alpha=0.4)
         ax[0].scatter(t, a, s=4 + 20 * w[s], color=col, alpha=np.clip(w[s], 0.05, 1), label=tr.name)
         ax[1].plot(t, w[s], color=col, label=tr.name)
-    ax[0].plot(t, (az * w).sum(axis=0), color="k", lw=1.5, label="rendered (weighted)")
+    for (label, line), style in zip(rendered_lines(tracks, t, parts).items(), ("-", "--", ":", "-.")):
+        ax[0].plot(t, line, color="k", ls=style, lw=1.5, label=label)
     if cues is not None:
         act = np.asarray(cues["active"], bool)
         ct = np.asarray(cues["time"])[act]
