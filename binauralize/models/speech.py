@@ -49,31 +49,50 @@ def active_level_db(x: np.ndarray, sr: float, frame_s: float = 0.02, floor_db: f
 
 
 def voice_reverb_split(speech: np.ndarray, rest: np.ndarray, sr: float, t60: float, ratio: float = 1.0,
-                       nfft: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+                       nfft: int | None = None, chunk_frames: int = 2048) -> tuple[np.ndarray, np.ndarray]:
     """Give the voice back its own reverberation: DeepFilterNet removes much of a voice's room sound with the noise,
     and placed with another source it would move the talker's room there. The late reverberation's power spectrum
     is predicted from the speech's past by the statistical model of Lebart et al. (Acta Acustica 2001; Habets 2009):
     ``L(t, f) = a L(t - 1, f) + |S(t - 1, f)|^2`` with ``a = exp(-2 * 3 ln(10) / t60 * hop)`` (energy decaying 60 dB
     in ``t60`` s), and each time-frequency bin of the rest up to ``ratio * L`` (a reverberant-to-direct bound, 1: the
     speech's decayed energy) goes with the speech (a Wiener-like mask ``min(1, ratio L / |R|^2)``); the two parts
-    still sum to the mono. ``speech``, ``rest`` ``[T]`` -> (speech with its reverberation, rest without) ``[T]`` each.
-    """
-    from scipy.signal import istft, lfilter, stft
+    still sum to the mono. STFT: Hann window of ~23 ms, 75% overlap, in chunks of ``chunk_frames`` frames (the
+    recursion's state carried over), so memory does not grow with the signal. ``speech``, ``rest`` ``[T]`` ->
+    (speech with its reverberation, rest without) ``[T]`` each (float64)."""
+    from scipy.signal import lfilter
 
+    speech = np.asarray(speech, np.float64).reshape(-1)
+    rest = np.asarray(rest, np.float64).reshape(-1)
+    n = len(rest)
     nfft = nfft or int(2 ** np.round(np.log2(0.023 * sr)))  # ~23 ms (1024 at 44.1/48 kHz)
     hop = nfft // 4
-    kw = dict(fs=sr, nperseg=nfft, noverlap=nfft - hop, window="hann")
-    _, _, S = stft(np.asarray(speech, np.float32), **kw)
-    _, _, R = stft(np.asarray(rest, np.float32), **kw)
+    win = np.hanning(nfft + 1)[:-1].astype(np.float32)  # periodic Hann: win^2 sums to 1.5 at 75% overlap
+    half = nfft - hop  # lead: every sample is under four frames (a full overlap-add), the first one's too
+    frames = -(-(n + half) // hop)  # the last frame starts at or after the last sample
+    pad = (frames - 1) * hop + nfft - (n + half)
+    sp = np.pad(speech.astype(np.float32), (half, pad))
+    rp = np.pad(rest.astype(np.float32), (half, pad))
     a = float(np.exp(-2.0 * 3.0 * np.log(10.0) / max(float(t60), 0.05) * hop / sr))
-    late = lfilter([0.0, 1.0], [1.0, -a], np.abs(S) ** 2, axis=1)  # sum over k >= 1 of a^(k-1) |S(t-k)|^2
-    del S
-    pr = np.abs(R) ** 2
-    mask = np.minimum(1.0, ratio * late / np.maximum(pr, 1e-30)).astype(np.float32)
-    del late, pr
-    _, rev = istft(mask * R, **kw)
-    rev = np.pad(rev, (0, max(0, len(rest) - len(rev))))[:len(rest)].astype(np.float64)
-    return np.asarray(speech, np.float64) + rev, np.asarray(rest, np.float64) - rev
+    rev = np.zeros(len(rp), np.float64)
+    zi = np.zeros((nfft // 2 + 1, 1))
+    last = np.zeros(nfft // 2 + 1)  # |S|^2 of the frame before the chunk
+    view = np.lib.stride_tricks.sliding_window_view
+    for f0 in range(0, frames, chunk_frames):
+        f1 = min(frames, f0 + chunk_frames)
+        seg = slice(f0 * hop, (f1 - 1) * hop + nfft)
+        S = np.fft.rfft(view(sp[seg], nfft)[::hop] * win, axis=1).T  # [F, frames]
+        R = np.fft.rfft(view(rp[seg], nfft)[::hop] * win, axis=1).T
+        ps = np.abs(S) ** 2
+        # L(t) = a L(t-1) + |S(t-1)|^2: the input shifted by one frame, the filter's state carried across chunks
+        shifted = np.concatenate([last[:, None], ps[:, :-1]], axis=1)
+        late, zi = lfilter([1.0], [1.0, -a], shifted, axis=1, zi=zi * 1.0)
+        last = ps[:, -1]
+        mask = np.minimum(1.0, ratio * late / np.maximum(np.abs(R) ** 2, 1e-30))
+        y = np.fft.irfft(mask * R, nfft, axis=0).T * win  # [frames, nfft], synthesis window
+        for k in range(f1 - f0):
+            rev[(f0 + k) * hop:(f0 + k) * hop + nfft] += y[k]
+    rev = rev[half:half + n] / 1.5
+    return speech + rev, rest - rev
 
 
 def rest_share_gate(rest: np.ndarray, mono: np.ndarray, sr: float, window_s: float = 4.0, lo_db: float = -12.0,
