@@ -1,0 +1,60 @@
+"""Resident memory of one in-process run over time: is a peak a leak (a baseline that climbs) or a transient?
+
+    .venv/bin/python benchmarks/learned_memory.py --seconds 600 --models speech     # makes the clip and tracks
+    .venv/bin/python benchmarks/rss_over_time.py --model speech
+
+Runs ``binauralize_file`` on benchmarks/.cache/bench_600s_360p30.mp4 with the two given sources of
+learned_memory.py (the first named "voice"), samples VmRSS every 0.5 s in a thread, and prints it every 2 s with the
+run's peak (ru_maxrss). Writes benchmarks/results/rss_over_time_<model>.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="speech")
+    ap.add_argument("--video", type=Path, default=HERE / ".cache" / "bench_600s_360p30.mp4")
+    ap.add_argument("--sources", type=Path, default=HERE / ".cache" / "two_sources_long_voice.json")
+    args = ap.parse_args()
+    from binauralize.api import binauralize_file
+    from binauralize.tracks import load_tracks
+
+    samples: list = []
+    done = threading.Event()
+
+    def watch():
+        while not done.is_set():
+            with open("/proc/self/status") as f:
+                rss = next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmRSS"))
+            samples.append((time.perf_counter(), rss))
+            time.sleep(0.5)
+
+    t0 = time.perf_counter()
+    threading.Thread(target=watch, daemon=True).start()
+    binauralize_file(args.video, HERE / ".cache" / "mem_out.mp4", sources=load_tracks(args.sources), overwrite=True,
+                     method=args.model, notice=lambda m: None)
+    done.set()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    series, last = [], -1e9
+    for t, r in samples:
+        if t - last >= 2.0:
+            series.append((round(t - t0, 1), round(r)))
+            last = t
+    print(f"peak {peak:.0f} MiB; RSS (s, MiB) every 2 s:", " ".join(f"{t:.0f}:{r}" for t, r in series))
+    out = HERE / "results" / f"rss_over_time_{args.model}.json"
+    out.write_text(json.dumps({"command": f"python benchmarks/rss_over_time.py --model {args.model}",
+                               "video": str(args.video.name), "peak_mib": peak, "series_s_mib": series}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
