@@ -129,6 +129,12 @@ def test_silence_and_empty(separator):
     assert separator(np.zeros(0), 44100).shape == (0,)
     z = separator(np.zeros(44100), 44100)
     assert np.max(np.abs(z)) < 1e-6
+    # the whole model with a talker and another source, on no samples, one, and digital silence
+    sp = SpeechSpatializer(lambda sr: Renderer(HRTF.default(sr)), separator=separator)
+    tracks = [SourceTrack.static(40.0, name="voice"), SourceTrack.static(-40.0, name="cat")]
+    for n in (0, 1, 16000):
+        y = sp.render(np.zeros(n), 16000, tracks)
+        assert y.shape == (2, n) and not np.any(y)
 
 
 @needs_espeak

@@ -104,6 +104,8 @@ def rest_share_gate(rest: np.ndarray, mono: np.ndarray, sr: float, window_s: flo
     (docs/position.md, "A talker beside an object that makes no sound"). ``rest``, ``mono`` ``[T]`` -> gate ``[T]``."""
     from scipy.ndimage import uniform_filter1d
 
+    if not len(mono):
+        return np.zeros(0)
     n = max(1, int(frame_s * sr))
     k = -(-len(mono) // n)
     pad = k * n - len(mono)
