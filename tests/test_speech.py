@@ -98,6 +98,9 @@ def test_the_voices_own_reverberation_goes_back_to_the_voice(speech):
     left_of_reverb = np.sum(r2[: len(x)] ** 2) / np.sum(reverb[: len(x)] ** 2)
     assert left_of_reverb < 10 ** (-6 / 10)  # most of the tail under the speech went back to the voice
     assert np.sum(r2[k0:k0 + sr] ** 2) > 0.9 * np.sum(other[k0:k0 + sr] ** 2)  # the other sound stayed
+    # in chunks (the recursion's state carried over) exactly as in one pass
+    s3, r3 = voice_reverb_split(dry, reverb + other, sr, t60, chunk_frames=37)
+    assert np.allclose(r3, r2, atol=1e-9) and np.allclose(s3, s2, atol=1e-9)
 
 
 def test_active_level_leaves_pauses_out():

@@ -85,7 +85,7 @@ def voice_reverb_split(speech: np.ndarray, rest: np.ndarray, sr: float, t60: flo
         ps = np.abs(S) ** 2
         # L(t) = a L(t-1) + |S(t-1)|^2: the input shifted by one frame, the filter's state carried across chunks
         shifted = np.concatenate([last[:, None], ps[:, :-1]], axis=1)
-        late, zi = lfilter([1.0], [1.0, -a], shifted, axis=1, zi=zi * 1.0)
+        late, zi = lfilter([1.0], [1.0, -a], shifted, axis=1, zi=zi)
         last = ps[:, -1]
         mask = np.minimum(1.0, ratio * late / np.maximum(np.abs(R) ** 2, 1e-30))
         y = np.fft.irfft(mask * R, nfft, axis=0).T * win  # [frames, nfft], synthesis window
@@ -131,7 +131,7 @@ class DeepFilterSpeech:
 
     DELAY = 1440
     FRAME = 480
-    LEVEL_DB = -15.0  # the active level the model hears (dBFS RMS); docs/position.md, "The level the model hears"
+    LEVEL_DB = -15.0  # the active level the model hears (dBFS RMS); docs/position.md, "The level it hears"
 
     def __init__(self, atten_lim_db: float = 100.0, threads: int = 2, preroll_s: float = 5.0, fade_s: float = 0.02,
                  min_piece_s: float = 15.0):
@@ -260,7 +260,8 @@ class SpeechSpatializer:
         if self._sep is None:
             self._sep = DeepFilterSpeech()
             self.meta["args"] = {"separator": f"DeepFilterNet3 ({self._sep.model_version})",
-                                 "atten_lim_db": self._sep.atten_lim_db}
+                                 "atten_lim_db": self._sep.atten_lim_db, "level_dbfs": self._sep.LEVEL_DB,
+                                 "reverb_ratio": self.reverb_ratio, "gate_rest": self.gate_rest}
         return self._sep
 
     @staticmethod
