@@ -687,6 +687,9 @@ def _object_tracks(video: Path, lo, tracks: list, loc_report: dict, say, frames:
     faces = [t.name for t in merged if t.info.get("kind") == "face"]
     said = f"object detector: {len(real)} sounding object(s) seen: {seen}"
     say(said + (f"; where a face ({', '.join(faces)}) is seen, the face decides" if faces else ""))
+    if faces and any(t.info.get("class") != "person" for t in real):
+        say("with faces and other sounding objects in view, --model speech can take the voice apart from the rest "
+            "of the sound and put the rest on those objects (docs/position.md, \"Speech taken apart\")")
     return merged
 
 

@@ -365,3 +365,31 @@ def test_of_two_objects_the_one_that_moves_with_the_sound_gets_it(tmp_path, caps
     y = np.concatenate(list(iter_audio(out)), axis=1)
     itd = gcc_phat_itd(y[0, sr:], y[1, sr:], sr)  # after the first second (the synchrony window fills)
     assert sign * itd > 100e-6, (itd, sounding_rep)
+
+
+@installed
+def test_a_face_beside_an_object_suggests_the_speech_model(tmp_path):
+    """--objects with a face and a cat in view: the face keeps the sound, and the tool says that --model speech could
+    put the rest of the sound on the cat."""
+    pytest.importorskip("skimage")
+    import cv2
+    from skimage import data
+
+    from binauralize.api import binauralize_file
+    from binauralize.testing.clips import make_clip
+    from binauralize.testing.faces import face_image
+    from binauralize.vision.localize import LocalizeOptions
+
+    face, _ = face_image(240)
+    cat = cv2.resize(data.chelsea(), (240, 160), interpolation=cv2.INTER_AREA)
+    img = np.zeros((360, 960, 3), np.uint8)
+    img[:] = (60, 75, 60)
+    img[60:300, 100:340] = face
+    img[100:260, 620:860] = cat
+    clip = make_clip(tmp_path / "c.mp4", seconds=3.0, width=960, height=360, fps=10, draw=lambda i, w, h: img)
+    notes: list[str] = []
+    rep = binauralize_file(clip, tmp_path / "o.wav", localize=LocalizeOptions(objects=True), notice=notes.append)
+    seen = [t["name"] for t in rep["localization"]["objects"]["tracks"]]
+    assert any(n != "person" for n in seen), seen  # the cat (NanoDet may call it a cow) beside the face's person
+    assert [s["name"] for s in rep["tracks"]["sources"]] == ["face0"]  # the face keeps the sound
+    assert any("--model speech" in n for n in notes), notes
