@@ -24,6 +24,8 @@ def main() -> int:
     ap.add_argument("--model", default="speech")
     ap.add_argument("--video", type=Path, default=HERE / ".cache" / "bench_600s_360p30.mp4")
     ap.add_argument("--sources", type=Path, default=HERE / ".cache" / "two_sources_long_voice.json")
+    ap.add_argument("--localize", action="store_true", help="no --sources: found in the frames")
+    ap.add_argument("--objects", action="store_true", help="with --localize: the object detectors too")
     args = ap.parse_args()
     from binauralize.api import binauralize_file
     from binauralize.tracks import load_tracks
@@ -40,8 +42,11 @@ def main() -> int:
 
     t0 = time.perf_counter()
     threading.Thread(target=watch, daemon=True).start()
-    binauralize_file(args.video, HERE / ".cache" / "mem_out.mp4", sources=load_tracks(args.sources), overwrite=True,
-                     method=args.model, notice=lambda m: None)
+    from binauralize.vision.localize import LocalizeOptions
+
+    binauralize_file(args.video, HERE / ".cache" / "mem_out.mp4", overwrite=True, method=args.model,
+                     sources=None if args.localize else load_tracks(args.sources), notice=lambda m: None,
+                     localize=LocalizeOptions(objects=args.objects) if args.localize else None)
     done.set()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     series, last = [], -1e9
@@ -50,8 +55,10 @@ def main() -> int:
             series.append((round(t - t0, 1), round(r)))
             last = t
     print(f"peak {peak:.0f} MiB; RSS (s, MiB) every 2 s:", " ".join(f"{t:.0f}:{r}" for t, r in series))
-    out = HERE / "results" / f"rss_over_time_{args.model}.json"
-    out.write_text(json.dumps({"command": f"python benchmarks/rss_over_time.py --model {args.model}",
+    tag = args.model + ("_localize" if args.localize else "") + ("_objects" if args.objects else "")
+    out = HERE / "results" / f"rss_over_time_{tag}.json"
+    flags = (" --localize" if args.localize else "") + (" --objects" if args.objects else "")
+    out.write_text(json.dumps({"command": f"python benchmarks/rss_over_time.py --model {args.model}{flags}",
                                "video": str(args.video.name), "peak_mib": peak, "series_s_mib": series}, indent=1))
     return 0
 

@@ -630,10 +630,13 @@ def _object_tracks(video: Path, lo, tracks: list, loc_report: dict, say, frames:
 
     t0 = time.perf_counter()
     if not frames:
+        from .io.framestore import JpegFrames
         from .io.media import iter_frames
 
         # the localizer keeps frames for the detectors (keep_every_s); a caller without them decodes here, once
-        frames = [(t, rgb[:, ::-1] if lo.mirror else rgb) for t, rgb in iter_frames(video, 2.0, lo.width, fast=True)]
+        frames = JpegFrames()
+        for t, rgb in iter_frames(video, 2.0, lo.width, fast=True):
+            frames.append((t, rgb[:, ::-1] if lo.mirror else rgb))
     # the synthetic set's detector knows no talker (its eight instrument classes), so it cannot help --model speech
     skip_synthetic = beside_faces and not lo.objects_weights
     found = [] if skip_synthetic else object_tracks(video, fov_deg=lo.fov, mirror=lo.mirror, weights=lo.objects_weights,

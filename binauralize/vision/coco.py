@@ -348,7 +348,9 @@ def coco_tracks(frames: list, fov_deg: float | None = None, detector: CocoDetect
     if not frames:
         return []
     detector = detector or CocoDetector.load()
-    times = np.array([t for t, _ in frames], float)
+    from ..io.framestore import frame_times
+
+    times = frame_times(frames)
     h, w = frames[0][1].shape[:2]
     fov = horizontal_fov(fov_deg, w, h)
     step = float(np.median(np.diff(times))) if len(times) > 1 else 1.0

@@ -14,11 +14,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
 from ..dsp.geometry import focal_length_px, horizontal_fov, pixel_to_direction
+from ..io.framestore import JpegFrames
 from ..tracks import SourceTrack
 from .detect import Box, FaceDetector, colour_histogram, is_shot_boundary, motion_candidate, mouth_crop
 
@@ -84,7 +85,7 @@ class FrameAnalysis:
     faces: list[FaceTrack]
     motion: list  # per frame: (cx, cy, energy, frac) or None
     detect_seconds: float = 0.0
-    keyframes: list = field(default_factory=list)  # (t, rgb) every options.keep_every_s seconds
+    keyframes: Sequence = field(default_factory=list)  # (t, rgb) every options.keep_every_s s (io.framestore.JpegFrames)
     motion_grid: list = field(default_factory=list)  # with options.objects: per frame, mean |frame difference| (of
     # 255) over a MOTION_GRID-wide grid of cells [rows, MOTION_GRID] float16, None after a cut or at the start
 
@@ -109,12 +110,12 @@ def analyse_video(frames: Iterable[tuple[float, np.ndarray]], options: LocalizeO
     w = h = 0
     t_det = 0.0
     max_gap = max(2, int(round(1.0 * options.fps)))
-    keyframes, next_keep = [], 0.0
+    keyframes, next_keep = JpegFrames(), 0.0  # compressed: two a second would grow with the video
     for i, (t, rgb) in enumerate(frames):
         if options.mirror:
             rgb = np.ascontiguousarray(rgb[:, ::-1])
         if options.keep_every_s > 0 and t >= next_keep - 1e-6:
-            keyframes.append((float(t), np.array(rgb)))
+            keyframes.append((float(t), rgb))
             next_keep = t + options.keep_every_s
         h, w = rgb.shape[:2]
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)

@@ -280,6 +280,7 @@ def object_tracks(video: str | Path | None, detector: ObjectDetector | None = No
     ``(t, rgb)`` pairs already decoded (e.g. the localizer's keyframes, already mirrored if need be) instead.
     ``probe_every``: look at every n-th frame first and stop there when it shows nothing (real footage)."""
     from ..dsp.geometry import horizontal_fov
+    from ..io.framestore import frame_times
     from ..io.media import iter_frames
 
     if detector is None:
@@ -294,7 +295,7 @@ def object_tracks(video: str | Path | None, detector: ObjectDetector | None = No
         return []
     import cv2
 
-    times = np.array([t for t, _ in frames])
+    times = frame_times(frames)
     fh, fw = frames[0][1].shape[:2]
 
     def detect(idx: list[int]) -> list:
