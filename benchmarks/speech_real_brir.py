@@ -209,7 +209,7 @@ def main(argv=None) -> int:
     cmd = "python benchmarks/speech_real_brir.py " + " ".join(sys.argv[1:] if argv is None else argv)
     methods = list(dict.fromkeys(r["method"] for r in rows))
     lines = ["# A voice and an instrument at -40 and +40 degrees (measured BRIRs): `--model speech`", "",
-             f"Regenerate with `{cmd}` ({(time.time() - t0) / 60:.1f} min). {len(rows) // len(methods)} mixtures: "
+             f"Regenerate with `{cmd}` ({(time.time() - t0) / 60:.1f} min). {len(rows) // max(1, len(methods))} mixtures: "
              f"{len(PAIRS)} pairs of a voice (speech or singing) and an instrument (castanets or trumpet), each pair in "
              "both placements, equal levels, convolved with BRIRs measured on a KEMAR in a seminar room (6.3 m) and "
              "summed; input (L+R)/2 of that mix. Oracle rows are told the true azimuths and which one is the voice; "
@@ -220,7 +220,8 @@ def main(argv=None) -> int:
              "averaged over the two). L+R and L-R part: the STFT distance split exactly between the sum and "
              "difference channels; STFT at best level: each output scaled by the gain that minimises it.", ""]
     summary = summarize(rows)
-    lines += summary_table_lines(summary, COLS, clips=False)
+    if rows:  # not with --only-extra
+        lines += summary_table_lines(summary, COLS, clips=False)
     if found:
         lines += ["", "Tracks the tool found in the detected runs (name, azimuth at the start):", ""]
         lines += [f"- {f['clip']}, {f['method']}: " + ", ".join(f"{n} {az:+.1f}" if az is not None else n
