@@ -203,3 +203,63 @@ def test_a_context_model_separates_and_its_chunks_have_no_seams():
     whole, _ = sp.masks(low + high, tracks)
     chunked, _ = sp.masks(low + high, tracks, chunk_frames=7)
     np.testing.assert_allclose(chunked, whole, atol=1e-6)
+
+
+# --- position-nmf: the class-NMF masks refined by the position network ------------------------------------------
+def position_nmf_spatializer(seed=0):
+    import torch
+
+    from binauralize.models.class_nmf import NMFPositionSpatializer
+    from binauralize.models.position import PositionMasker
+
+    torch.manual_seed(seed)
+    nmf = two_class_model()
+    net = PositionMasker(hidden=4, classes=nmf.classes, atoms=nmf.dictionaries.shape[1], nmf_iters=nmf.iters)
+    net.set_nmf(nmf)
+    return NMFPositionSpatializer(net, lambda sr: Renderer(HRTF.default(sr)))
+
+
+def test_position_nmf_untrained_returns_the_class_nmf_masks():
+    x = tones([300, 400, 3000, 4000])
+    tracks = [SourceTrack.static(60.0, name="low0"), SourceTrack.static(-60.0, name="high0")]
+    refined, tt = position_nmf_spatializer().masks(x, tracks)
+    plain, tt2 = spatializer().masks(x, tracks)
+    np.testing.assert_array_equal(tt, tt2)
+    assert np.abs(refined - plain).max() < 2e-3  # the zero-initialised correction: softmax(log(prior + 1e-4))
+    np.testing.assert_allclose(refined.sum(0), 1, atol=1e-5)
+
+
+def test_position_nmf_trained_correction_is_permutation_invariant_and_one_source_is_the_renderer(rng):
+    import torch
+
+    sp = position_nmf_spatializer()
+    with torch.no_grad():  # a non-zero correction, as after training
+        for p in sp.model.parameters():
+            p.add_(0.5 * torch.randn_like(p))
+    x = tones([300, 3000]) + 0.01 * rng.standard_normal(SR)
+    a = [SourceTrack.static(50.0, name="low0"), SourceTrack.static(-50.0, name="high0")]
+    ma, _ = sp.masks(x, a)
+    mb, _ = sp.masks(x, a[::-1])
+    np.testing.assert_allclose(ma[[1, 0, 2]], mb, atol=1e-5)
+    assert np.abs(ma - spatializer().masks(x, a)[0]).max() > 1e-3  # the network does change the masks
+    np.testing.assert_allclose(sp.render(x, SR, a), sp.render(x, SR, a[::-1]), atol=1e-8)
+    one = [SourceTrack.static(30.0, name="low0")]
+    r = Renderer(HRTF.default(SR))
+    np.testing.assert_allclose(sp.render(x, SR, one), r.render(x, one), atol=1e-8)
+    y0 = sp.render(x, SR, [])  # no source: the renderer in front
+    np.testing.assert_allclose(y0, r.render(x, [SourceTrack.static(0.0, name="front")]), atol=1e-8)
+
+
+def test_position_nmf_checkpoint_round_trip_carries_the_separator(tmp_path):
+    from binauralize.models import checkpoint
+    from binauralize.models.class_nmf import NMFPositionSpatializer
+    from binauralize.models.spatializer import open_spatializer
+
+    sp = position_nmf_spatializer()
+    path = checkpoint.save(tmp_path / "pn.safetensors", sp.model)
+    back = open_spatializer(path, renderer_factory=lambda sr: Renderer(HRTF.default(sr)))
+    assert isinstance(back, NMFPositionSpatializer) and back.nmf.classes == ["high", "low"]
+    np.testing.assert_allclose(back.nmf.dictionaries, two_class_model().dictionaries)
+    x = tones([300, 3000])
+    tracks = [SourceTrack.static(60.0, name="low0"), SourceTrack.static(-60.0, name="high0")]
+    np.testing.assert_allclose(back.masks(x, tracks)[0], sp.masks(x, tracks)[0], atol=1e-6)

@@ -196,6 +196,20 @@ def test_train_cache_train_resume_evaluate_and_tool(tmp_path, sources_dir, capsy
     assert main(["evaluate", "--model", "dsp", f"nmf={nck}", f"nmf={nck}@noname", "--data", str(data),
                  "--split", "scene_test", "--out", str(tmp_path / "ev_nmf"), "--input", "real", "-q"]) == 0
     assert set(json.loads((tmp_path / "ev_nmf" / "summary.json").read_text())) == {"dsp", "nmf", "nmf-noname"}
+    pncfg = tmp_path / "position_nmf.toml"  # position-nmf: the position network refines that separator's masks
+    pncfg.write_text(open("configs/debug_position.toml").read().replace("hidden = 4", f'hidden = 4\nprior = "{nck}"'))
+    assert main(["train", str(pncfg), "--data", str(data), "--out", str(tmp_path / "pn"), "-q"]) == 0
+    pnck = tmp_path / "pn" / "best.safetensors"
+    pmeta = checkpoint.read_metadata(pnck)
+    assert pmeta["model"] == "position" and pmeta["args"]["classes"] == nmeta["args"]["classes"]
+    np.testing.assert_allclose(checkpoint_tensor(pnck, "nmf_dictionaries"),
+                               checkpoint_tensor(nrun / "best.safetensors", "dictionaries"), rtol=1e-3, atol=1e-6)
+    assert main(["evaluate", "--model", f"pn={pnck}", "--data", str(data), "--split", "scene_test",
+                 "--out", str(tmp_path / "ev_pn"), "--input", "real", "-q"]) == 0
+    assert set(json.loads((tmp_path / "ev_pn" / "summary.json").read_text())) == {"pn"}
+    pncfg.write_text(pncfg.read_text().replace(f'prior = "{nck}"', f'prior = "{pnck}"'))  # not a class-nmf file
+    assert main(["train", str(pncfg), "--data", str(data), "--out", str(tmp_path / "pn_bad"), "-q"]) == 1
+    assert "is not a class-nmf checkpoint" in capsys.readouterr().err
     from binauralize.train.class_nmf_fit import _stem_frames  # dictionaries of the sources as heard at the head
 
     dry, wet, both = (_stem_frames(data, ids[:3], stems=k, cache=cache) for k in ("dry", "wet", "both"))

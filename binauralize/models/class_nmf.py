@@ -109,6 +109,45 @@ class ClassNMF:
         z = np.exp(z - z.max(axis=-1, keepdims=True))
         return z / z.sum(axis=-1, keepdims=True)
 
+    def masks_for(self, v: np.ndarray, classes: list, pres: np.ndarray, chunk_frames: int = 3000) -> np.ndarray:
+        """Magnitude spectrogram ``v [F, N]`` of a mixture (16 kHz, 512-point STFT), one class per source (a name
+        of ``self.classes``, or None = unknown: explained by every class's atoms) and presences ``pres [K, N]`` in
+        [0, 1] -> masks ``[K + 1, F, N]`` that sum to one (the last: the residual, 1 where no source is present).
+
+        Each source's mask is its class's share of the NMF model, split between sources of one class by their
+        presence; frames are independent, so ``chunk_frames`` at a time gives the same masks."""
+        k, (f, n) = len(classes), v.shape
+        out = np.zeros((k + 1, f, n), np.float32)
+        if k == 0:
+            out[0] = 1.0
+            return out
+        groups = list(dict.fromkeys(c if c is not None else "*" for c in classes))
+        fs = self.dictionaries.shape[-1]                                      # (2 context + 1) F
+        dicts = [self.dictionaries.reshape(-1, fs) if g == "*" else self.dictionaries[self.classes.index(g)]
+                 for g in groups]
+        w = np.concatenate(dicts).T                                           # [F', M]
+        wc = w[self.context * f:(self.context + 1) * f]                       # the centre frame of each atom
+        edges = np.cumsum([0] + [len(d) for d in dicts])
+        member = [groups.index(c if c is not None else "*") for c in classes]
+        for a in range(0, n, chunk_frames):
+            b = min(n, a + chunk_frames)
+            lo, hi = max(0, a - self.context), min(n, b + self.context)      # neighbours for the stacked frames
+            h = kl_activations(stack_context(v[:, lo:hi], self.context)[:, a - lo:a - lo + b - a], w, self.iters)
+            models = np.stack([wc[:, edges[g]:edges[g + 1]] @ h[edges[g]:edges[g + 1]] for g in range(len(groups))])
+            if self.power != 1.0:  # generalised Wiener masks: each source's model magnitude to this power
+                models = models ** self.power
+            share = np.zeros((k, b - a))                                      # each source's share of its group
+            for g in range(len(groups)):
+                idx = [j for j in range(k) if member[j] == g]
+                p = pres[idx, a:b]
+                share[idx] = p / np.maximum(p.sum(axis=0, keepdims=True), 1e-9)
+            srcm = np.stack([models[member[j]] * share[j] for j in range(k)])  # [K, F, n]; absent: share 0
+            total = srcm.sum(axis=0)
+            empty = total <= 1e-12                                            # nothing present: the residual
+            out[:k, :, a:b] = np.where(empty, 0.0, srcm / np.maximum(total, 1e-12))
+            out[k, :, a:b] = empty
+        return out
+
     # ---------------------------------------------------------------------------------------------- file
     def save(self, path: str | Path, config: dict | None = None, extra: dict | None = None) -> Path:
         """Write a safetensors checkpoint atomically (readable by :func:`binauralize.models.checkpoint.read_metadata`)."""
@@ -157,11 +196,12 @@ class ClassNMFSpatializer(PositionSpatializer):
         super().__init__(model, renderer_factory, device=device, fov_deg=fov_deg, path=path,
                          meta=meta or {"model": MODEL_NAME, "args": model.init_args})
         self.use_names = use_names
+        self.nmf = model  # the separator whose classes and classifier name the sources
         self.last_classes: list[str | None] = []
         self.fixed_classes: list[str | None] | None = None  # set for a clip rendered in blocks: decided once
 
     def track_classes(self, tracks: list, times: np.ndarray, feature_at=None) -> list[str | None]:
-        m = self.model
+        m = self.nmf
         out = []
         for tr in tracks:
             c = class_of(getattr(tr, "name", ""), m.classes) if self.use_names else None
@@ -188,37 +228,51 @@ class ClassNMFSpatializer(PositionSpatializer):
         _, tt, z = sp_stft(mono16, SR, "hann", WIN, WIN - HOP, N_FFT, boundary="even", padded=True)
         v = np.abs(z)
         del z
-        m = self.model
-        k, (f, n) = len(tracks), v.shape
-        out = np.zeros((k + 1, f, n), np.float32)
+        k = len(tracks)
         if k == 0:
-            out[0] = 1.0
-            return out, tt
+            return self.model.masks_for(v, [], np.zeros((0, v.shape[1])), chunk_frames), tt
         fixed = self.fixed_classes
         classes = fixed if fixed is not None and len(fixed) == k else self.track_classes(tracks, tt, feature_at)
         self.last_classes = classes
-        groups = list(dict.fromkeys(c if c is not None else "*" for c in classes))
-        fs = m.dictionaries.shape[-1]                                         # (2 context + 1) F
-        dicts = [m.dictionaries.reshape(-1, fs) if g == "*" else m.dictionaries[m.classes.index(g)] for g in groups]
-        w = np.concatenate(dicts).T                                           # [F', M]
-        wc = w[m.context * f:(m.context + 1) * f]                             # the centre frame of each atom
-        edges = np.cumsum([0] + [len(d) for d in dicts])
         pres = np.stack([np.clip(tr.at(tt)[3], 0.0, 1.0) for tr in tracks])  # [K, N]
-        member = [groups.index(c if c is not None else "*") for c in classes]
-        for a in range(0, n, chunk_frames):
-            b = min(n, a + chunk_frames)
-            lo, hi = max(0, a - m.context), min(n, b + m.context)            # neighbours for the stacked frames
-            h = kl_activations(stack_context(v[:, lo:hi], m.context)[:, a - lo:a - lo + b - a], w, m.iters)
-            models = np.stack([wc[:, edges[g]:edges[g + 1]] @ h[edges[g]:edges[g + 1]] for g in range(len(groups))])
-            if m.power != 1.0:  # generalised Wiener masks: each source's model magnitude to this power
-                models = models ** m.power
-            share = np.zeros((k, b - a))                                      # each source's share of its group
-            for g in range(len(groups)):
-                idx = [j for j in range(k) if member[j] == g]
-                p = pres[idx, a:b]
-                share[idx] = p / np.maximum(p.sum(axis=0, keepdims=True), 1e-9)
-            srcm = np.stack([models[member[j]] * share[j] for j in range(k)])  # [K, F, n]; absent: share 0
-            total = srcm.sum(axis=0)
-            out[:k, :, a:b] = srcm / np.maximum(total, 1e-12)
-            out[k, :, a:b] = (total <= 1e-12)                                 # nothing present: the residual
-        return out, tt
+        return self.model.masks_for(v, classes, pres, chunk_frames), tt
+
+
+class NMFPositionSpatializer(ClassNMFSpatializer):
+    """``--model position-nmf``: the class-NMF masks refined by a position network
+    (:class:`~binauralize.models.position.PositionMasker` with ``classes``): the network sees the mono, each
+    source's direction tokens, crop embedding and class (one-hot), and the NMF prior masks, and returns corrected
+    masks; untrained it returns the prior. Classes are decided as for class-nmf (names, else the picture)."""
+
+    how = ("the mono is split by class-conditioned NMF refined by the position network (one part per source), each "
+           "part rendered along its track")
+
+    def __init__(self, model, renderer_factory, device: str = "cpu", fov_deg: float | None = None,
+                 path: Path | None = None, meta: dict | None = None, use_names: bool = True):
+        PositionSpatializer.__init__(self, model, renderer_factory, device=device, fov_deg=fov_deg, path=path,
+                                     meta=meta or {"model": "position", "args": model.init_args})
+        self.use_names = use_names
+        self.nmf = model.nmf()
+        self.last_classes: list[str | None] = []
+        self.fixed_classes: list[str | None] | None = None
+
+    masks = PositionSpatializer.masks
+
+    def prior_masks(self, mag: np.ndarray, tt: np.ndarray, tracks: list, feature_at=None):
+        k = len(tracks)
+        if k == 0:
+            return None, None
+        fixed = self.fixed_classes
+        classes = fixed if fixed is not None and len(fixed) == k else self.track_classes(tracks, tt, feature_at)
+        self.last_classes = classes
+        pres = np.stack([np.clip(tr.at(tt)[3], 0.0, 1.0) for tr in tracks])
+        return self.nmf.masks_for(mag, classes, pres), class_onehot(classes, self.nmf.classes)
+
+
+def class_onehot(classes: list, known: list[str]) -> np.ndarray:
+    """Source classes (names or None) -> float32 ``[K, len(known)]`` one-hot rows (zeros for an unknown class)."""
+    out = np.zeros((len(classes), len(known)), np.float32)
+    for j, c in enumerate(classes):
+        if c in known:
+            out[j, known.index(c)] = 1.0
+    return out

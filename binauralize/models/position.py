@@ -146,7 +146,8 @@ class PositionMasker(nn.Module):
     """
 
     def __init__(self, hidden: int = 32, n_freq: int = 4, extra_dim: int = 0, n_bins: int = N_FFT // 2 + 1,
-                 trunk: str = "efficientnet-lite0", arch: str = "conv", blocks: int = 4):
+                 trunk: str = "efficientnet-lite0", arch: str = "conv", blocks: int = 4,
+                 classes: list | None = None, atoms: int = 12, nmf_iters: int = 100):
         super().__init__()
         if arch not in ("conv", "tcn"):
             from ..errors import InputError
@@ -155,9 +156,20 @@ class PositionMasker(nn.Module):
         self.init_args = dict(hidden=hidden, n_freq=n_freq, extra_dim=extra_dim, n_bins=n_bins, trunk=trunk)
         if arch != "conv":  # the first shipped weights' args stay as they were
             self.init_args.update(arch=arch, blocks=blocks)
+        self.classes = list(classes or [])
+        if self.classes:  # class-NMF prior (position-nmf): its dictionaries and crop classifier travel as buffers
+            self.init_args.update(classes=self.classes, atoms=atoms, nmf_iters=nmf_iters)
+            k = len(self.classes)
+            self.register_buffer("nmf_dictionaries", torch.zeros(k, atoms, n_bins))
+            if extra_dim > 1:
+                self.register_buffer("clf_weight", torch.zeros(k, extra_dim - 1))
+                self.register_buffer("clf_bias", torch.zeros(k))
+                self.register_buffer("clf_mean", torch.zeros(extra_dim - 1))
+                self.register_buffer("clf_std", torch.ones(extra_dim - 1))
+        self.nmf_iters = nmf_iters
         self.n_freq, self.extra_dim, self.trunk, self.arch = n_freq, extra_dim, trunk, arch
         self.use_visual = extra_dim > 0
-        d = 4 * n_freq + 1 + extra_dim
+        d = 4 * n_freq + 1 + extra_dim + len(self.classes)  # tokens end with the class, one-hot (zeros: unknown)
         self.residual_logit = nn.Parameter(torch.zeros(1))
         if arch == "tcn":
             c = hidden * 4
@@ -167,6 +179,7 @@ class PositionMasker(nn.Module):
             self.film = nn.Sequential(nn.Linear(d + 1, hidden * 4), nn.GELU(), nn.Linear(hidden * 4, 2 * c * blocks))
             self.head = nn.Sequential(_ChannelNorm(c), nn.Conv1d(c, n_bins, 1))
             self.receptive_frames = 2 * (2 ** blocks - 1)
+            self._prior_layers(c, n_bins, self.head[-1])
             return
         self.receptive_frames = RECEPTIVE_FRAMES
         self.encoder = nn.Sequential(nn.Conv1d(n_bins, hidden * 4, 3, padding=1), nn.GELU(),
@@ -176,12 +189,53 @@ class PositionMasker(nn.Module):
         self.decoder = nn.Sequential(nn.Conv1d(hidden * 4, hidden * 4, 3, padding=4, dilation=4), nn.GELU(),
                                      nn.Conv1d(hidden * 4, hidden * 4, 3, padding=1), nn.GELU(),
                                      nn.Conv1d(hidden * 4, n_bins, 1))
+        self._prior_layers(hidden * 4, n_bins, self.decoder[-1])
 
-    def forward(self, logmag: torch.Tensor, tokens: torch.Tensor, presence: torch.Tensor) -> torch.Tensor:
+    def _prior_layers(self, c: int, n_bins: int, last: nn.Conv1d) -> None:
+        """With a class-NMF prior: a 1x1 conv that adds each source's prior log-mask to its features, and a
+        zero-initialised last layer, so the untrained network returns the prior masks (it learns corrections)."""
+        if not self.classes:
+            return
+        self.prior_in = nn.Conv1d(n_bins, c, 1)
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
+
+    def nmf(self):
+        """The class-NMF separator carried in this network's buffers
+        (:class:`~binauralize.models.class_nmf.ClassNMF`), or None without a prior."""
+        if not self.classes:
+            return None
+        from .class_nmf import ClassNMF
+
+        clf = None
+        if hasattr(self, "clf_weight") and float(self.clf_weight.abs().sum()) > 0:
+            clf = {k: getattr(self, f"clf_{k}").detach().cpu().numpy() for k in ("weight", "bias", "mean", "std")}
+        return ClassNMF(self.classes, self.nmf_dictionaries.detach().cpu().numpy(), clf, self.trunk, self.nmf_iters)
+
+    def set_nmf(self, nmf) -> None:
+        """Copy a fitted :class:`~binauralize.models.class_nmf.ClassNMF` (same classes, atoms and bins) into the
+        buffers."""
+        if list(nmf.classes) != self.classes or nmf.context:
+            from ..errors import InputError
+
+            raise InputError("the class-NMF prior must have the model's classes and no frame context")
+        with torch.no_grad():
+            self.nmf_dictionaries.copy_(torch.from_numpy(np.asarray(nmf.dictionaries, np.float32)))
+            if nmf.classifier is not None and hasattr(self, "clf_weight"):
+                for k in ("weight", "bias", "mean", "std"):
+                    getattr(self, f"clf_{k}").copy_(torch.from_numpy(np.asarray(nmf.classifier[k], np.float32)))
+
+    def forward(self, logmag: torch.Tensor, tokens: torch.Tensor, presence: torch.Tensor,
+                prior: torch.Tensor | None = None) -> torch.Tensor:
+        """``prior`` ``[B, K + 1, F, T]``: the class-NMF masks (needed when the model has ``classes``): the output
+        starts from them (logits = log prior + the network's correction)."""
         b, f, t = logmag.shape
         k = tokens.shape[1]
         if k == 0:
             return torch.ones(b, 1, f, t, device=logmag.device, dtype=logmag.dtype)
+        if self.classes and prior is None:
+            raise ValueError("this model refines class-NMF masks: pass prior")
+        logp = torch.log(prior.clamp(min=0) + 1e-4) if self.classes else None  # [B, K + 1, F, T]
         cond = self.film(torch.cat([tokens, presence[..., None]], dim=-1))  # [B, K, T, 2C] (x blocks for "tcn")
         if self.arch == "tcn":
             h = self.inp(logmag)
@@ -189,6 +243,8 @@ class PositionMasker(nn.Module):
                 h = blk(h)                                                  # [B, C, T]
             c = h.shape[1]
             hk = h[:, None].expand(b, k, c, t).reshape(b * k, c, t)
+            if logp is not None:
+                hk = hk + self.prior_in(logp[:, :k].reshape(b * k, f, t))
             films = cond.reshape(b * k, t, len(self.per_source), 2, c).permute(2, 3, 0, 4, 1)  # [blocks, 2, BK, C, T]
             for blk, (gamma, beta) in zip(self.per_source, films):
                 hk = blk(hk, gamma, beta)
@@ -197,9 +253,15 @@ class PositionMasker(nn.Module):
             h = self.encoder(logmag)                                            # [B, C, T]
             gamma, beta = cond.chunk(2, dim=-1)
             hk = h[:, None] * (1 + gamma.transpose(2, 3)) + beta.transpose(2, 3)  # [B, K, C, T]
-            logits = self.decoder(hk.reshape(b * k, -1, t)).reshape(b, k, f, t)
-        logits = logits.masked_fill(presence[:, :, None, :] <= 0, -1e4)      # absent sources take nothing
+            hk = hk.reshape(b * k, -1, t)
+            if logp is not None:
+                hk = hk + self.prior_in(logp[:, :k].reshape(b * k, f, t))
+            logits = self.decoder(hk).reshape(b, k, f, t)
         res = self.residual_logit.expand(b, 1, f, t)
+        if logp is not None:
+            logits = logits + logp[:, :k]
+            res = res + logp[:, k:]
+        logits = logits.masked_fill(presence[:, :, None, :] <= 0, -1e4)      # absent sources take nothing
         return torch.softmax(torch.cat([logits, res], dim=1), dim=1)
 
 
@@ -285,8 +347,11 @@ class PositionSpatializer(TrunkFeatures):
         from scipy.signal import stft as sp_stft
 
         _, tt, z = sp_stft(mono16, SR, "hann", WIN, WIN - HOP, N_FFT, boundary="even", padded=True)
-        logmag = torch.from_numpy(np.log(np.abs(z) + 1e-5).astype(np.float32))
+        mag = np.abs(z)
         del z
+        prior, onehot = self.prior_masks(mag, tt, tracks, feature_at)
+        logmag = torch.from_numpy(np.log(mag + 1e-5).astype(np.float32))
+        del mag
         n, ctx = logmag.shape[-1], self.model.receptive_frames
         out = np.empty((len(tracks) + 1, logmag.shape[0], n), np.float32)
         with torch.inference_mode():
@@ -295,10 +360,19 @@ class PositionSpatializer(TrunkFeatures):
                 lo, hi = max(0, a - ctx), min(n, b + ctx)
                 tok, pres = source_tokens(tracks, tt[lo:hi], self.model.n_freq, feature_at, self.fov_deg,
                                           self.model.extra_dim)  # per piece: visual tokens are large
-                m = self.model(logmag[None, :, lo:hi].to(self.device), torch.from_numpy(tok)[None].to(self.device),
-                               torch.from_numpy(pres)[None].to(self.device))
+                if onehot is not None:
+                    tok = np.concatenate([tok, np.repeat(onehot[:, None], hi - lo, axis=1)], axis=-1)
+                args = [logmag[None, :, lo:hi], torch.from_numpy(tok)[None], torch.from_numpy(pres)[None]]
+                if prior is not None:
+                    args.append(torch.from_numpy(prior[None, :, :, lo:hi]))
+                m = self.model(*(a.to(self.device) for a in args))
                 out[:, :, a:b] = m[0, :, :, a - lo:b - lo].float().cpu().numpy()
         return out, tt
+
+    def prior_masks(self, mag: np.ndarray, tt: np.ndarray, tracks: list, feature_at=None):
+        """-> (prior masks ``[K + 1, F, N]``, class one-hots ``[K, classes]``) for a model that refines a prior;
+        (None, None) for the plain position model."""
+        return None, None
 
     def separate(self, mono: np.ndarray, sr: int, tracks: list, feature_at=None, chunk_s: float = 10.0) -> np.ndarray:
         """Mono ``[T]`` at ``sr`` -> parts ``[K + 1, T]`` (sources, then the residual) that sum to the mono.

@@ -204,6 +204,10 @@ def open_spatializer(name_or_path: str | Path, hop_s: float = 0.1, device: str =
         return FlowSpatializer(model, renderer_factory, steps=steps, device=device, path=path, meta=meta)
     from .position import PositionSpatializer
 
+    if getattr(model, "classes", None):  # position-nmf: refines the class-NMF masks it carries
+        from .class_nmf import NMFPositionSpatializer
+
+        return NMFPositionSpatializer(model, renderer_factory, device=device, fov_deg=fov_deg, path=path, meta=meta)
     return PositionSpatializer(model, renderer_factory, device=device, fov_deg=fov_deg, path=path, meta=meta)
 
 

@@ -251,14 +251,32 @@ def train(cfg: dict, out: str | Path, resume: bool = False, device: str | None =
         cfg["model"].pop("visual", None)
         cfg["model"]["trunk"] = dc["trunk"]
         hr = float((cfg.get("loss") or {}).get("binaural", 0)) > 0  # the output-domain term needs HRTF responses
+        prior_nmf = None
+        if cfg["model"].get("prior"):  # position-nmf: refine the masks of a fitted class-NMF separator
+            from ..models.class_nmf import ClassNMF
+
+            from ..models.checkpoint import read_metadata
+            from ..models.spatializer import resolve_checkpoint
+
+            prior_path = resolve_checkpoint(str(cfg["model"].pop("prior")))  # a path or a shipped name
+            if read_metadata(prior_path).get("model") != "class-nmf":
+                raise InputError(f"[model] prior: {prior_path} is not a class-nmf checkpoint")
+            prior_nmf, _ = ClassNMF.load(prior_path)
+            if prior_nmf.context:
+                raise InputError("[model] prior: a class-NMF separator without frame context (context = 0) is needed")
+            cfg["model"].update(classes=prior_nmf.classes, atoms=int(prior_nmf.dictionaries.shape[1]),
+                                nmf_iters=prior_nmf.iters)
+            cfg["model"]["prior_file"] = str(prior_path)
         windows = partial(SourceWindows, max_sources=int(dc.get("max_sources", 3)),
-                          visual_dim=int(cfg["model"].get("extra_dim", 0)), hrtf_response=hr, targets=targets)
+                          visual_dim=int(cfg["model"].get("extra_dim", 0)), hrtf_response=hr, targets=targets,
+                          prior_nmf=prior_nmf)
         if float(dc.get("remix") or 0) > 0:  # dynamic remixing: training items that sum two clips' windows
             from .sources import RemixWindows
 
             windows = partial(RemixWindows, remix=float(dc["remix"]), max_sources=int(dc.get("max_sources", 6)),
                               always_below=int(dc.get("remix_always_below") or 0),
-                              visual_dim=int(cfg["model"].get("extra_dim", 0)), hrtf_response=hr, targets=targets)
+                              visual_dim=int(cfg["model"].get("extra_dim", 0)), hrtf_response=hr, targets=targets,
+                              prior_nmf=prior_nmf)
     if cfg["model"]["name"] == "flow":  # DSP renderings of the inputs (issue 7, generative variant)
         from .dsp_renders import FlowWindows, add_dsp_renders
 
@@ -278,8 +296,10 @@ def train(cfg: dict, out: str | Path, resume: bool = False, device: str | None =
     vl = DataLoader(va, batch_size=int(tc["batch_size"]), shuffle=False, num_workers=0)
 
     name, args = model_args(cfg, trunk_info) if cfg["model"]["name"] not in ("position", "flow") else \
-        (cfg["model"]["name"], {k: v for k, v in cfg["model"].items() if k != "name"})
+        (cfg["model"]["name"], {k: v for k, v in cfg["model"].items() if k not in ("name", "prior_file")})
     model = build(name, **args).to(dev)
+    if cfg["model"]["name"] == "position" and cfg["model"].get("classes"):
+        model.set_nmf(prior_nmf)  # the prior's dictionaries and classifier travel in the checkpoint
     visual = [p for n, p in model.named_parameters() if n.startswith(("adapter", "conv1x1", "rir_", "coh_"))]
     vis_ids = {id(p) for p in visual}
     rest = [p for p in model.parameters() if id(p) not in vis_ids]

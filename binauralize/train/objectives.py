@@ -62,7 +62,10 @@ def position_losses(model, batch: dict, weights: dict | None = None) -> dict:
     w = weights or {}
     x = stft(batch["mix"])                                                  # [B, F, T]
     mag = x.abs()
-    masks = model(torch.log(mag + 1e-5), batch["tokens"], batch["presence"])
+    inputs = [torch.log(mag + 1e-5), batch["tokens"], batch["presence"]]
+    if "prior" in batch:  # position-nmf: the class-NMF masks the network refines
+        inputs.append(batch["prior"])
+    masks = model(*inputs)
     p = stft(batch["stems"]).abs() ** 2                                     # [B, S, F, T]
     tot = p.sum(1, keepdim=True)
     irm = torch.where(tot > 1e-10, p / (tot + 1e-12), torch.zeros_like(p))

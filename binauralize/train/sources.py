@@ -112,8 +112,9 @@ class SourceWindows(CachedWindows):
     _keep_start = False
 
     def __init__(self, *a, max_sources: int = 3, n_freq: int = 4, visual_dim: int = 0, hrtf_response: bool = False,
-                 targets: str = "dry", **kw):
+                 targets: str = "dry", prior_nmf=None, **kw):
         super().__init__(*a, **kw)
+        self.prior_nmf = prior_nmf  # a ClassNMF: items get its masks ("prior") and class one-hots in the tokens
         if targets not in ("dry", "wet"):
             from ..errors import InputError
 
@@ -164,12 +165,45 @@ class SourceWindows(CachedWindows):
             tk[:k], pr[:k] = tok[:k], pres[:k]
             pr[:k] *= (np.abs(s[:k]).reshape(k, -1, 1).max(axis=-1).mean() > 0)  # silent stems count as absent
         item.update(stems=torch.from_numpy(s), tokens=torch.from_numpy(tk), presence=torch.from_numpy(pr))
+        if self.prior_nmf is not None:  # each slot's class index (-1: empty or not a known class)
+            from ..models.class_nmf import class_of
+
+            known = self.prior_nmf.classes
+            cls = np.full(self.max_sources, -1, np.int64)
+            for j, tr in enumerate(tracks[:k]):
+                c = class_of(getattr(tr, "name", ""), known)
+                cls[j] = known.index(c) if c is not None else -1
+            item["classes"] = torch.from_numpy(cls)
         if self.hrtf_response:  # each source's HRTF pair at its direction mid-window (the binaural loss term)
             hr = np.zeros((self.max_sources, 2, 2, N_FFT // 2 + 1), np.float32)
             for j, tr in enumerate(tracks[:k]):
                 az, el, _, _ = tr.at(np.array([centre]))
                 hr[j] = hrtf_response(az[0], el[0])
             item["hrtf"] = torch.from_numpy(hr)
+        return self.with_prior(item) if type(self) is SourceWindows else item
+
+    def with_prior(self, item: dict) -> dict:
+        """Add the class-NMF masks of the item's mono (``prior [S + 1, F, frames]``: the sounding slots, zeros for
+        empty ones, the residual last) and append each slot's class one-hot to its tokens. Computed on the final
+        mono (after any remix), with the objective's STFT frames. No-op without ``prior_nmf``."""
+        if self.prior_nmf is None:
+            return item
+        from ..models.class_nmf import class_onehot
+        from ..models.mono2binaural import stft
+
+        nmf = self.prior_nmf
+        mag = stft(item["mix"]).abs().numpy().astype(np.float64)               # [F, frames]
+        pres = item["presence"].numpy()
+        cls = item["classes"].numpy()
+        on = np.flatnonzero(pres.max(axis=1) > 0)
+        names = [nmf.classes[c] if c >= 0 else None for c in cls[on]]
+        m = nmf.masks_for(mag, names, pres[on])                                  # [len(on) + 1, F, frames]
+        prior = np.zeros((self.max_sources + 1, *mag.shape), np.float32)
+        prior[on], prior[-1] = m[:-1], m[-1]
+        hot = class_onehot([nmf.classes[c] if c >= 0 else None for c in cls], nmf.classes)  # [S, classes]
+        tok = item["tokens"]
+        item["tokens"] = torch.cat([tok, torch.from_numpy(hot)[:, None].expand(-1, tok.shape[1], -1)], dim=-1)
+        item["prior"] = torch.from_numpy(prior)
         return item
 
 
@@ -220,17 +254,17 @@ class RemixWindows(SourceWindows):
         start = item.pop("start")
         j = self.donor(i)
         if j is None:
-            return item
+            return self.with_prior(item)
         other = super().__getitem__(j)
         start_j = other.pop("start")
         a = np.flatnonzero(item["presence"].numpy().max(axis=1) > 0)
         b = np.flatnonzero(other["presence"].numpy().max(axis=1) > 0)
         if not len(b) or len(a) + len(b) > self.max_sources:
-            return item
+            return self.with_prior(item)
         m = self.raw_mono(self.index[i][0], start) + self.raw_mono(self.index[j][0], start_j)
         item["mix"] = torch.from_numpy((2.0 * m * rms_scale(m)).astype(np.float32))
         slots = np.arange(len(a), len(a) + len(b))
-        for key in ("stems", "tokens", "presence", "hrtf"):
+        for key in ("stems", "tokens", "presence", "hrtf", "classes"):
             if key in item:
                 item[key][slots] = other[key][b]
-        return item
+        return self.with_prior(item)

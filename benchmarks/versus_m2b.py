@@ -1,0 +1,61 @@
+"""Every method of position_ab.py runs against Mono2Binaural on the same clips: the issue-7 target (STFT distance
+15% below Mono2Binaural on two- and three-source scenes, ENV lower too), per subset.
+
+    .venv/bin/python benchmarks/versus_m2b.py benchmarks/results/m2b_ab_near_real.json \\
+        benchmarks/results/position_nmf_ab_near_real.json [...mix JSONs]
+
+Reads the ``per_clip`` rows of any number of ``benchmarks/position_ab.py --json`` files (one of them holding a
+``Mono2Binaural`` method, e.g. ``m2b_ab_near_{real,mix}.json``); a method's row is scored on the clips it shares
+with Mono2Binaural. Prints one markdown row per subset and method: mean STFT and ENV, the STFT difference to
+Mono2Binaural in percent, the paired difference (mean +- standard error) and the share of clips where it is lower.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("json", nargs="+", help="position_ab.py --json outputs")
+    ap.add_argument("--reference", default="Mono2Binaural", help="the method to compare with (default Mono2Binaural)")
+    ap.add_argument("--methods", nargs="*", help="only these methods (default: all)")
+    a = ap.parse_args(argv)
+    rows: dict = {}
+    for f in a.json:
+        for r in json.load(open(f))["per_clip"]:
+            rows[(r["split"], r["input"], r["sources"], r["method"], r["clip"])] = r
+    subsets = sorted({k[:3] for k in rows}, key=lambda k: (k[1] != "real", k[0], k[2]))
+    methods = list(dict.fromkeys(k[3] for k in rows if k[3] != a.reference))
+    if a.methods:
+        methods = [m for m in methods if m in a.methods]
+    print(f"| subset | input | method | clips | STFT | vs {a.reference} | paired difference (lower on) | ENV | "
+          f"ENV {a.reference} |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for split, inp, n in subsets:
+        ref = {k[4]: r for k, r in rows.items() if k[:4] == (split, inp, n, a.reference)}
+        if not ref:
+            continue
+        for m in methods:
+            mine = {k[4]: r for k, r in rows.items() if k[:4] == (split, inp, n, m) and k[4] in ref}
+            if not mine:
+                continue
+            clips = sorted(mine)
+            s = np.array([mine[c]["gao2019/stft"] for c in clips])
+            s0 = np.array([ref[c]["gao2019/stft"] for c in clips])
+            e = np.mean([mine[c]["gao2019/env"] for c in clips])
+            e0 = np.mean([ref[c]["gao2019/env"] for c in clips])
+            d = s - s0
+            se = d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else float("nan")
+            pct = 100 * (s.mean() / s0.mean() - 1)
+            hit = "**" if pct <= -15 else ""
+            print(f"| {split}, {n} sources | {'real mono' if inp == 'real' else '(L+R)/2'} | {m} | {len(clips)} | "
+                  f"{s.mean():.3f} | {hit}{pct:+.1f}%{hit} | {d.mean():+.3f} +- {se:.3f} ({np.mean(d < 0):.0%}) | "
+                  f"{e:.4f} | {e0:.4f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
