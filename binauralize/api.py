@@ -589,7 +589,7 @@ class _TrackModelRenderer(_LearnedRenderer):
     def _tell_classes(self, tracks, classes) -> None:
         if classes and self.notice is not None and len(classes) == len(tracks or []):
             names = ", ".join(f"{t.name}: {c or 'unknown (shares the sound)'}" for t, c in zip(tracks, classes))
-            self.notice(f"class-nmf separated by class ({names}); it knows only {', '.join(self.sp.model.classes)} "
+            self.notice(f"{getattr(self.sp, 'label', 'class-nmf')} separated by class ({names}); it knows only {', '.join(self.sp.model.classes)} "
                         "(the synthetic set's), so on other material its classes are guesses")
 
 

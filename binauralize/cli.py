@@ -76,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a learned spatializer instead of the renderer: mono2binaural, geometry (read the frames), "
                         "position (separates the sources it is given or finds, then renders each), class-nmf (the "
                         "same, separating by each source's class: a --sources name or what the frames show; the "
-                        "synthetic set's eight classes), flow (flow "
+                        "synthetic set's eight classes), position-nmf (class-nmf's "
+                        "masks refined by the position network: the best separator of the synthetic set), flow (flow "
                         "matching over the renderer's output; see --steps), all with shipped weights trained on the "
                         "synthetic set; speech (DeepFilterNet3 takes the speech of a real recording apart: the voice "
                         "on the talking faces, the rest on the other sources seen, else with the voice); or a "
@@ -204,7 +205,7 @@ def build_evaluate_parser() -> argparse.ArgumentParser:
                    help="spatializer(s) to run on --data: mono, dsp, plain, dsp-flipped (mirrored positions), "
                         "dsp-detected (tracks found in the video), dsp-objects (found with --objects), or a learned "
                         "model [LABEL=]NAME|CKPT.safetensors[@flipped][@detected][@objects][@noname][@stepsN] "
-                        "(shipped: mono2binaural, geometry, position, class-nmf, flow; @flipped = mirrored frames; "
+                        "(shipped: mono2binaural, geometry, position, class-nmf, position-nmf, flow; @flipped = mirrored frames; "
                         "@detected = the tracks the tool finds instead of the oracle ones; @objects = those found "
                         "with --objects; @noname = oracle tracks without their names, so class-nmf must see the "
                         "class in the frames; @stepsN = sampling steps of flow)")

@@ -203,7 +203,7 @@ def test_train_cache_train_resume_evaluate_and_tool(tmp_path, sources_dir, capsy
     pmeta = checkpoint.read_metadata(pnck)
     assert pmeta["model"] == "position" and pmeta["args"]["classes"] == nmeta["args"]["classes"]
     np.testing.assert_allclose(checkpoint_tensor(pnck, "nmf_dictionaries"),
-                               checkpoint_tensor(nrun / "best.safetensors", "dictionaries"), rtol=1e-3, atol=1e-6)
+                               checkpoint_tensor(nrun / "best.safetensors", "dictionaries"))  # kept in float32
     assert main(["evaluate", "--model", f"pn={pnck}", "--data", str(data), "--split", "scene_test",
                  "--out", str(tmp_path / "ev_pn"), "--input", "real", "-q"]) == 0
     assert set(json.loads((tmp_path / "ev_pn" / "summary.json").read_text())) == {"pn"}

@@ -37,8 +37,9 @@ def save(path: str | Path, model, config: dict | None = None, extra: dict | None
 
     from .. import __version__
 
-    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
-             for k, v in model.state_dict().items()}
+    keep = tuple(getattr(model, "full_precision", ()))  # e.g. position-nmf's NMF dictionaries: tiny values, kept
+    state = {k: (v.half() if half and v.is_floating_point() and not k.startswith(keep) else v).detach().cpu()
+             .contiguous() for k, v in model.state_dict().items()}
     meta = {"format": FORMAT, "model": model.registry_name, "args": json.dumps(model.init_args),
             "config": json.dumps(config or {}), "version": __version__, "extra": json.dumps(extra or {}),
             "torch": torch.__version__, "sha256": _tensor_digest(state)}

@@ -244,6 +244,7 @@ class NMFPositionSpatializer(ClassNMFSpatializer):
     source's direction tokens, crop embedding and class (one-hot), and the NMF prior masks, and returns corrected
     masks; untrained it returns the prior. Classes are decided as for class-nmf (names, else the picture)."""
 
+    label = "position-nmf"
     how = ("the mono is split by class-conditioned NMF refined by the position network (one part per source), each "
            "part rendered along its track")
 

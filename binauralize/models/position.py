@@ -142,8 +142,14 @@ class PositionMasker(nn.Module):
     only; trunk: the frozen image trunk the embedding comes from (recorded in the checkpoint); arch: "conv" (the
     first shipped net: 3 encoder convs, FiLM once, 2 decoder convs; +-16 frames of context) or "tcn" (residual
     dilated blocks, ``blocks`` shared ones over the mono, then ``blocks`` per source with FiLM in every one;
-    dilations 1, 2, 4, ... so each stack sees +-(2^blocks - 1) frames).
+    dilations 1, 2, 4, ... so each stack sees +-(2^blocks - 1) frames); classes, atoms, nmf_iters: with classes,
+    the network refines the masks of a class-conditioned NMF separator (``--model position-nmf``): its
+    dictionaries ``[classes, atoms, F]`` (and crop classifier) are buffers, each token ends with the source's class
+    one-hot, ``forward`` takes the NMF masks as ``prior`` and the output starts from them (a zero-initialised last
+    layer: untrained, the model returns the prior).
     """
+
+    full_precision = ("nmf_", "clf_")  # buffers a half-precision checkpoint keeps in float32
 
     def __init__(self, hidden: int = 32, n_freq: int = 4, extra_dim: int = 0, n_bins: int = N_FFT // 2 + 1,
                  trunk: str = "efficientnet-lite0", arch: str = "conv", blocks: int = 4,
