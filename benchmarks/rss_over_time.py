@@ -26,6 +26,7 @@ def main() -> int:
     ap.add_argument("--sources", type=Path, default=HERE / ".cache" / "two_sources_long_voice.json")
     ap.add_argument("--localize", action="store_true", help="no --sources: found in the frames")
     ap.add_argument("--objects", action="store_true", help="with --localize: the object detectors too")
+    ap.add_argument("--json", type=Path, help="where to write (default benchmarks/results/rss_over_time_<tag>.json)")
     args = ap.parse_args()
     from binauralize.api import binauralize_file
     from binauralize.tracks import load_tracks
@@ -56,7 +57,7 @@ def main() -> int:
             last = t
     print(f"peak {peak:.0f} MiB; RSS (s, MiB) every 2 s:", " ".join(f"{t:.0f}:{r}" for t, r in series))
     tag = args.model + ("_localize" if args.localize else "") + ("_objects" if args.objects else "")
-    out = HERE / "results" / f"rss_over_time_{tag}.json"
+    out = args.json or HERE / "results" / f"rss_over_time_{tag}.json"
     flags = (" --localize" if args.localize else "") + (" --objects" if args.objects else "")
     out.write_text(json.dumps({"command": f"python benchmarks/rss_over_time.py --model {args.model}{flags}",
                                "video": str(args.video.name), "peak_mib": peak, "series_s_mib": series}, indent=1))
