@@ -254,6 +254,9 @@ class Binauralizer:
             renderer.preload(tracks)  # the model's frames are read before the rendering bar starts
         limited = {"n": 0, "done": 0}
         bar = _progress(seen / sr, self.progress, f"rendering {inp.name}")
+        if isinstance(renderer, _LearnedRenderer):  # a learned model works a block at a time: say which
+            renderer.on_block = None if bar is None else (
+                lambda a, b: bar.set_description_str(f"rendering {inp.name} (the model on {a:.0f}-{b:.0f} s)"))
 
         def rendered() -> Iterator[np.ndarray]:
             chunks = (mon(c) for c in _Chunker(media.iter_audio(audio_src, ainfo.audio_index), sr))
@@ -420,6 +423,7 @@ class _LearnedRenderer:
     duration_s: float | None = None  # the clip's length when known (process_file): classes are decided over it
     progress = False  # show a bar while the frames are decoded for the model (process_file sets it)
     _preloaded: tuple | None = None  # (tracks, features) computed by ``preload`` for the next ``process``
+    on_block = None  # (start_s, end_s) -> None, called before each block is computed (the bar tells the user)
 
     def preload(self, tracks=None) -> None:
         """Compute the frame features now (before the rendering bar starts), for the next ``process`` call with
@@ -491,6 +495,8 @@ class _LearnedRenderer:
             last = done and total <= need
             a = max(0, i * block - pad)
             b = total if last else need
+            if self.on_block is not None:
+                self.on_block(a / sr, b / sr)
             y = self.render_with(buf[a - buf0:b - buf0], shift_tracks(tracks, a / sr), t60,
                                  _shifted_features(feats, a / sr))
             start = emitted  # the first sample not yet emitted (= i * block - half for i > 0)

@@ -29,8 +29,8 @@ TRACKS = [SourceTrack("drum", np.array([0.0, 7.0]), np.array([25.0, 15.0]), np.z
           SourceTrack("guitar", np.array([0.0, 7.0]), np.array([-20.0, -25.0]), np.zeros(2), np.array([1.0, 3.0]))]
 
 
-@pytest.mark.parametrize("method,tol", [("position", 1e-6), ("class-nmf", 1e-6), ("mono2binaural", 1e-6),
-                                        ("flow", 0.1)])
+@pytest.mark.parametrize("method,tol", [("position", 1e-6), ("class-nmf", 1e-6), ("position-nmf", 1e-6),
+                                        ("mono2binaural", 1e-6), ("flow", 0.1)])
 def test_blocks_join_like_one_pass(tmp_path, monkeypatch, method, tol):
     """A 7.3-s clip rendered in 2-s blocks (1 s of context either side, 0.5-s cross-fades) equals the one-pass
     output: to float precision for the mask models and the sliding-window network (the same frames, features and
@@ -51,3 +51,26 @@ def test_blocks_join_like_one_pass(tmp_path, monkeypatch, method, tol):
     assert err < tol, err
     if method == "flow":
         np.testing.assert_allclose(blocks.sum(1), whole.sum(1), atol=1e-5)
+
+
+def test_the_bar_says_which_block_the_model_is_on(tmp_path, monkeypatch, capsys):
+    """A learned model computes a block before any of it is written: the rendering bar names the block instead of
+    sitting still (the blocks' spans, context included)."""
+    clip = _clip(tmp_path, seconds=5.0)
+    monkeypatch.setattr(_LearnedRenderer, "block_s", 2.0)
+    monkeypatch.setattr(_LearnedRenderer, "pad_s", 1.0)
+    from binauralize.api import _TrackModelRenderer
+
+    spans = []
+    real = _TrackModelRenderer.render_with
+
+    def spy(self, x, tracks, t60, feats):
+        spans.append(len(x) / self.sr)
+        return real(self, x, tracks, t60, feats)
+
+    monkeypatch.setattr(_TrackModelRenderer, "render_with", spy)
+    Binauralizer(method="class-nmf", progress=True).process_file(clip, tmp_path / "o.wav", sources=TRACKS)
+    err = capsys.readouterr().err
+    for block in ("0-3 s", "1-5 s", "3-5 s"):
+        assert f"(the model on {block})" in err
+    assert spans == pytest.approx([3.0, 4.0, 2.0], abs=0.1)  # the clip's audio runs a few ms past 5 s
