@@ -247,6 +247,13 @@ class Binauralizer:
                                              "(slower; see docs/localization.md)")
             for m in loc_report["notices"]:
                 say(m)
+            # the kept frames served the detectors; only a model that crops the picture needs them from here on
+            # (a 10-minute clip's are 20-120 MB as JPEG), and the objects' motion grid is spent
+            if not (isinstance(renderer, _TrackModelRenderer) and renderer.sp.uses_visual):
+                fa.keyframes = []
+                if isinstance(renderer, _TrackModelRenderer):
+                    renderer.keyframes = None
+            fa.motion_grid = []
         t_analysis = time.perf_counter() - t0
 
         # pass 2: decode -> render -> limit -> encode/mux, streaming
@@ -387,6 +394,8 @@ class _Background:
 
     def cancel(self) -> None:
         """Stop the analysis now (an error elsewhere made it useless): terminate the worker, do not wait for it."""
+        if self._fut is None:  # already done
+            return
         self._fut.cancel()
         for proc in list(getattr(self._ex, "_processes", {}).values()):
             proc.terminate()
@@ -408,6 +417,7 @@ class _Background:
             if bar is not None:
                 bar.close()
             self._ex.shutdown(wait=True)
+            self._fut = None  # the caller owns the result now (the future would keep it alive)
 
 
 class _LearnedRenderer:
