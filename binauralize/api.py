@@ -605,8 +605,9 @@ class _TrackModelRenderer(_LearnedRenderer):
     def _tell_classes(self, tracks, classes) -> None:
         if classes and self.notice is not None and len(classes) == len(tracks or []):
             names = ", ".join(f"{t.name}: {c or 'unknown (shares the sound)'}" for t, c in zip(tracks, classes))
-            self.notice(f"{getattr(self.sp, 'label', 'class-nmf')} separated by class ({names}); it knows only {', '.join(self.sp.model.classes)} "
-                        "(the synthetic set's), so on other material its classes are guesses")
+            self.notice(f"{getattr(self.sp, 'label', 'class-nmf')} separated by class ({names}); it knows only "
+                        f"{', '.join(self.sp.model.classes)} (the synthetic set's), so on other material its classes "
+                        "are guesses")
 
 
 def output_cues_over_time(path: Path, tracks: list[SourceTrack], frame_s: float = 0.1) -> dict:

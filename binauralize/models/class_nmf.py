@@ -228,14 +228,19 @@ class ClassNMFSpatializer(PositionSpatializer):
         _, tt, z = sp_stft(mono16, SR, "hann", WIN, WIN - HOP, N_FFT, boundary="even", padded=True)
         v = np.abs(z)
         del z
-        k = len(tracks)
-        if k == 0:
-            return self.model.masks_for(v, [], np.zeros((0, v.shape[1])), chunk_frames), tt
+        classes, pres = self.classes_and_presence(tracks, tt, feature_at)
+        return self.nmf.masks_for(v, classes, pres, chunk_frames), tt
+
+    def classes_and_presence(self, tracks: list, tt: np.ndarray, feature_at=None) -> tuple[list, np.ndarray]:
+        """Each track's class (decided once per clip when ``fixed_classes`` is set; kept in ``last_classes``) and
+        its presence ``[K, N]`` in [0, 1] at the frame times ``tt``."""
+        if not tracks:
+            return [], np.zeros((0, len(tt)))
         fixed = self.fixed_classes
-        classes = fixed if fixed is not None and len(fixed) == k else self.track_classes(tracks, tt, feature_at)
+        classes = fixed if fixed is not None and len(fixed) == len(tracks) else \
+            self.track_classes(tracks, tt, feature_at)
         self.last_classes = classes
-        pres = np.stack([np.clip(tr.at(tt)[3], 0.0, 1.0) for tr in tracks])  # [K, N]
-        return self.model.masks_for(v, classes, pres, chunk_frames), tt
+        return classes, np.stack([np.clip(tr.at(tt)[3], 0.0, 1.0) for tr in tracks])
 
 
 class NMFPositionSpatializer(ClassNMFSpatializer):
@@ -257,16 +262,12 @@ class NMFPositionSpatializer(ClassNMFSpatializer):
         self.last_classes: list[str | None] = []
         self.fixed_classes: list[str | None] | None = None
 
-    masks = PositionSpatializer.masks
+    masks = PositionSpatializer.masks  # the network's masks (which call prior_masks), not class-nmf's own
 
     def prior_masks(self, mag: np.ndarray, tt: np.ndarray, tracks: list, feature_at=None):
-        k = len(tracks)
-        if k == 0:
+        if not tracks:
             return None, None
-        fixed = self.fixed_classes
-        classes = fixed if fixed is not None and len(fixed) == k else self.track_classes(tracks, tt, feature_at)
-        self.last_classes = classes
-        pres = np.stack([np.clip(tr.at(tt)[3], 0.0, 1.0) for tr in tracks])
+        classes, pres = self.classes_and_presence(tracks, tt, feature_at)
         return self.nmf.masks_for(mag, classes, pres), class_onehot(classes, self.nmf.classes)
 
 
