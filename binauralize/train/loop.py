@@ -253,17 +253,14 @@ def train(cfg: dict, out: str | Path, resume: bool = False, device: str | None =
         hr = float((cfg.get("loss") or {}).get("binaural", 0)) > 0  # the output-domain term needs HRTF responses
         prior_nmf = None
         if cfg["model"].get("prior"):  # position-nmf: refine the masks of a fitted class-NMF separator
-            from ..models.class_nmf import ClassNMF
-
             from ..models.checkpoint import read_metadata
+            from ..models.class_nmf import ClassNMF
             from ..models.spatializer import resolve_checkpoint
 
             prior_path = resolve_checkpoint(str(cfg["model"].pop("prior")))  # a path or a shipped name
             if read_metadata(prior_path).get("model") != "class-nmf":
                 raise InputError(f"[model] prior: {prior_path} is not a class-nmf checkpoint")
-            prior_nmf, _ = ClassNMF.load(prior_path)
-            if prior_nmf.context:
-                raise InputError("[model] prior: a class-NMF separator without frame context (context = 0) is needed")
+            prior_nmf, _ = ClassNMF.load(prior_path)  # (one with frame context is refused by set_nmf below)
             cfg["model"].update(classes=prior_nmf.classes, atoms=int(prior_nmf.dictionaries.shape[1]),
                                 nmf_iters=prior_nmf.iters)
             cfg["model"]["prior_file"] = str(prior_path)

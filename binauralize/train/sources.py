@@ -195,12 +195,12 @@ class SourceWindows(CachedWindows):
         mag = stft(item["mix"]).abs().numpy().astype(np.float64)               # [F, frames]
         pres = item["presence"].numpy()
         cls = item["classes"].numpy()
+        names = [nmf.classes[c] if c >= 0 else None for c in cls]
         on = np.flatnonzero(pres.max(axis=1) > 0)
-        names = [nmf.classes[c] if c >= 0 else None for c in cls[on]]
-        m = nmf.masks_for(mag, names, pres[on])                                  # [len(on) + 1, F, frames]
+        m = nmf.masks_for(mag, [names[j] for j in on], pres[on])               # [len(on) + 1, F, frames]
         prior = np.zeros((self.max_sources + 1, *mag.shape), np.float32)
         prior[on], prior[-1] = m[:-1], m[-1]
-        hot = class_onehot([nmf.classes[c] if c >= 0 else None for c in cls], nmf.classes)  # [S, classes]
+        hot = class_onehot(names, nmf.classes)                                   # [S, classes]
         tok = item["tokens"]
         item["tokens"] = torch.cat([tok, torch.from_numpy(hot)[:, None].expand(-1, tok.shape[1], -1)], dim=-1)
         item["prior"] = torch.from_numpy(prior)
