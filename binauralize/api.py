@@ -166,9 +166,10 @@ class Binauralizer:
         if not ainfo.has_audio:
             raise InputError(f"{audio_src.name} has no audio track (give one with --audio FILE)")
         _check_output(inp, out, overwrite, info.has_video, extra_inputs=[audio_src])
-        for extra in (preview, save_tracks):
-            if extra and Path(extra).exists() and not overwrite:
-                raise OutputError(f"{extra} exists; pass --overwrite to replace it")
+        _check_side_outputs([inp, audio_src], out, overwrite, preview=preview, report=report, save_tracks=save_tracks)
+        if info.has_video and out.suffix.lower() in media.VIDEO_EXTS:
+            media.output_codec(out, lossless, int(ainfo.sample_rate))  # e.g. no lossless audio in .webm
+            media.check_video_output(inp, out, keep_original_audio)
         if preview and not info.has_video:
             raise OutputError("--preview needs a video input")
         lo = self.localize_options
@@ -219,6 +220,7 @@ class Binauralizer:
             if loc is not None:
                 loc.cancel()
             raise
+        _tracks_outside_notice(tracks, seen / sr, say)
         if mon.side_to_mid_db is not None and mon.side_to_mid_db > -30:
             say(f"input audio has {mon.channels} channels that differ (side/mid {mon.side_to_mid_db:.1f} dB): it may "
                 "already be spatial; downmixed to mono before rendering")
@@ -291,7 +293,8 @@ class Binauralizer:
                         "(use --lossless or a .wav/.flac output to keep the rate)")
                     stream = _resample_stream(stream, sr, out_rate)
                 stats = media.mux_video_with_audio(inp, tmp, stream, out_rate, codec, audio_start=ainfo.audio_start if not audio else 0.0,
-                                                   on_notice=say, keep_original_audio=keep_original_audio)
+                                                   on_notice=say, keep_original_audio=keep_original_audio,
+                                                   name=out.name)
             os.replace(tmp, out)
         except BaseException:
             if tmp.exists():
@@ -850,9 +853,18 @@ def _resolve_tracks(sources, say) -> list[SourceTrack]:
     if sources is None:
         say("no --sources given and no video to look at: the sound is placed in front (0 deg)")
         return [SourceTrack.static(0.0, name="front")]
-    if isinstance(sources, (str, Path)):
-        return load_tracks(sources)
-    return list(sources)
+    tracks = load_tracks(sources) if isinstance(sources, (str, Path)) else list(sources)
+    if not tracks:
+        say("the given sources list is empty: the sound is placed in front (0 deg)")
+    return tracks
+
+
+def _tracks_outside_notice(tracks: list[SourceTrack], duration_s: float, say) -> None:
+    """Say when a given track starts after the clip ends (it is then held at its first point throughout)."""
+    for t in tracks:
+        if len(t.times) > 1 and t.times[0] >= duration_s:
+            say(f"source '{t.name}': its track starts at {t.times[0]:.1f} s, after the clip ends ({duration_s:.1f} "
+                "s); its first point is used throughout")
 
 
 def _check_output(inp: Path, out: Path, overwrite: bool, input_has_video: bool, extra_inputs=()) -> None:
@@ -875,12 +887,66 @@ def _check_output(inp: Path, out: Path, overwrite: bool, input_has_video: bool, 
         raise OutputError(f"{inp.name} has no video stream: write a .wav or .flac output instead")
 
 
+PREVIEW_EXTS = (".mp4", ".m4v", ".mov", ".png")
+
+
+def side_output_paths(preview=None, report=None, save_tracks=None) -> dict[str, Path]:
+    """The files a run writes beside its output: option name -> path (``--preview x.mp4`` also writes x.png)."""
+    paths = {}
+    if preview:
+        paths["--preview"] = Path(preview)
+        if Path(preview).suffix.lower() != ".png":
+            paths["--preview (its PNG)"] = Path(preview).with_suffix(".png")
+    if report:
+        paths["--report"] = Path(report)
+    if save_tracks:
+        paths["--save-tracks"] = Path(save_tracks)
+    return paths
+
+
+def _check_side_outputs(inputs: list[Path], out: Path, overwrite: bool, preview=None, report=None,
+                        save_tracks=None) -> None:
+    """Refuse, before any work, side outputs (--preview and its PNG, --report, --save-tracks) that would replace an
+    input, the output or each other (whatever --overwrite says), exist without --overwrite, or cannot be written."""
+    if preview and Path(preview).suffix.lower() not in PREVIEW_EXTS:
+        raise OutputError(f"--preview {preview}: use a .mp4 (a video and a PNG beside it) or a .png (the PNG only)")
+    taken = {}
+    for i in inputs:
+        if i.exists():
+            taken[i.resolve()] = f"the input {i.name}"
+    taken[out.resolve()] = f"the output {out.name}"
+    for opt, p in side_output_paths(preview, report, save_tracks).items():
+        key = p.resolve()
+        if key in taken:
+            raise OutputError(f"{opt} {p} would replace {taken[key]}; choose another name")
+        taken[key] = f"{opt} {p.name}"
+        if p.is_dir():
+            raise OutputError(f"{opt} {p} is a directory")
+        if p.exists() and not overwrite:
+            raise OutputError(f"{p} exists; pass --overwrite to replace it")
+        if not p.parent.exists():
+            raise OutputError(f"{opt}: folder {p.parent} does not exist")
+        if not os.access(p.parent, os.W_OK):
+            raise OutputError(f"{opt}: folder {p.parent} is not writable")
+
+
 def _write_json_atomic(path: Path, obj) -> None:
     import json
 
     tmp = path.with_name(f".{path.name}.partial-{uuid.uuid4().hex[:8]}")
-    tmp.write_text(json.dumps(obj, indent=2, default=_json_default))
+    tmp.write_text(json.dumps(_finite(obj), indent=2, default=_json_default))
     os.replace(tmp, path)
+
+
+def _finite(o):
+    """The same structure with non-finite floats as None (JSON has no NaN or Infinity)."""
+    if isinstance(o, dict):
+        return {k: _finite(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_finite(v) for v in o]
+    if isinstance(o, (float, np.floating)) and not np.isfinite(o):
+        return None
+    return o
 
 
 def _json_default(o):

@@ -97,8 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--t60", type=float, metavar="S", help="reverberation time of the recording in seconds "
                    "(default: estimated blindly; 0 = dry)")
     p.add_argument("--diffuse", type=float, default=None, metavar="W",
-                   help="width of the reverberant part, 0 = mono .. 1 = diffuse field (default 0.5; 1 with "
-                        "--reverb itd)")
+                   help="width of the reverberant part, 0 = mono .. 1 = diffuse field, up to 2 = wider (default "
+                        "0.5; 1 with --reverb itd)")
     p.add_argument("--room", nargs="?", const="7x5x3:0.5", metavar="LxWxH:T60",
                    help="add a synthetic room for DRY recordings: early reflections (image sources through the HRTF) "
                         "and a diffuse late tail; default size 7x5x3 m, T60 0.5 s (off unless given)")
@@ -115,15 +115,15 @@ def build_parser() -> argparse.ArgumentParser:
 def _options(args):
     from .dsp.render import RenderOptions
 
-    if args.t60 is not None and args.t60 < 0:
-        raise BinauralizeError("--t60 must be >= 0 seconds")
+    if args.t60 is not None and not 0.0 <= args.t60 <= 10.0:  # also refuses nan
+        raise BinauralizeError("--t60 must be between 0 and 10 seconds")
     room = None
     if args.room:
         room = parse_room(args.room)
     itd = args.reverb == "itd"
     diffuse = args.diffuse if args.diffuse is not None else (1.0 if itd else 0.5)
-    if not 0.0 <= diffuse <= 2.0:
-        raise BinauralizeError("--diffuse must be within 0 and 2")
+    if not 0.0 <= diffuse <= 2.0:  # also refuses nan
+        raise BinauralizeError("--diffuse must be between 0 and 2")
     return RenderOptions(timbre=args.timbre, reverb="split" if itd else args.reverb, t60=args.t60, diffuse=diffuse,
                          reverb_itd=itd, room=room)
 
@@ -152,8 +152,10 @@ def _run_one(inp: str, out: str, args_dict: dict, progress: bool) -> dict:
     name = Path(inp).name
 
     def notice(msg: str) -> None:
-        if not quiet:
-            print(f"binauralize: {name}: {msg}", file=sys.stderr)
+        if not quiet:  # on a line of its own above any progress bar
+            from tqdm import tqdm
+
+            tqdm.write(f"binauralize: {name}: {msg}", file=sys.stderr)
 
     opts = dict(args_dict["options"])
     if opts.get("room"):
@@ -511,8 +513,16 @@ def main(argv: list[str] | None = None) -> int:
             raise BinauralizeError(f"--objects-weights: no detector file {args.objects_weights}")
         if args.fov is not None and not 1.0 <= args.fov <= 179.0:
             raise BinauralizeError("--fov must be between 1 and 179 degrees")
+        if args.jobs < 0:
+            raise BinauralizeError("--jobs must be 0 (one per core) or more")
         out = Path(args.output)
-        if len(args.inputs) == 1 and not out.is_dir() and not args.output.endswith(os.sep):
+        batch = not (len(args.inputs) == 1 and not out.is_dir() and not args.output.endswith(os.sep))
+        if batch and (args.preview or args.save_tracks):
+            raise BinauralizeError("--preview and --save-tracks take one input file; in a batch, --report writes one "
+                                   "JSON with every file's tracks")
+        if batch and args.report and Path(args.report).exists() and not args.overwrite:
+            raise BinauralizeError(f"{args.report} exists; pass --overwrite to replace it")
+        if not batch:
             rep = _run_one(args.inputs[0], args.output, dict(common, report=args.report, preview=args.preview,
                                                              save_tracks=args.save_tracks), progress=not args.quiet)
             if not args.quiet:
@@ -535,7 +545,9 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"binauralize: wrote {o}", file=sys.stderr)
                 except BinauralizeError as exc:
                     failures += 1
-                    print(f"binauralize: error: {Path(i).name}: {exc}", file=sys.stderr)
+                    msg = str(exc)
+                    print(f"binauralize: error: {msg if Path(i).name in msg else f'{Path(i).name}: {msg}'}",
+                          file=sys.stderr)
         if args.report:
             from .api import _write_json_atomic
 

@@ -95,11 +95,21 @@ def _number(v, what: str) -> float:
     return float(v)
 
 
+SOURCE_KEYS = ("name", "azimuth", "elevation", "distance", "track", "weight", "info")
+
+
 def _parse_source(obj, i: int) -> SourceTrack:
     if not isinstance(obj, dict):
         raise TracksError(f"source #{i}: expected an object, got {type(obj).__name__}")
     name = str(obj.get("name", f"source{i}"))
     where = f"source '{name}'"
+    for key in obj:
+        if key not in SOURCE_KEYS:  # a misspelt key would otherwise be ignored silently
+            import difflib
+
+            near = difflib.get_close_matches(str(key), SOURCE_KEYS, n=1)
+            raise TracksError(f"{where}: unknown key {key!r}" + (f" (did you mean {near[0]!r}?)" if near else
+                                                                 f"; the keys are {', '.join(SOURCE_KEYS)}"))
     if "track" in obj:
         pts = obj["track"]
         if not isinstance(pts, list) or not pts:

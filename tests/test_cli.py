@@ -203,6 +203,7 @@ def test_bad_inputs_one_line_error_no_output(clip, tmp_path, capsys):
     "{not json", '{"sources": [{"name": "x"}]}', '{"sources": [{"azimuth": "left"}]}',
     '{"sources": [{"track": [[1, 10], [0, 20]]}]}', '{"sources": [{"azimuth": 10, "distance": -1}]}',
     '{"foo": 1}', '[{"track": []}]', '{"sources": [{"azimuth": 10, "elevation": 120}]}',
+    '{"sources": [{"azimuth": 10, "elevaton": 5}]}',
 ])
 def test_malformed_tracks(clip, tmp_path, capsys, content):
     t = tmp_path / "t.json"
@@ -325,12 +326,14 @@ def test_preview_reads_the_output_back(tmp_path, capsys):
     assert cues["median_azimuth_error_deg"] < 8 and cues["ild_side_agreement"] >= 0.9, cues
     assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     code, err = run([clip, "-o", tmp_path / "mono.mp4", "--sources", moving, "--method", "mono", "--preview",
-                     tmp_path / "pm.png", "--report", rep_path], capsys)
+                     tmp_path / "pm.png", "--report", rep_path, "--overwrite"], capsys)
     assert code == 0, err
     mono = json.loads(rep_path.read_text())["output_cues"]  # Mono-Mono: no interaural difference at all
     assert abs(mono["median_itd_us"]) < 10 and mono["median_azimuth_error_deg"] > 40, mono
     assert mono["ild_side_agreement"] == 0.0, mono  # no ILD beyond the codec's noise: leans nowhere
-    code, err = run([clip, "-o", tmp_path / "plain.mp4", "--sources", moving, "--report", rep_path], capsys)
+    code, err = run([clip, "-o", tmp_path / "plain.mp4", "--sources", moving, "--report", rep_path, "--overwrite"],
+                    capsys)
+    assert code == 0, err
     assert json.loads(rep_path.read_text())["output_cues"] is None  # only measured when a preview is asked for
 
 
@@ -341,11 +344,90 @@ def test_reverb_itd_option_reaches_the_renderer(clip, tmp_path, capsys):
     code, _ = run([clip, "-o", tmp_path / "o.wav", "--reverb", "itd", "--report", rep, "-q"], capsys)
     r = json.loads(rep.read_text())["renderer"]
     assert code == 0 and r["reverb"] == "split" and r["reverb_itd"] is True and r["diffuse"] == 1.0
-    code, _ = run([clip, "-o", tmp_path / "o2.wav", "--reverb", "itd", "--diffuse", "0.5", "--report", rep, "-q"], capsys)
+    code, _ = run([clip, "-o", tmp_path / "o2.wav", "--reverb", "itd", "--diffuse", "0.5", "--report", rep, "-q",
+                   "--overwrite"], capsys)
     assert code == 0 and json.loads(rep.read_text())["renderer"]["diffuse"] == 0.5
-    code, _ = run([clip, "-o", tmp_path / "o3.wav", "--report", rep, "-q"], capsys)
+    code, _ = run([clip, "-o", tmp_path / "o3.wav", "--report", rep, "-q", "--overwrite"], capsys)
     r = json.loads(rep.read_text())["renderer"]
     assert code == 0 and r["reverb_itd"] is False and r["diffuse"] == 0.5
     code, err = run([clip, "-o", tmp_path / "o4.wav", "--diffuse", "3"], capsys)
     assert code == 1 and err.startswith("binauralize: error:") and "diffuse" in err
     assert not (tmp_path / "o4.wav").exists()
+
+
+def test_misspelt_track_key_names_the_right_one(clip, tmp_path, capsys):
+    t = tmp_path / "t.json"
+    t.write_text('{"sources": [{"azimuth": 10, "distanse": 3}]}')
+    code, err = run([clip, "-o", tmp_path / "o.wav", "--sources", t], capsys)
+    assert code == 1 and "'distanse'" in err and "did you mean 'distance'" in err
+
+
+def test_side_outputs_never_replace_the_input_the_output_or_each_other(clip, tracks_left, tmp_path, capsys):
+    """--preview (and its PNG), --report and --save-tracks: refused before any work when they would replace the
+    input, the output or each other, even with --overwrite; an existing one needs --overwrite."""
+    before = clip.read_bytes()
+    out = tmp_path / "o.mp4"
+    out.write_bytes(b"precious")
+    side = tmp_path / "notes.txt"
+    side.write_text("mine")
+    cases = [
+        ["--preview", clip, "--overwrite"], ["--report", clip, "--overwrite"], ["--save-tracks", clip, "--overwrite"],
+        ["--report", out, "--overwrite"], ["--save-tracks", out, "--overwrite"],
+        ["--preview", tmp_path / "p.mp4", "--report", tmp_path / "p.png", "--overwrite"],
+        ["--report", tmp_path / "r.json", "--save-tracks", tmp_path / "r.json", "--overwrite"],
+        ["--report", side], ["--preview", tmp_path / "p.txt"],
+        ["--report", tmp_path / "missing_dir" / "r.json", "--overwrite"],
+    ]
+    for extra in cases:
+        code, err = run([clip, "-o", out, "--sources", tracks_left, "-q", *extra], capsys)
+        assert code == 1 and err.startswith("binauralize: error:") and err.count("\n") == 1, (extra, err)
+        assert clip.read_bytes() == before and out.read_bytes() == b"precious" and side.read_text() == "mine", extra
+        assert not (tmp_path / "p.mp4").exists() and not (tmp_path / "r.json").exists(), extra
+    code, err = run([clip, "-o", out, "--sources", tracks_left, "-q", "--report", side, "--overwrite"], capsys)
+    assert code == 0 and json.loads(side.read_text())["output"] == str(out)
+
+
+def test_containers_keep_the_picture_or_refuse(clip, tracks_left, tmp_path, capsys):
+    """H.264 cannot go into WebM: refused up front (no output, not a file without its picture); into AVI it goes
+    as FFmpeg's stream copy does (Annex B framing), every frame kept."""
+    code, err = run([clip, "-o", tmp_path / "o.webm", "--sources", tracks_left, "-q"], capsys)
+    assert code == 1 and ".webm cannot hold" in err and ".mkv" in err
+    assert not list(tmp_path.glob("*.webm")) and not list(tmp_path.glob(".*partial*"))
+    out = tmp_path / "o.avi"
+    code, err = run([clip, "-o", out, "--sources", tracks_left, "-q"], capsys)
+    assert code == 0, err
+    with av.open(str(out)) as c, av.open(str(clip)) as ref:
+        assert c.streams.video[0].codec_context.name == "h264"
+        assert len(list(c.decode(video=0))) == len(list(ref.decode(video=0)))
+    y = decode(out)
+    assert gcc_phat_itd(y[0], y[1], 48000) > 200e-6  # placed left, as given
+
+
+def test_keep_original_audio_makes_the_binaural_track_the_default(clip, tracks_left, tmp_path, capsys):
+    out = tmp_path / "o.mkv"
+    code, err = run([clip, "-o", out, "--sources", tracks_left, "-q", "--keep-original-audio"], capsys)
+    assert code == 0, err
+    with av.open(str(out)) as c:
+        a = c.streams.audio
+        assert len(a) == 2 and a[0].codec_context.channels == 1 and a[1].codec_context.channels == 2
+        assert not a[0].disposition & av.stream.Disposition.default
+        assert a[1].disposition & av.stream.Disposition.default
+
+
+def test_option_values_and_batch_misuse_are_one_line_errors(clip, tmp_path, capsys):
+    for extra in (["--t60", "nan"], ["--t60", "-1"], ["--diffuse", "nan"], ["--jobs", "-3"]):
+        code, err = run([clip, "-o", tmp_path / "o.wav", "-q", *extra], capsys)
+        assert code == 1 and err.startswith("binauralize: error:") and err.count("\n") == 1, (extra, err)
+    outdir = tmp_path / "batch"
+    code, err = run([clip, clip, "-o", outdir, "--preview", tmp_path / "p.mp4"], capsys)
+    assert code == 1 and "one input" in err and not outdir.exists()
+
+
+def test_empty_sources_and_tracks_after_the_end_get_a_notice(clip, tmp_path, capsys):
+    t = tmp_path / "t.json"
+    t.write_text('{"sources": []}')
+    code, err = run([clip, "-o", tmp_path / "o.wav", "--sources", t], capsys)
+    assert code == 0 and "empty" in err
+    t.write_text('{"sources": [{"name": "late", "track": [[100, 30], [101, 40]]}]}')
+    code, err = run([clip, "-o", tmp_path / "o2.wav", "--sources", t], capsys)
+    assert code == 0 and "after the clip ends" in err

@@ -66,6 +66,8 @@ class RenderOptions:
             raise ValueError(f"reverb must be 'split' or 'off', got {self.reverb!r}")
         if not 0.0 <= self.diffuse <= 2.0:
             raise ValueError("diffuse must be within [0, 2]")
+        if self.t60 is not None and not 0.0 <= self.t60 <= 10.0:  # also refuses nan
+            raise ValueError(f"t60 must be within [0, 10] s, got {self.t60}")
 
 
 PLAIN = RenderOptions(timbre="none", reverb="off")

@@ -18,6 +18,8 @@ from ..errors import InputError, OutputError
 VIDEO_EXTS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi"}
 AUDIO_EXTS = {".wav", ".flac"}
 
+CONTAINER_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
+"""Output extension -> FFmpeg muxer name."""
 # Output audio codec per container: (lossy default, lossless option)
 CONTAINER_CODECS = {
     ".mp4": ("aac", "alac"), ".m4v": ("aac", "alac"), ".mov": ("aac", "alac"),
@@ -346,77 +348,144 @@ def output_codec(out_path: Path, lossless: bool, sample_rate: int) -> tuple[str,
 def mux_video_with_audio(in_path: str | Path, out_path: str | Path, audio: Iterator[np.ndarray], sample_rate: int,
                          codec: str, audio_start: float = 0.0, bit_rate: int = 256_000,
                          on_notice: Callable[[str], None] | None = None, keep_original_audio: bool = False,
-                         container_format: str | None = None) -> dict:
+                         container_format: str | None = None, name: str | None = None) -> dict:
     """Copy every non-audio stream of ``in_path`` packet for packet into ``out_path`` and add a stereo track
     encoded with ``codec`` from ``audio`` (float ``[2, n]`` chunks at ``sample_rate``).
 
     Packets are interleaved as they are read (the audio generator is pulled just ahead of the video's decode
-    timestamps), so memory stays flat. Returns counts of copied packets per stream for the report.
+    timestamps), so memory stays flat. Returns counts of copied packets per stream for the report. ``name``: the
+    output's name in error messages (default: ``out_path``'s; the tool writes to a temporary name first).
     """
     import av
 
     notice = on_notice or (lambda m: None)
     stats = {"video_packets": 0, "other_packets": 0, "audio_samples": 0}
-    with _open(in_path) as inp, av.open(str(out_path), mode="w", format=container_format) as out:
-        mapping = {}
-        for s in inp.streams:
-            if s.type == "audio" and not keep_original_audio:
-                continue
-            try:
-                mapping[s.index] = out.add_stream_from_template(s)
-            except Exception as exc:  # container cannot hold this stream type
-                notice(f"stream #{s.index} ({s.type}) cannot be kept in {Path(out_path).suffix}: {exc.__class__.__name__}")
-        a = out.add_stream(codec, rate=sample_rate, layout="stereo")
-        if codec in ("aac", "libopus"):
-            a.bit_rate = bit_rate
-        formats = [f.name for f in (a.codec_context.codec.audio_formats or [])]
-        for pref in ("fltp", "flt", "s32p", "s32", "s16p", "s16"):  # the highest resolution the encoder takes
-            if pref in formats:
-                a.codec_context.format = pref
-                break
-        a.time_base = Fraction(1, sample_rate)
-        try:
-            for k, v in inp.metadata.items():
-                out.metadata[k] = v
-        except Exception:
-            pass
-        fmt_name = a.codec_context.format.name if a.codec_context.format else "fltp"
-        offset = int(round(audio_start * sample_rate))
-        state = {"written": 0, "done": False}
-
-        def pump(until_s: float) -> None:
-            while not state["done"] and (offset + state["written"]) / sample_rate < until_s:
-                try:
-                    chunk = next(audio)
-                except StopIteration:
-                    state["done"] = True
-                    break
-                if chunk.shape[-1] == 0:
-                    continue
-                frame = make_audio_frame(chunk, fmt_name, sample_rate)
-                frame.pts = offset + state["written"]
-                state["written"] += chunk.shape[-1]
-                for p in a.encode(frame):
-                    out.mux(p)
-
-        streams = [inp.streams[i] for i in mapping]
-        try:
-            for pkt in inp.demux(streams) if streams else []:
-                if pkt.dts is None:
-                    continue
-                t = float(pkt.dts * pkt.time_base) if pkt.time_base else 0.0
-                pump(t + 0.5)
-                kind = pkt.stream.type
-                pkt.stream = mapping[pkt.stream.index]
-                out.mux(pkt)
-                stats["video_packets" if kind == "video" else "other_packets"] += 1
-        except av.error.FFmpegError as exc:
-            raise InputError(f"{Path(in_path).name}: demuxing failed ({getattr(exc, 'strerror', exc)}); the file may be corrupt")
-        pump(float("inf"))
-        for p in a.encode(None):
-            out.mux(p)
-        stats["audio_samples"] = state["written"]
+    try:
+        with _open(in_path) as inp, av.open(str(out_path), mode="w", format=container_format) as out:
+            _mux(inp, out, Path(in_path), name or Path(out_path).name, audio, sample_rate, codec, audio_start,
+                 bit_rate, notice, keep_original_audio, stats)
+    except av.error.FFmpegError as exc:  # opening, writing the header or closing the output
+        raise OutputError(f"cannot write {name or Path(out_path).name}: {getattr(exc, 'strerror', None) or exc}")
     return stats
+
+
+def _kept_streams(inp, out, out_path: Path, keep_original_audio: bool, notice) -> dict:
+    """Input stream index -> its copy in ``out`` (every stream but the audio, unless kept). A video stream the
+    container cannot hold is an OutputError (no silent loss of the picture); other streams get a notice."""
+    mapping = {}
+    for s in inp.streams:
+        if s.type == "audio" and not keep_original_audio:
+            continue
+        try:
+            mapping[s.index] = out.add_stream_from_template(s)
+        except Exception:  # container cannot hold this stream type
+            what = f"{s.type} stream #{s.index} ({s.codec_context.name if s.codec_context else '?'})"
+            if s.type == "video":
+                raise OutputError(f"{out_path.suffix} cannot hold the input's {what}: choose .mkv (holds any) or "
+                                  f"{'.mp4' if out_path.suffix.lower() != '.mp4' else '.mov'}")
+            notice(f"the {what} cannot be kept in {out_path.suffix} and is left out (.mkv keeps it)")
+    return mapping
+
+
+def check_video_output(in_path: str | Path, out_path: str | Path, keep_original_audio: bool = False) -> None:
+    """Before any work: OutputError when ``out_path``'s container cannot hold ``in_path``'s video stream."""
+    import io
+
+    import av
+
+    fmt = CONTAINER_FORMATS.get(Path(out_path).suffix.lower())
+    if fmt is None:
+        return
+    with _open(in_path) as inp, av.open(io.BytesIO(), mode="w", format=fmt) as out:
+        _kept_streams(inp, out, Path(out_path), keep_original_audio, lambda m: None)
+
+
+def _mux(inp, out, in_path: Path, out_name: str, audio, sample_rate: int, codec: str, audio_start: float,
+         bit_rate: int, notice, keep_original_audio: bool, stats: dict) -> None:
+    import av
+
+    def put(packet) -> None:
+        try:
+            out.mux(packet)
+        except av.error.FFmpegError as exc:
+            raise OutputError(f"cannot write {out_name}: {getattr(exc, 'strerror', None) or exc}")
+
+    mapping = _kept_streams(inp, out, Path(out_name), keep_original_audio, notice)
+    a = out.add_stream(codec, rate=sample_rate, layout="stereo")
+    if keep_original_audio:  # players pick the default track: the binaural one, named
+        a.metadata["title"] = "binaural"
+        for i, s in mapping.items():
+            if inp.streams[i].type == "audio":
+                s.disposition = av.stream.Disposition(0)
+        a.disposition = av.stream.Disposition.default
+    if codec in ("aac", "libopus"):
+        a.bit_rate = bit_rate
+    formats = [f.name for f in (a.codec_context.codec.audio_formats or [])]
+    for pref in ("fltp", "flt", "s32p", "s32", "s16p", "s16"):  # the highest resolution the encoder takes
+        if pref in formats:
+            a.codec_context.format = pref
+            break
+    a.time_base = Fraction(1, sample_rate)
+    try:
+        for k, v in inp.metadata.items():
+            out.metadata[k] = v
+    except Exception:
+        pass
+    fmt_name = a.codec_context.format.name if a.codec_context.format else "fltp"
+    offset = int(round(audio_start * sample_rate))
+    state = {"written": 0, "done": False}
+
+    def pump(until_s: float) -> None:
+        while not state["done"] and (offset + state["written"]) / sample_rate < until_s:
+            try:
+                chunk = next(audio)
+            except StopIteration:
+                state["done"] = True
+                break
+            if chunk.shape[-1] == 0:
+                continue
+            frame = make_audio_frame(chunk, fmt_name, sample_rate)
+            frame.pts = offset + state["written"]
+            state["written"] += chunk.shape[-1]
+            for p in a.encode(frame):
+                put(p)
+
+    # AVI holds H.264/HEVC in Annex B form (as `ffmpeg -c copy` converts it): the same NAL units, other framing
+    annexb = {}
+    if out.format.name == "avi":
+        from av.bitstream import BitStreamFilterContext
+
+        for i, o in mapping.items():
+            name = inp.streams[i].codec_context.name if inp.streams[i].codec_context else ""
+            if name in ("h264", "hevc"):
+                annexb[i] = BitStreamFilterContext(f"{name}_mp4toannexb", inp.streams[i], o)
+    streams = [inp.streams[i] for i in mapping]
+    packets = iter(inp.demux(streams) if streams else [])
+    while True:
+        try:
+            pkt = next(packets)
+        except StopIteration:
+            break
+        except av.error.FFmpegError as exc:
+            raise InputError(f"{in_path.name}: demuxing failed ({getattr(exc, 'strerror', exc)}); the file may be "
+                             "corrupt")
+        if pkt.dts is None:
+            continue
+        t = float(pkt.dts * pkt.time_base) if pkt.time_base else 0.0
+        pump(t + 0.5)
+        kind, i = pkt.stream.type, pkt.stream.index
+        for q in annexb[i].filter(pkt) if i in annexb else [pkt]:
+            q.stream = mapping[i]
+            put(q)
+        stats["video_packets" if kind == "video" else "other_packets"] += 1
+    for i, f in annexb.items():
+        for q in f.filter(None):
+            q.stream = mapping[i]
+            put(q)
+    pump(float("inf"))
+    for p in a.encode(None):
+        put(p)
+    stats["audio_samples"] = state["written"]
 
 
 def make_audio_frame(chunk: np.ndarray, fmt_name: str, sample_rate: int, layout: str = "stereo"):
