@@ -170,6 +170,10 @@ class Binauralizer:
         if info.has_video and out.suffix.lower() in media.VIDEO_EXTS:
             media.output_codec(out, lossless, int(ainfo.sample_rate))  # e.g. no lossless audio in .webm
             media.check_video_output(inp, out, keep_original_audio)
+        extra_audio = sum(1 for k in ainfo.other_streams if k == "audio")
+        if extra_audio and not keep_original_audio:
+            say(f"{audio_src.name} has {extra_audio + 1} audio tracks: the first (stream #{ainfo.audio_index}) is "
+                "made binaural, the others are left out (--keep-original-audio keeps them all)")
         if preview and not info.has_video:
             raise OutputError("--preview needs a video input")
         lo = self.localize_options
@@ -846,7 +850,8 @@ def _progress(total_s: float, enabled: bool, desc: str, what: str = "audio"):
 
     return tqdm(total=round(total_s, 2), unit="s", desc=desc, leave=False, file=sys.stderr,
                 bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s " + what +
-                " [{elapsed}<{remaining}]")
+                " [{elapsed}<{remaining}]",
+                mininterval=0.1 if sys.stderr.isatty() else 15.0)  # into a log file: a line every 15 s at most
 
 
 def _resolve_tracks(sources, say) -> list[SourceTrack]:

@@ -533,6 +533,7 @@ def main(argv: list[str] | None = None) -> int:
         jobs = min(args.jobs or os.cpu_count() or 1, len(pairs))
         # files in parallel already share the cores: each decodes its frames with its share of them
         os.environ.setdefault("BINAURALIZE_DECODE_WORKERS", str(max(1, (os.cpu_count() or 1) // jobs)))
+        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // jobs)))  # PyTorch's threads too
         reports, failures = [], 0
         with ProcessPoolExecutor(max_workers=jobs) as ex:
             futs = {ex.submit(_run_one, i, o, common, False): (i, o) for i, o in pairs}

@@ -54,6 +54,11 @@ class SourceTrack:
     weight: np.ndarray = field(default_factory=lambda: np.ones(1))
     info: dict = field(default_factory=dict)
 
+    def __post_init__(self):
+        for what in ("times", "azimuth", "elevation", "distance", "weight_times", "weight"):
+            if not np.all(np.isfinite(getattr(self, what))):  # a NaN would silently turn the output into NaN
+                raise TracksError(f"source '{self.name}': {what} must be finite numbers")
+
     @classmethod
     def static(cls, azimuth: float, elevation: float = 0.0, distance: float = 2.0, name: str = "source") -> "SourceTrack":
         """A source that does not move."""

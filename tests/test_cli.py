@@ -431,3 +431,11 @@ def test_empty_sources_and_tracks_after_the_end_get_a_notice(clip, tmp_path, cap
     t.write_text('{"sources": [{"name": "late", "track": [[100, 30], [101, 40]]}]}')
     code, err = run([clip, "-o", tmp_path / "o2.wav", "--sources", t], capsys)
     assert code == 0 and "after the clip ends" in err
+
+
+def test_nan_positions_are_refused_by_the_api_too():
+    from binauralize import SourceTrack
+    from binauralize.errors import TracksError
+
+    with pytest.raises(TracksError, match="finite"):
+        SourceTrack.static(float("nan"))

@@ -142,7 +142,8 @@ def summary_png(path: Path, tracks: list[SourceTrack], fa, dur: float, cues: dic
         col = f"C{s % 10}"
         a = np.where(w[s] > 0.02, az[s], np.nan)
         ax[0].plot(t, a, color=col, lw=1, alpha=0.4)
-        ax[0].scatter(t, a, s=4 + 20 * w[s], color=col, alpha=np.clip(w[s], 0.05, 1), label=tr.name)
+        ax[0].scatter(t, a, s=4 + 20 * w[s], color=col, alpha=np.clip(w[s], 0.05, 1))
+        ax[0].scatter([], [], s=20, color=col, label=tr.name)  # its legend entry, not faded with its share
         ax[1].plot(t, w[s], color=col, label=tr.name)
     for (label, line), style in zip(rendered_lines(tracks, t, parts).items(), ("-", "--", ":", "-.")):
         ax[0].plot(t, line, color="k", ls=style, lw=1.5, label=label)
