@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -130,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                     lines.append(f"| {label} | {st:.3f} | {np.mean([r['gao2019/stft_sum'] for r in rs]):.3f} | "
                                  f"{np.mean([r['gao2019/stft_diff'] for r in rs]):.3f} | {rel} | {bl:.3f} | {rel_bl} |")
                 print("\n".join(lines[-(len(methods) + 6):]), flush=True)
-    cmd = "python benchmarks/error_split.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    cmd = "python benchmarks/error_split.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     text = f"`{cmd}` ({(time.time() - t0) / 60:.0f} min)\n" + "\n".join(lines)
     print(text)
     if a.json:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -48,7 +49,7 @@ def main() -> int:
         res["probes"].append({"ridge": lam, "r2": float(1 - np.mean((p - y[te]) ** 2) / np.var(y[te])),
                               "mae_deg": float(np.mean(np.abs(p - y[te]))),
                               "side_accuracy": float(np.mean(np.sign(p) == np.sign(y[te])))})
-    res["command"] = "python benchmarks/feature_probe.py " + " ".join(sys.argv[1:])
+    res["command"] = "python benchmarks/feature_probe.py " + shlex.join(sys.argv[1:])
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "feature_probe.json").write_text(json.dumps(res, indent=1))
     print(json.dumps(res, indent=1))

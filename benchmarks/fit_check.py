@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -49,7 +50,7 @@ def main() -> int:
             print(f"step {s:4d}  D loss / Mono-Mono's = {curve[-1]:.3f}  ({time.time() - t0:.0f} s)", flush=True)
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "fit_check.json").write_text(json.dumps(
-        {"command": "python benchmarks/fit_check.py " + " ".join(sys.argv[1:]), "curve": curve}, indent=1))
+        {"command": "python benchmarks/fit_check.py " + shlex.join(sys.argv[1:]), "curve": curve}, indent=1))
     return 0
 
 

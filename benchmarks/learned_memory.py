@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shlex
 import statistics
 import sys
 from pathlib import Path
@@ -61,7 +62,7 @@ def main() -> int:
              "median_s": statistics.median(t for t, _ in v), "peak_rss_mib": max(r for _, r in v)}
             for (m, tr, s), v in runs.items()]
     res = {"machine": {"cpus": __import__("os").cpu_count(), "platform": platform.platform()}, "rows": rows,
-           "peer": args.peer, "command": "python benchmarks/learned_memory.py " + " ".join(sys.argv[1:])}
+           "peer": args.peer, "command": "python benchmarks/learned_memory.py " + shlex.join(sys.argv[1:])}
     Path(args.json).parent.mkdir(exist_ok=True)
     Path(args.json).write_text(json.dumps(res, indent=1))
     lens = sorted({r["clip_seconds"] for r in rows})

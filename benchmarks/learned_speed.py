@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shlex
 import statistics
 import sys
 import time
@@ -92,7 +93,7 @@ def main() -> int:
             r = ev.evaluate_model(args.model, clips, data=Path(args.data), input="real", hop_s=h)
             q[str(h)] = statistics.fmean(x["gao2019/stft"] for x in r)
         res["stft_by_hop"] = {"clips": len(clips), "split": "scene_test", "input": "real", "stft": q}
-    res["command"] = "python benchmarks/learned_speed.py " + " ".join(sys.argv[1:])
+    res["command"] = "python benchmarks/learned_speed.py " + shlex.join(sys.argv[1:])
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "learned_speed.json").write_text(json.dumps(res, indent=1))
     print("| training | batch | samples/s (median of 8 steps) |\n|---|---|---|")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -67,7 +68,7 @@ def main() -> int:
                     rows += r
             results[key] = ev.summarize(rows)
             rows_all += [{"split": split, "input": inp, **r} for r in rows]
-    cmd = "python benchmarks/learned_table.py " + " ".join(sys.argv[1:])
+    cmd = "python benchmarks/learned_table.py " + shlex.join(sys.argv[1:])
     lines = ["# Learned models on the synthetic test splits (issue 6)", "",
              f"Regenerate with `{cmd}` (took {(time.time() - t0) / 60:.0f} min on this 2-core machine). Mean +- "
              "standard error over the first clips of each split; STFT and ENV as in the 2.5D Visual Sound code "

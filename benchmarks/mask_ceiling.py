@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -60,7 +61,7 @@ def main() -> int:
     print(json.dumps(res, indent=1))
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "mask_ceiling.json").write_text(json.dumps({"command": "python benchmarks/mask_ceiling.py "
-                                                                    + " ".join(sys.argv[1:]), **res}, indent=1))
+                                                                    + shlex.join(sys.argv[1:]), **res}, indent=1))
     return 0
 
 

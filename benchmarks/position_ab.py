@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
                                  f"{paired(per[name], per[ref], 'gao2019/env')} |")
             lines.append("")
             print("\n".join(lines[-(4 + len(cks) * (len(refs) + 1) - 1):]), flush=True)
-    cmd = "python benchmarks/position_ab.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    cmd = "python benchmarks/position_ab.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     text = f"`{cmd}` ({time.time() - t0:.0f} s)\n\n" + "\n".join(lines)
     print(text)
     if a.json:

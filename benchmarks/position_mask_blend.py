@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     labels = [v[0] for v in variants]
     means = {k: float(np.mean([per[c][k] for c in per])) for k in labels}
     top = max(per, key=lambda c: per[c][labels[0]] - per[c][labels[-1]])
-    cmd = "python benchmarks/position_mask_blend.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    cmd = "python benchmarks/position_mask_blend.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     lines = [f"`{cmd}` ({time.time() - t0:.0f} s)", "",
              f"**{a.split}, {a.sources} sources, {a.input} input, {len(per)} clips**, mean STFT distance: "
              + ", ".join(f"{k} {v:.3f}" for k, v in means.items()),

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -163,7 +164,7 @@ def main(argv=None) -> int:
             rows.append(r)
         print(f"{a}@{az_a:+d} + {b}@{az_b:+d}: " + ", ".join(
             f"{r['method']} {r['gao2019/stft']:.3f}" for r in rows[-len(preds):]), file=sys.stderr)
-    cmd = "python benchmarks/position_real_brir.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    cmd = "python benchmarks/position_real_brir.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     methods = list(dict.fromkeys(r["method"] for r in rows))
     lines = ["# Two real sources at -40 and +40 degrees (measured BRIRs): issue 7", "",
              f"Regenerate with `{cmd}` ({(time.time() - t0) / 60:.1f} min). {len(rows) // len(methods)} mixtures: "

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shlex
 import statistics
 import sys
 from pathlib import Path
@@ -74,7 +75,7 @@ def main() -> int:
         rows.append({"variant": label, "seconds": [t for t, _ in v], "median_s": med,
                      "realtime_factor": args.seconds / med, "peak_rss_mib": max(r for _, r in v)})
     res = {"machine": {"cpus": __import__("os").cpu_count(), "platform": platform.platform()}, "clip_seconds": args.seconds,
-           "inference": rows, "command": "python benchmarks/position_speed.py " + " ".join(sys.argv[1:])}
+           "inference": rows, "command": "python benchmarks/position_speed.py " + shlex.join(sys.argv[1:])}
     (HERE / "results").mkdir(exist_ok=True)
     Path(args.json).parent.mkdir(exist_ok=True)
     Path(args.json).write_text(json.dumps(res, indent=1))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         rows += [{**x, "setting": label} for x in r]
         lines.append(f"| {label} | " + " | ".join(fmt.format(np.nanmean([x[k] for x in r])) for k, _, fmt in KEYS) + " |")
         print(lines[-1], flush=True)
-    cmd = "python benchmarks/renderer_settings_synth.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    cmd = "python benchmarks/renderer_settings_synth.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     text = (f"`{cmd}` ({(time.time() - t0) / 60:.0f} min; {len(clips)} single-source clips of {a.split}, "
             f"{'real-mono' if a.input == 'real' else '(L+R)/2'} input, oracle tracks; means)\n\n" + "\n".join(lines))
     print(text)

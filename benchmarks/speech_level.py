@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -58,7 +59,7 @@ def main(argv=None) -> int:
         row["real_brir_speech_si_sdri"] = float(np.mean(imp))
         rows.append(row)
         print(row, file=sys.stderr, flush=True)
-    cmd = "python benchmarks/speech_level.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    cmd = "python benchmarks/speech_level.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     Path(args.json).write_text(json.dumps({"command": cmd, "rows": rows}, indent=1))
     print(f"`{cmd}`\n\n| target level (dBFS) | " + " | ".join(f"{v} in noise, SI-SDR dB" for v in VOICES)
           + " | real-BRIR mixtures, speech SI-SDRi dB |\n|---" * 1 + "|---" * (len(VOICES) + 1) + "|")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import tempfile
 import time
@@ -206,7 +207,7 @@ def main(argv=None) -> int:
             f"{r['method']} {r['gao2019/stft']:.3f}" for r in rows[-len(preds):]), file=sys.stderr)
     single_rows = single_sources(data) if args.single else []
     silent_rows = silent_object(data) if args.silent_object else []
-    cmd = "python benchmarks/speech_real_brir.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    cmd = "python benchmarks/speech_real_brir.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     methods = list(dict.fromkeys(r["method"] for r in rows))
     lines = ["# A voice and an instrument at -40 and +40 degrees (measured BRIRs): `--model speech`", "",
              f"Regenerate with `{cmd}` ({(time.time() - t0) / 60:.1f} min). {len(rows) // max(1, len(methods))} mixtures: "

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -72,7 +73,7 @@ def main(argv=None) -> int:
                 v = v[np.isfinite(v)]
                 cells.append(f"{v.mean():+.1f} +- {v.std(ddof=1) / np.sqrt(len(v)):.1f}" if len(v) > 1 else "")
             lines.append(f"| {'real mono' if inp == 'real' else '(L+R)/2'} | {k} | {len(sub)} | " + " | ".join(cells) + " |")
-    cmd = "python benchmarks/speech_separation.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    cmd = "python benchmarks/speech_separation.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     text = f"`{cmd}` ({(time.time() - t0) / 60:.1f} min)\n\n" + "\n".join(lines)
     print(text)
     if a.json:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -254,6 +255,8 @@ def evaluate_main(argv: list[str]) -> int:
                 raise BinauralizeError("--predictions needs --ground-truth")
             if args.names and len(args.names) != len(args.predictions):
                 raise BinauralizeError("--names must give one name per --predictions folder")
+            ev.refuse_repeated(args.names or [Path(d).name for d in args.predictions],
+                               "give each --predictions folder its own name with --names")
             az = json.loads(Path(args.azimuths).read_text()) if args.azimuths else None
             total = sum(len(ev.pair_folders(Path(d), Path(args.ground_truth))) for d in args.predictions)
             with tqdm(total=total, disable=args.quiet, desc="scoring") as bar:
@@ -263,6 +266,12 @@ def evaluate_main(argv: list[str]) -> int:
         elif args.model:
             if not args.data:
                 raise BinauralizeError("--model needs --data DIR")
+            for m in args.model:  # before any bar is drawn
+                if m not in ev.MODELS and not ev.is_learned(m):
+                    raise BinauralizeError(f"unknown model {m!r}: choose from {', '.join(ev.MODELS)}, a shipped "
+                                           "learned model or a .safetensors checkpoint")
+            ev.refuse_repeated([ev.model_label(m, args.hop) for m in args.model],
+                               "label checkpoints as NAME=PATH (e.g. run1=runs/a/best.safetensors)")
             clips = ev.discover_dataset(Path(args.data), args.split)
             if args.max_clips:
                 clips = clips[:args.max_clips]
@@ -276,7 +285,7 @@ def evaluate_main(argv: list[str]) -> int:
             raise BinauralizeError("give --predictions/--ground-truth, --model/--data or --direction-check")
         summary = ev.write_outputs(rows, out, title)
         if args.results_page:
-            ev.write_results_page(summary, Path(args.results_page), title, "binauralize evaluate " + " ".join(argv))
+            ev.write_results_page(summary, Path(args.results_page), title, "binauralize evaluate " + shlex.join(argv))
         if args.json:
             Path(args.json).write_text(json.dumps({"per_clip": rows, "summary": summary}, indent=1))
         print((out / "results.md").read_text())

@@ -90,7 +90,9 @@ def discover_dataset(data: Path, split: str) -> list[Clip]:
 
     ids_file = data / "splits" / f"{split}.txt"
     if not ids_file.is_file():
-        raise InputError(f"no split file {ids_file}")
+        have = sorted(p.stem for p in (data / "splits").glob("*.txt")) if (data / "splits").is_dir() else []
+        raise InputError(f"no split file {ids_file}" + (f"; this set has: {', '.join(have)}" if have else
+                                                        " (not a dataset folder?)"))
     clips = []
     for line in ids_file.read_text().split():
         cid = Path(line).stem
@@ -106,13 +108,18 @@ def discover_dataset(data: Path, split: str) -> list[Clip]:
 
 
 def pair_folders(pred_dir: Path, gt_dir: Path) -> list[tuple[str, Path, Path]]:
-    """(name, prediction, ground truth) for files with the same stem in both folders."""
+    """(name, prediction, ground truth) for files with the same stem in both folders; a prediction named as the
+    tool's batch mode names its outputs (``clip_binaural.wav`` for ``clip``) pairs with ``clip`` too."""
     def index(d: Path) -> dict:
         if not d.is_dir():
             raise InputError(f"not a folder: {d}")
         return {p.stem: p for p in sorted(d.iterdir()) if p.suffix.lower() in AUDIO_EXTS}
 
     p, g = index(pred_dir), index(gt_dir)
+    for stem in list(p):
+        base = stem.removesuffix("_binaural")
+        if base != stem and base in g and base not in p:
+            p[base] = p.pop(stem)
     common = sorted(set(p) & set(g))
     if not common:
         raise InputError(f"no files with matching names in {pred_dir} and {gt_dir}")
@@ -257,6 +264,20 @@ def _detect_tracks(video: Path, mono: np.ndarray, sr: int, objects: bool = False
 
         tracks = _object_tracks(video, lo, tracks, rep, lambda m: None, frames=fa.keyframes, beside_faces=beside_faces)
     return tracks
+
+
+def model_label(model: str, hop_s: float = 0.1) -> str:
+    """The method name a ``--model`` token's rows carry (a built-in's name, or the learned model's label)."""
+    return model if model in MODELS or not is_learned(model) else LearnedSpec.parse(model, hop_s).label
+
+
+def refuse_repeated(labels: list[str], how: str) -> None:
+    """InputError when two methods would carry the same name (their rows would be pooled into one)."""
+    seen = set()
+    for lab in labels:
+        if lab in seen:
+            raise InputError(f"two methods are both named {lab!r}: {how}")
+        seen.add(lab)
 
 
 def evaluate_model(model: str, clips: list[Clip], hrtf=None, progress: Callable | None = None,

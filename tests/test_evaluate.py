@@ -63,6 +63,23 @@ def test_prediction_folders(tmp_path, capsys):
     assert code == 0
     s = json.loads((tmp_path / "e" / "summary.json").read_text())["pred"]
     assert s["gao2019/stft"]["mean"] < 1e-9 and s["gao2019/env"]["mean"] < 1e-6
+    batch = tmp_path / "batch"  # named as the tool's batch mode names its outputs: clip -> clip_binaural
+    batch.mkdir()
+    for f in pred.iterdir():
+        (batch / f"{f.stem}_binaural.wav").write_bytes(f.read_bytes())
+    assert main(["evaluate", "--predictions", str(batch), "--ground-truth", str(tmp_path / "data" / "binaural_audios"),
+                 "--out", str(tmp_path / "eb"), "-q"]) == 0
+    sb = json.loads((tmp_path / "eb" / "summary.json").read_text())["batch"]
+    assert sb["gao2019/stft"]["mean"] < 1e-9 and sb["gao2019/stft"]["n"] == len(ids)
+    other = tmp_path / "b" / "pred"  # a second folder of the same name: its rows would be pooled with the first's
+    other.mkdir(parents=True)
+    capsys.readouterr()
+    code = main(["evaluate", "--predictions", str(pred), str(other), "--ground-truth",
+                 str(tmp_path / "data" / "binaural_audios"), "--out", str(tmp_path / "e2"), "-q"])
+    assert code == 1 and "both named 'pred'" in capsys.readouterr().err
+    code = main(["evaluate", "--model", "dsp", "dsp", "--data", str(tmp_path / "data"), "--split", "test",
+                 "--out", str(tmp_path / "e3"), "-q"])
+    assert code == 1 and "both named 'dsp'" in capsys.readouterr().err
 
 
 def test_direction_check(tmp_path, capsys):
@@ -82,4 +99,8 @@ def test_evaluate_bad_usage(tmp_path, capsys):
     assert main(["evaluate", "--predictions", str(tmp_path)]) == 1
     assert main(["evaluate", "--model", "dsp", "--data", str(tmp_path), "--split", "nope"]) == 1
     err = capsys.readouterr().err
+    assert "not a dataset folder?" in err
+    make_dataset(tmp_path / "data")
+    assert main(["evaluate", "--model", "dsp", "--data", str(tmp_path / "data"), "--split", "nope"]) == 1
+    assert "this set has: test" in capsys.readouterr().err
     assert "Traceback" not in err

@@ -180,6 +180,11 @@ def test_train_cache_train_resume_evaluate_and_tool(tmp_path, sources_dir, capsy
     log = (run / "log.csv").read_text().splitlines()
     assert len(log) == 3 and (run / "best.safetensors").exists()
     assert main(["train", "configs/debug.toml", "--data", str(data), "--out", str(run), "-q"]) == 1  # no overwrite
+    big = tmp_path / "big_batch.toml"  # more than the training windows: nothing would train; refused, no checkpoint
+    big.write_text(open("configs/debug.toml").read().replace("batch_size = 2", "batch_size = 64"))
+    capsys.readouterr()
+    assert main(["train", str(big), "--data", str(data), "--out", str(tmp_path / "big"), "-q"]) == 1
+    assert "make no batch of 64" in capsys.readouterr().err and not (tmp_path / "big" / "best.safetensors").exists()
     assert main(["train", "configs/debug.toml", "--data", str(data), "--out", str(run), "--epochs", "3",
                  "--resume", "-q"]) == 0
     assert len((run / "log.csv").read_text().splitlines()) == 4

@@ -1,5 +1,6 @@
 """The synthetic dataset generator: metadata agrees with the audio and the picture; reproducible; real mono."""
 import json
+import os
 
 import numpy as np
 import pytest
@@ -204,3 +205,28 @@ def test_wet_stems_sum_to_the_ground_truth_mid_signal_for_static_scenes(tmp_path
         assert np.sum((s - mix) ** 2) < 1e-4 * np.sum(mix ** 2)
         seen = max(seen, len(wet))
     assert seen == 2  # at least one mixture among the clips
+
+
+def test_a_set_folder_takes_one_recipe(tmp_path, sources_dir, capsys):
+    """Reruns and shards with the same settings add to one set; other settings, or a folder holding other files,
+    are a one-line error before anything is written (clips of two recipes must not mix in one set)."""
+    out = tmp_path / "s"
+    args = ["dataset", "synth", "--out", str(out), "--num-clips", "2", "--seconds", "1.0", "--seed", "3",
+            "--workers", "1", "--sample-rate", "16000", "--size", "160x90", "--sources-dir", sources_dir, "-q"]
+    assert main(args[:-1] + ["--shard", "0/2", "-q"]) == 0
+    assert main(args[:-1] + ["--shard", "1/2", "-q"]) == 0  # the other shard joins the same set
+    before = {p.name: p.stat().st_mtime_ns for p in (out / "binaural_audios").iterdir()}
+    capsys.readouterr()
+    assert main([a if a != "1.0" else "2.0" for a in args]) == 1
+    err = capsys.readouterr().err
+    assert "other settings" in err and "seconds" in err and err.count("\n") == 1
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "binaural_audios").iterdir()} == before
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "notes.txt").write_text("keep")
+    assert main(["dataset", "synth", "--out", str(other), "--num-clips", "1", "--seconds", "1.0",
+                 "--sources-dir", sources_dir, "-q"]) == 1
+    assert "not an empty folder" in capsys.readouterr().err and sorted(os.listdir(other)) == ["notes.txt"]
+    assert main(["dataset", "synth", "--out", str(tmp_path / "h"), "--num-clips", "1", "--seconds", "1.0",
+                 "--sources-dir", sources_dir, "--heldout-hrtf", str(tmp_path / "none.sofa"), "-q"]) == 1
+    assert "no SOFA file" in capsys.readouterr().err and not (tmp_path / "h").exists()

@@ -586,6 +586,32 @@ def _worker(args) -> str:
     return f"{index:06d}"
 
 
+RECIPE = "synth_recipe.json"
+
+
+def claim_folder(out: Path, num_clips: int, seed: int, cfg: SynthConfig) -> None:
+    """Write ``out/synth_recipe.json`` (the settings that make the set: clip ``i`` depends only on them), or check
+    that a folder already holding one was made with the same settings, so that shards and reruns add to one set
+    and a different recipe cannot mix its clips into it. InputError for a non-empty folder that holds no recipe."""
+    from ..errors import InputError
+
+    recipe = json.loads(json.dumps({"num_clips": num_clips, "seed": seed, **asdict(cfg)}))  # tuples -> lists
+    path = out / RECIPE
+    if path.is_file():
+        old = json.loads(path.read_text())
+        diff = [f"{k} {old.get(k)!r} there, {recipe[k]!r} now" for k in recipe if old.get(k) != recipe[k]]
+        if diff:
+            raise InputError(f"{out} holds a set made with other settings ({'; '.join(diff[:3])}): choose a new "
+                             "folder (or delete that one)")
+        return
+    if out.exists() and (not out.is_dir() or any(not p.name.startswith(".") for p in out.iterdir())):
+        raise InputError(f"{out} exists and is not an empty folder: choose a new folder for the set")
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{RECIPE}.partial-{os.getpid()}")  # shards of an array may start together
+    tmp.write_text(json.dumps(recipe, indent=1))
+    os.replace(tmp, path)
+
+
 def generate_set(out: Path, num_clips: int, seed: int, cfg: SynthConfig, workers: int = 0, shard: tuple = (0, 1),
                  progress=None) -> list[str]:
     """Generate clips ``shard[0]::shard[1]`` of ``range(num_clips)`` in parallel; splits are written when the set
@@ -594,7 +620,12 @@ def generate_set(out: Path, num_clips: int, seed: int, cfg: SynthConfig, workers
     from concurrent.futures import ProcessPoolExecutor
 
     dry_pool(cfg.sources_dir)  # fail early
-    out.mkdir(parents=True, exist_ok=True)
+    for what, f in (("--hrtf", cfg.hrtf), ("--heldout-hrtf", cfg.heldout_hrtf)):
+        if f and not Path(f).is_file():
+            from ..errors import InputError
+
+            raise InputError(f"{what}: no SOFA file {f}")
+    claim_folder(out, num_clips, seed, cfg)
     idx = [i for i in range(num_clips) if i % shard[1] == shard[0]]
     done = []
     workers = workers or os.cpu_count() or 1
