@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import statistics
 import time
 from pathlib import Path
@@ -78,7 +79,7 @@ def main() -> None:
                      "min_weight_agreement": min(agree, default=1.0)})
         print(rows[-1], flush=True)
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"command": "python benchmarks/coco_adaptive.py " + " ".join(map(str, args.videos)),
+    args.json.write_text(json.dumps({"command": "python benchmarks/coco_adaptive.py " + shlex.join(map(str, args.videos)),
                                      "rows": rows}, indent=1))
     print("\n| video | frames run (of) | detector, every frame (s) | adaptive (s) | same tracks | "
           "azimuth difference, median / 95th percentile of frames | weight agreement (worst track) |\n|---|---|---|---|---|---|---|")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -85,7 +86,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path)
     a = p.parse_args(argv)
     cache = a.cache or a.data / "cache" / "efficientnet-lite0"
-    res = {"input": a.input, "command": "python benchmarks/difference_oracle.py " + " ".join(argv or sys.argv[1:])}
+    res = {"input": a.input, "command": "python benchmarks/difference_oracle.py " + shlex.join(argv or sys.argv[1:])}
     for sp in a.splits:
         ids = [c for c in (a.data / "splits" / f"{sp}.txt").read_text().split()
                if (cache / f"{c}_dsp_{a.input}.npy").exists()]

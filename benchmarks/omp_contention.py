@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         for load, per in times[name].items():
             med = [statistics.median(per[p]) for p in POLICIES]
             lines.append(f"| {name} | {load} | " + " | ".join(f"{m:.2f} s" for m in med) + f" | {med[1] / med[0]:.2f} |")
-    cmd = "python benchmarks/omp_contention.py " + " ".join(shlex.quote(x) for x in (sys.argv[1:] if argv is None else argv))
+    cmd = "python benchmarks/omp_contention.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     table = "\n".join(lines)
     print(f"`{cmd}` (medians of {a.repeats}, {os.cpu_count()} cores)\n\n{table}")
     Path(a.json).write_text(json.dumps({"command": cmd, "cores": os.cpu_count(), "table": table, "seconds": times},

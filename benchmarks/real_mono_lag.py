@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
         return {"median_band_coherence": round(float(np.median(coh)), 3), "phase_deg_median": round(float(np.median(phase)), 1),
                 "phase_deg_iqr": round(float(np.subtract(*np.percentile(phase, [75, 25]))), 1)}
 
-    res = {"command": "python benchmarks/real_mono_lag.py " + " ".join(argv or sys.argv[1:]), "clips": len(rows),
+    res = {"command": "python benchmarks/real_mono_lag.py " + shlex.join(argv or sys.argv[1:]), "clips": len(rows),
            "median_abs_lag_ms": float(np.median(np.abs(lags))), "share_within_0.25ms": float(np.mean(np.abs(lags) <= 0.25)),
            "median_distance_over_c_ms": float(np.median([r["distance_over_c_ms"] for r in rows])),
            "bands": {f"{lo}-{hi} Hz": band_summary(per_band[(lo, hi)]) for lo, hi in bands},

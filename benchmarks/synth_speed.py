@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -36,7 +37,7 @@ def main() -> int:
         raise SystemExit("generation failed")
     res = {"clips": args.clips, "seconds_per_clip": args.seconds, "workers": args.workers, "wall_s": wall,
            "clips_per_minute": 60.0 * args.clips / wall, "peak_rss_mib_largest_process": ru.ru_maxrss / 1024,
-           "command": " ".join(cmd[1:]), "date": time.strftime("%Y-%m-%d %H:%M")}
+           "command": shlex.join(cmd[1:]), "date": time.strftime("%Y-%m-%d %H:%M")}
     Path(__file__).resolve().parent.joinpath("results").mkdir(exist_ok=True)
     Path(__file__).resolve().parent.joinpath("results", "synth_speed.json").write_text(json.dumps(res, indent=2))
     print(json.dumps(res, indent=2))

@@ -92,6 +92,12 @@ class Binauralizer:
         steps: sampling steps of flow-matching models.
         notice: called with one-line notices (default: print to stderr).
         progress: show progress bars.
+        localize: how sources are found in the frames when none are given
+            (:class:`~binauralize.vision.localize.LocalizeOptions`: camera field of view, ``objects``...).
+
+    Raises:
+        InputError (a :class:`~binauralize.errors.BinauralizeError`): an unknown method or model, or a missing or
+            unreadable SOFA file.
     """
 
     def __init__(self, hrtf: str | Path | None = None, options: RenderOptions = RenderOptions(), method: str = "dsp",
@@ -134,9 +140,29 @@ class Binauralizer:
                t60: float | None = None) -> np.ndarray:
         """Mono ``[T]`` float at ``sample_rate`` Hz + tracks -> binaural ``[2, T]``, same rate, aligned.
 
-        ``t60`` None: estimated from the signal when the options ask for it.
+        ``tracks``: the sources (None or ``[]``: one source straight ahead). ``t60``: the recording's reverberation
+        time in seconds (None: estimated from the signal when the options ask for it). The output is not limited:
+        a loud source to one side can exceed 1.0 in the nearer ear (``process_file`` soft-limits, see
+        :func:`soft_limit`).
+
+        Raises:
+            InputError: ``mono`` not one channel or empty, or ``sample_rate`` not positive; TracksError: ``tracks``
+                not a list of :class:`SourceTrack`.
         """
-        mono = np.asarray(mono, dtype=np.float64).reshape(-1)
+        mono = np.asarray(mono, dtype=np.float64)
+        if mono.ndim > 1 and sum(n > 1 for n in mono.shape) > 1:
+            raise InputError(f"render takes one channel [T], got an array of shape {mono.shape}: downmix first "
+                             "(e.g. x.mean(axis=0))")
+        mono = mono.reshape(-1)
+        if mono.size == 0:
+            raise InputError("render got an empty signal")
+        if not sample_rate or sample_rate <= 0:
+            raise InputError(f"sample_rate must be positive, got {sample_rate}")
+        if tracks is not None and (not isinstance(tracks, (list, tuple))
+                                   or not all(isinstance(t, SourceTrack) for t in tracks)):
+            from .errors import TracksError
+
+            raise TracksError("tracks must be a list of SourceTrack (e.g. [SourceTrack.static(30)])")
         if t60 is None:
             t60 = self.options.t60
         if t60 is None and self.options.reverb == "split" and self.uses_tracks and self.method != "mono":
@@ -166,14 +192,15 @@ class Binauralizer:
         if not ainfo.has_audio:
             raise InputError(f"{audio_src.name} has no audio track (give one with --audio FILE)")
         _check_output(inp, out, overwrite, info.has_video, extra_inputs=[audio_src])
-        _check_side_outputs([inp, audio_src], out, overwrite, preview=preview, report=report, save_tracks=save_tracks)
+        _check_side_outputs([inp, audio_src, sources if isinstance(sources, (str, Path)) else None], [out], overwrite,
+                            preview=preview, report=report, save_tracks=save_tracks)
         if info.has_video and out.suffix.lower() in media.VIDEO_EXTS:
             media.output_codec(out, lossless, int(ainfo.sample_rate))  # e.g. no lossless audio in .webm
             media.check_video_output(inp, out, keep_original_audio)
         extra_audio = sum(1 for k in ainfo.other_streams if k == "audio")
         if extra_audio and not keep_original_audio:
             say(f"{audio_src.name} has {extra_audio + 1} audio tracks: the first (stream #{ainfo.audio_index}) is "
-                "made binaural, the others are left out (--keep-original-audio keeps them all)")
+                "made binaural, the others are left out" + ("" if audio else " (--keep-original-audio keeps them all)"))
         if preview and not info.has_video:
             raise OutputError("--preview needs a video input")
         lo = self.localize_options
@@ -909,19 +936,31 @@ def side_output_paths(preview=None, report=None, save_tracks=None) -> dict[str, 
     return paths
 
 
-def _check_side_outputs(inputs: list[Path], out: Path, overwrite: bool, preview=None, report=None,
+def _same_file_key(p: Path):
+    """What names one file: its inode when it exists (symlinks, hard links, case-insensitive file systems), else
+    its resolved path."""
+    try:
+        st = p.stat()
+        return ("inode", st.st_dev, st.st_ino)
+    except OSError:
+        return ("path", str(p.resolve()))
+
+
+def _check_side_outputs(inputs: list, outputs: list, overwrite: bool, preview=None, report=None,
                         save_tracks=None) -> None:
     """Refuse, before any work, side outputs (--preview and its PNG, --report, --save-tracks) that would replace an
-    input, the output or each other (whatever --overwrite says), exist without --overwrite, or cannot be written."""
+    input (media, --audio, --sources), an output or each other (whatever --overwrite says), exist without
+    --overwrite, or cannot be written."""
     if preview and Path(preview).suffix.lower() not in PREVIEW_EXTS:
         raise OutputError(f"--preview {preview}: use a .mp4 (a video and a PNG beside it) or a .png (the PNG only)")
     taken = {}
     for i in inputs:
-        if i.exists():
-            taken[i.resolve()] = f"the input {i.name}"
-    taken[out.resolve()] = f"the output {out.name}"
+        if i is not None and Path(i).exists():
+            taken[_same_file_key(Path(i))] = f"the input {Path(i).name}"
+    for o in outputs:
+        taken.setdefault(_same_file_key(Path(o)), f"the output {Path(o).name}")
     for opt, p in side_output_paths(preview, report, save_tracks).items():
-        key = p.resolve()
+        key = _same_file_key(p)
         if key in taken:
             raise OutputError(f"{opt} {p} would replace {taken[key]}; choose another name")
         taken[key] = f"{opt} {p.name}"
@@ -945,6 +984,8 @@ def _write_json_atomic(path: Path, obj) -> None:
 
 def _finite(o):
     """The same structure with non-finite floats as None (JSON has no NaN or Infinity)."""
+    if isinstance(o, np.ndarray):
+        o = o.tolist()
     if isinstance(o, dict):
         return {k: _finite(v) for k, v in o.items()}
     if isinstance(o, (list, tuple)):
@@ -984,8 +1025,15 @@ def binauralize_file(input: str | Path, output: str | Path, sources=None, *, hrt
         localize: :class:`binauralize.vision.localize.LocalizeOptions` (field of view, analysis rate...).
         preview: write a preview video (and a PNG next to it) of what was decided.
         save_tracks: write the tracks used, in the ``--sources`` schema.
+        progress: show progress bars on stderr.
+        notice: called with each one-line notice (default: printed to stderr).
+        steps: sampling steps of flow-matching models.
     Returns:
         The report dict (tracks used, decisions and why, timings, notices).
+    Raises:
+        InputError: the input (or ``audio``) is missing, unreadable or has no audio; TracksError: bad tracks;
+        OutputError: an unsupported or unwritable output, one that exists (without ``overwrite``) or would replace
+        the input. All derive from :class:`binauralize.errors.BinauralizeError`, whose message is one line.
     """
     b = Binauralizer(hrtf=hrtf, options=options, method=method, notice=notice, progress=progress, localize=localize,
                      hop_s=hop_s, steps=steps)

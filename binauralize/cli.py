@@ -178,7 +178,6 @@ def _run_one(inp: str, out: str, args_dict: dict, progress: bool) -> dict:
 def _batch_outputs(inputs: list[str], out: Path) -> list[tuple[str, str]]:
     if out.suffix and not out.is_dir():
         raise BinauralizeError(f"several inputs need an output folder, not a file: {out}")
-    out.mkdir(parents=True, exist_ok=True)
     pairs, seen = [], set()
     for i in inputs:
         p = Path(i)
@@ -479,6 +478,11 @@ def fetch_models_main(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # PyTorch's OpenMP threads sleep instead of spinning while they wait: on a machine whose cores are busy with
+    # anything else, spinning made --objects and --model speech 4x slower; idle, sleeping costs 0-12%
+    # (benchmarks/omp_contention.py, docs/benchmarks.md). Read when PyTorch loads (not yet: it loads lazily);
+    # an explicit setting wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "evaluate":
         return evaluate_main(argv[1:])
@@ -527,10 +531,8 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(args.output)
         batch = not (len(args.inputs) == 1 and not out.is_dir() and not args.output.endswith(os.sep))
         if batch and (args.preview or args.save_tracks):
-            raise BinauralizeError("--preview and --save-tracks take one input file; in a batch, --report writes one "
-                                   "JSON with every file's tracks")
-        if batch and args.report and Path(args.report).exists() and not args.overwrite:
-            raise BinauralizeError(f"{args.report} exists; pass --overwrite to replace it")
+            raise BinauralizeError("--preview and --save-tracks need -o to name one output file, not a folder; with a "
+                                   "folder, --report writes one JSON with every file's tracks")
         if not batch:
             rep = _run_one(args.inputs[0], args.output, dict(common, report=args.report, preview=args.preview,
                                                              save_tracks=args.save_tracks), progress=not args.quiet)
@@ -539,6 +541,12 @@ def main(argv: list[str] | None = None) -> int:
                       f"{rep['realtime_factor']:.1f}x real time)", file=sys.stderr)
             return 0
         pairs = _batch_outputs(args.inputs, out)
+        if args.report:
+            from .api import _check_side_outputs
+
+            _check_side_outputs([*args.inputs, args.audio, args.sources], [o for _, o in pairs], args.overwrite,
+                                report=args.report)
+        out.mkdir(parents=True, exist_ok=True)
         jobs = min(args.jobs or os.cpu_count() or 1, len(pairs))
         # files in parallel already share the cores: each decodes its frames with its share of them
         os.environ.setdefault("BINAURALIZE_DECODE_WORKERS", str(max(1, (os.cpu_count() or 1) // jobs)))

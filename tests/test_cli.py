@@ -370,19 +370,32 @@ def test_side_outputs_never_replace_the_input_the_output_or_each_other(clip, tra
     out.write_bytes(b"precious")
     side = tmp_path / "notes.txt"
     side.write_text("mine")
+    fresh = tmp_path / "fresh.mp4"  # an output that does not exist yet: only the side outputs can be refused
     cases = [
-        ["--preview", clip, "--overwrite"], ["--report", clip, "--overwrite"], ["--save-tracks", clip, "--overwrite"],
-        ["--report", out, "--overwrite"], ["--save-tracks", out, "--overwrite"],
-        ["--preview", tmp_path / "p.mp4", "--report", tmp_path / "p.png", "--overwrite"],
-        ["--report", tmp_path / "r.json", "--save-tracks", tmp_path / "r.json", "--overwrite"],
-        ["--report", side], ["--preview", tmp_path / "p.txt"],
-        ["--report", tmp_path / "missing_dir" / "r.json", "--overwrite"],
+        (out, ["--preview", clip, "--overwrite"], "would replace the input"),
+        (out, ["--report", clip, "--overwrite"], "would replace the input"),
+        (out, ["--save-tracks", clip, "--overwrite"], "would replace the input"),
+        (out, ["--save-tracks", tracks_left, "--overwrite"], "would replace the input left.json"),  # --sources
+        (out, ["--report", out, "--overwrite"], "would replace the output"),
+        (out, ["--save-tracks", out, "--overwrite"], "would replace the output"),
+        (out, ["--preview", tmp_path / "p.mp4", "--report", tmp_path / "p.png", "--overwrite"], "would replace --preview"),
+        (out, ["--report", tmp_path / "r.json", "--save-tracks", tmp_path / "r.json", "--overwrite"], "would replace --report"),
+        (fresh, ["--report", side], "notes.txt exists; pass --overwrite"),
+        (fresh, ["--preview", tmp_path / "p.txt"], "use a .mp4"),
+        (fresh, ["--report", tmp_path / "missing_dir" / "r.json"], "does not exist"),
     ]
-    for extra in cases:
-        code, err = run([clip, "-o", out, "--sources", tracks_left, "-q", *extra], capsys)
+    for o, extra, why in cases:
+        code, err = run([clip, "-o", o, "--sources", tracks_left, "-q", *extra], capsys)
         assert code == 1 and err.startswith("binauralize: error:") and err.count("\n") == 1, (extra, err)
+        assert why in err, (extra, err)
         assert clip.read_bytes() == before and out.read_bytes() == b"precious" and side.read_text() == "mine", extra
-        assert not (tmp_path / "p.mp4").exists() and not (tmp_path / "r.json").exists(), extra
+        assert not (tmp_path / "p.mp4").exists() and not (tmp_path / "r.json").exists() and not fresh.exists(), extra
+    assert json.loads(tracks_left.read_text())["sources"][0]["azimuth"] == 50
+    batch = tmp_path / "batch"  # a batch's one report is checked the same way, before the folder is made
+    other = tmp_path / "other.mp4"
+    other.write_bytes(before)
+    code, err = run([clip, other, "-o", batch, "--report", clip, "--overwrite", "-q"], capsys)
+    assert code == 1 and "would replace the input" in err and not batch.exists()
     code, err = run([clip, "-o", out, "--sources", tracks_left, "-q", "--report", side, "--overwrite"], capsys)
     assert code == 0 and json.loads(side.read_text())["output"] == str(out)
 
@@ -420,7 +433,7 @@ def test_option_values_and_batch_misuse_are_one_line_errors(clip, tmp_path, caps
         assert code == 1 and err.startswith("binauralize: error:") and err.count("\n") == 1, (extra, err)
     outdir = tmp_path / "batch"
     code, err = run([clip, clip, "-o", outdir, "--preview", tmp_path / "p.mp4"], capsys)
-    assert code == 1 and "one input" in err and not outdir.exists()
+    assert code == 1 and "one output file" in err and not outdir.exists()
 
 
 def test_empty_sources_and_tracks_after_the_end_get_a_notice(clip, tmp_path, capsys):
@@ -439,3 +452,28 @@ def test_nan_positions_are_refused_by_the_api_too():
 
     with pytest.raises(TracksError, match="finite"):
         SourceTrack.static(float("nan"))
+
+
+def test_mpeg_ts_input_into_every_container(clip, tracks_left, tmp_path, capsys):
+    """H.264 already in Annex B (MPEG-TS) goes into AVI as it is (converting it again broke the write)."""
+    ts = tmp_path / "clip.ts"
+    with av.open(str(clip)) as src, av.open(str(ts), "w", format="mpegts") as dst:
+        v = dst.add_stream_from_template(src.streams.video[0])
+        a = dst.add_stream_from_template(src.streams.audio[0])
+        bsf = av.bitstream.BitStreamFilterContext("h264_mp4toannexb", src.streams.video[0], v)
+        for p in src.demux():
+            if p.dts is None:
+                continue
+            if p.stream.type == "video":
+                for q in bsf.filter(p):
+                    q.stream = v
+                    dst.mux(q)
+            else:
+                p.stream = a
+                dst.mux(p)
+    for ext in (".avi", ".mkv", ".mp4"):
+        out = tmp_path / f"o{ext}"
+        code, err = run([ts, "-o", out, "--sources", tracks_left, "-q"], capsys)
+        assert code == 0, (ext, err)
+        with av.open(str(out)) as c, av.open(str(clip)) as ref:
+            assert len(list(c.decode(video=0))) == len(list(ref.decode(video=0))), ext

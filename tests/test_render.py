@@ -229,3 +229,21 @@ def test_reverberant_part_with_the_itd_keeps_the_time_cue_and_the_mono(hrtf48, r
     assert with_itd == pytest.approx(-truth, abs=100e-6)  # gcc_phat_itd: positive = left leads
     assert abs(without + truth) > abs(with_itd + truth) + 100e-6
     assert ild_db(y[0, SR:], y[1, SR:], SR) > 0  # still louder on the left: the direct part's level cue
+
+
+def test_api_render_refuses_what_it_cannot_render():
+    """Stereo arrays were silently concatenated into a twice-as-long 'mono'; now each misuse is a named error."""
+    from binauralize import Binauralizer, SourceTrack
+    from binauralize.errors import InputError, TracksError
+
+    b = Binauralizer()
+    m = np.random.default_rng(0).standard_normal(4800) * 0.1
+    with pytest.raises(InputError, match="one channel"):
+        b.render(np.stack([m, m]), 48000, [SourceTrack.static(30)])
+    assert b.render(m[None], 48000, [SourceTrack.static(30)]).shape == (2, 4800)  # [1, T] is one channel
+    with pytest.raises(InputError, match="empty"):
+        b.render(np.zeros(0), 48000)
+    with pytest.raises(InputError, match="sample_rate"):
+        b.render(m, 0)
+    with pytest.raises(TracksError, match="list of SourceTrack"):
+        b.render(m, 48000, SourceTrack.static(30))

@@ -226,7 +226,27 @@ def test_a_set_folder_takes_one_recipe(tmp_path, sources_dir, capsys):
     (other / "notes.txt").write_text("keep")
     assert main(["dataset", "synth", "--out", str(other), "--num-clips", "1", "--seconds", "1.0",
                  "--sources-dir", sources_dir, "-q"]) == 1
-    assert "not an empty folder" in capsys.readouterr().err and sorted(os.listdir(other)) == ["notes.txt"]
+    assert "holds other files (notes.txt)" in capsys.readouterr().err and sorted(os.listdir(other)) == ["notes.txt"]
     assert main(["dataset", "synth", "--out", str(tmp_path / "h"), "--num-clips", "1", "--seconds", "1.0",
                  "--sources-dir", sources_dir, "--heldout-hrtf", str(tmp_path / "none.sofa"), "-q"]) == 1
     assert "no SOFA file" in capsys.readouterr().err and not (tmp_path / "h").exists()
+
+
+def test_shards_starting_together_claim_one_folder(tmp_path):
+    """Many runs claiming one new folder at once: none is refused, one recipe is written, other settings are not."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from binauralize.data.synth import RECIPE, claim_folder
+    from binauralize.errors import InputError
+
+    cfg = SynthConfig(seconds=1.0, sources_dir=str(tmp_path))
+    for trial in range(5):
+        out = tmp_path / f"set{trial}"
+        with ThreadPoolExecutor(8) as ex:
+            list(ex.map(lambda _: claim_folder(out, 4, 0, cfg), range(8)))  # raises if any run was refused
+        assert json.loads((out / RECIPE).read_text())["num_clips"] == 4
+        assert [p.name for p in out.iterdir()] == [RECIPE]  # no temporary files left
+        with pytest.raises(InputError, match="other settings"):
+            claim_folder(out, 5, 0, cfg)
+    rel = SynthConfig(seconds=1.0, sources_dir=os.path.relpath(tmp_path))  # the same folder named another way
+    claim_folder(tmp_path / "set0", 4, 0, rel)

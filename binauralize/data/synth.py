@@ -587,29 +587,65 @@ def _worker(args) -> str:
 
 
 RECIPE = "synth_recipe.json"
+SET_LAYOUT = {"binaural_audios", "mono_audios", "mono_mix", "meta", "videos", "stems", "rirs", "splits", "cache"}
+"""The folders a generated set holds (a folder holding only these, and no recipe, is a set made before recipes)."""
+
+
+def _recipe(num_clips: int, seed: int, cfg: SynthConfig) -> dict:
+    """The settings clip ``i`` depends on, JSON-normalised (paths resolved, tuples as lists)."""
+    def absolute(v):
+        if v is None:
+            return None
+        if isinstance(v, (list, tuple)):
+            return [absolute(x) for x in v]
+        return str(Path(v).resolve())
+
+    d = asdict(cfg)
+    for k in ("sources_dir", "hrtf", "heldout_hrtf"):
+        d[k] = absolute(d[k])
+    return json.loads(json.dumps({"num_clips": num_clips, "seed": seed, **d}))
 
 
 def claim_folder(out: Path, num_clips: int, seed: int, cfg: SynthConfig) -> None:
     """Write ``out/synth_recipe.json`` (the settings that make the set: clip ``i`` depends only on them), or check
     that a folder already holding one was made with the same settings, so that shards and reruns add to one set
-    and a different recipe cannot mix its clips into it. InputError for a non-empty folder that holds no recipe."""
+    and a different recipe cannot mix its clips into it. InputError for a folder holding anything but a set.
+    Safe for shards that start together: the recipe appears whole or not at all (a hard link of a written file)."""
     from ..errors import InputError
 
-    recipe = json.loads(json.dumps({"num_clips": num_clips, "seed": seed, **asdict(cfg)}))  # tuples -> lists
+    recipe = _recipe(num_clips, seed, cfg)
     path = out / RECIPE
-    if path.is_file():
-        old = json.loads(path.read_text())
-        diff = [f"{k} {old.get(k)!r} there, {recipe[k]!r} now" for k in recipe if old.get(k) != recipe[k]]
-        if diff:
-            raise InputError(f"{out} holds a set made with other settings ({'; '.join(diff[:3])}): choose a new "
-                             "folder (or delete that one)")
-        return
-    if out.exists() and (not out.is_dir() or any(not p.name.startswith(".") for p in out.iterdir())):
-        raise InputError(f"{out} exists and is not an empty folder: choose a new folder for the set")
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out} exists and is not a folder: choose a new folder for the set")
+    if out.is_dir() and not path.is_file():
+        foreign = sorted(p.name for p in out.iterdir() if not p.name.startswith(".") and p.name not in SET_LAYOUT
+                         and p.name != RECIPE)
+        if foreign:
+            raise InputError(f"{out} holds other files ({', '.join(foreign[:3])}): choose a new folder for the set")
     out.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{RECIPE}.partial-{os.getpid()}")  # shards of an array may start together
+    import uuid
+
+    tmp = out / f".{RECIPE}.partial-{uuid.uuid4().hex[:8]}"
     tmp.write_text(json.dumps(recipe, indent=1))
-    os.replace(tmp, path)
+    try:
+        os.link(tmp, path)  # fails if another run (or an earlier one) wrote the recipe first
+        return
+    except FileExistsError:
+        pass
+    except OSError:  # a file system without hard links: exclusive creation (a racing reader may see it half-written)
+        try:
+            with open(path, "x") as f:
+                f.write(tmp.read_text())
+            return
+        except FileExistsError:
+            pass
+    finally:
+        tmp.unlink()
+    old = json.loads(path.read_text())
+    diff = [f"{k} {old.get(k)!r} there, {recipe[k]!r} now" for k in recipe if old.get(k) != recipe[k]]
+    if diff:
+        raise InputError(f"{out} holds a set made with other settings ({'; '.join(diff[:3])}): choose a new "
+                         "folder (or delete that one)")
 
 
 def generate_set(out: Path, num_clips: int, seed: int, cfg: SynthConfig, workers: int = 0, shard: tuple = (0, 1),

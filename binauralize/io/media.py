@@ -372,18 +372,27 @@ def mux_video_with_audio(in_path: str | Path, out_path: str | Path, audio: Itera
 def _kept_streams(inp, out, out_path: Path, keep_original_audio: bool, notice) -> dict:
     """Input stream index -> its copy in ``out`` (every stream but the audio, unless kept). A video stream the
     container cannot hold is an OutputError (no silent loss of the picture); other streams get a notice."""
+    import av
+
     mapping = {}
+    picture = next((s.index for s in inp.streams if s.type == "video"
+                    and not s.disposition & av.stream.Disposition.attached_pic), None)  # not a cover image
+    ext = out_path.suffix.lower()
     for s in inp.streams:
         if s.type == "audio" and not keep_original_audio:
+            continue
+        what = f"{s.type} stream #{s.index} ({s.codec_context.name if s.codec_context else s.metadata.get('handler_name', '?')})"
+        if s.type == "data" and s.codec_context is None:  # e.g. a QuickTime timecode track: no packets to copy
+            notice(f"the {'timecode track' if 'timecode' in s.metadata else 'data stream'} #{s.index} is left out"
+                   + (" (the picture's timecode stays in its metadata)" if "timecode" in s.metadata else ""))
             continue
         try:
             mapping[s.index] = out.add_stream_from_template(s)
         except Exception:  # container cannot hold this stream type
-            what = f"{s.type} stream #{s.index} ({s.codec_context.name if s.codec_context else '?'})"
-            if s.type == "video":
-                raise OutputError(f"{out_path.suffix} cannot hold the input's {what}: choose .mkv (holds any) or "
-                                  f"{'.mp4' if out_path.suffix.lower() != '.mp4' else '.mov'}")
-            notice(f"the {what} cannot be kept in {out_path.suffix} and is left out (.mkv keeps it)")
+            if s.index == picture:
+                others = " or ".join(e for e in (".mkv (holds any)", ".mp4", ".mov") if not e.startswith(ext))
+                raise OutputError(f"{ext} cannot hold the input's {what}: choose {others}")
+            notice(f"the {what} cannot be kept in {ext} and is left out" + ("" if ext == ".mkv" else " (.mkv keeps it)"))
     return mapping
 
 
@@ -456,9 +465,10 @@ def _mux(inp, out, in_path: Path, out_name: str, audio, sample_rate: int, codec:
         from av.bitstream import BitStreamFilterContext
 
         for i, o in mapping.items():
-            name = inp.streams[i].codec_context.name if inp.streams[i].codec_context else ""
-            if name in ("h264", "hevc"):
-                annexb[i] = BitStreamFilterContext(f"{name}_mp4toannexb", inp.streams[i], o)
+            cc = inp.streams[i].codec_context
+            avcc = cc is not None and cc.extradata is not None and cc.extradata[:1] == b"\x01"  # MP4-style framing
+            if cc is not None and cc.name == "h264" and avcc:  # (from MPEG-TS it is Annex B already)
+                annexb[i] = BitStreamFilterContext("h264_mp4toannexb", inp.streams[i], o)
     streams = [inp.streams[i] for i in mapping]
     packets = iter(inp.demux(streams) if streams else [])
     while True:
