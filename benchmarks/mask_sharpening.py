@@ -1,12 +1,15 @@
-"""Sharper masks for a position model: each source's mask m -> m^p / sum over sources (and residual) of m^p, scored on
-the validation clips of the scene split (not the test clips) against p = the first value given.
+"""Two post-processings of a position model's masks, scored on the validation clips of the scene split (not the
+test clips) against the first variant given:
 
-    .venv/bin/python benchmarks/mask_sharpening.py INPUT SOURCES CHECKPOINT P1,P2,...
-    .venv/bin/python benchmarks/mask_sharpening.py mix 3 runs_pn/position_nmf_mix/best.safetensors 1,2
+- ``pP``: sharper masks: each source's mask m -> m^P / (sum over sources and residual of m^P);
+- ``xN``: the model applied N times, each pass taking the previous pass's masks as its prior (position-nmf only).
 
-INPUT: real or mix ((L+R)/2); SOURCES: number of sounding sources. Prints, per p, the papers' STFT distance, the
-distance at each output's best level, the L-R part and ENV, with the paired difference to the first p (mean +-
-standard error over clips). Run from the folder holding data/synth_near.
+    .venv/bin/python benchmarks/mask_sharpening.py INPUT SOURCES CHECKPOINT VARIANT...
+    .venv/bin/python benchmarks/mask_sharpening.py mix 3 runs_pn/position_nmf_mix/best.safetensors p1 p2 x2
+
+INPUT: real or mix ((L+R)/2); SOURCES: number of sounding sources. Prints, per variant, the papers' STFT distance,
+the distance at each output's best level, the L-R part and ENV, with the paired difference to the first variant
+(mean +- standard error over clips). Run from the folder holding data/synth_near.
 """
 from __future__ import annotations
 
@@ -26,34 +29,47 @@ KEYS = ("gao2019/stft", "gao2019/stft_best_level", "gao2019/stft_diff", "gao2019
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 4:
+    if len(argv) < 4 or any(v[:1] not in "px" for v in argv[3:]):
         print(__doc__, file=sys.stderr)
         return 2
-    inp, n, ck, ps = argv[0], int(argv[1]), argv[2], [float(x) for x in argv[3].split(",")]
+    inp, n, ck, variants = argv[0], int(argv[1]), argv[2], argv[3:]
     data = Path("data/synth_near")
     original = P.PositionSpatializer.masks
-    power = {"p": 1.0}
+    state = {"power": 1.0, "passes": 1}
 
-    def sharpened(self, *a, **k):
-        m, tt = original(self, *a, **k)
-        if power["p"] != 1.0:
-            m = np.maximum(m, 1e-12) ** power["p"]
+    def post_processed(self, mono16, tracks, feature_at=None, chunk_frames=3000):
+        m, tt = original(self, mono16, tracks, feature_at, chunk_frames)
+        if tracks and state["passes"] > 1:
+            from binauralize.models.class_nmf import class_onehot
+
+            for _ in range(state["passes"] - 1):
+                def again(mag, tt_, tr_, fa=None, prev=m):
+                    classes, _ = self.classes_and_presence(tr_, tt_, fa)
+                    return prev, class_onehot(classes, self.nmf.classes)
+
+                self.prior_masks = again
+                try:
+                    m, _ = original(self, mono16, tracks, feature_at, chunk_frames)
+                finally:
+                    del self.prior_masks
+        if state["power"] != 1.0:
+            m = np.maximum(m, 1e-12) ** state["power"]
             m /= m.sum(0, keepdims=True)
         return m, tt
 
-    P.PositionSpatializer.masks = sharpened
+    P.PositionSpatializer.masks = post_processed
     clips = [c for c in ev.discover_dataset(data, "scene_val") if sounding(data, c.name) == n]
     print(len(clips), "clips", flush=True)
     res = {}
-    for p in ps:
-        power["p"] = p
+    for v in variants:
+        state.update(power=float(v[1:]) if v[0] == "p" else 1.0, passes=int(v[1:]) if v[0] == "x" else 1)
         t = time.time()
-        res[p] = {x["clip"]: x for x in ev.evaluate_model(f"Position={ck}", clips, data=data, input=inp)}
-        base = res[ps[0]]
-        line = f"p={p}:"
+        res[v] = {x["clip"]: x for x in ev.evaluate_model(f"Position={ck}", clips, data=data, input=inp)}
+        base = res[variants[0]]
+        line = f"{v}:"
         for key in KEYS:
-            d = np.array([res[p][c][key] - base[c][key] for c in base])
-            line += (f"  {key.split('/')[1]} {np.mean([x[key] for x in res[p].values()]):.4f} "
+            d = np.array([res[v][c][key] - base[c][key] for c in base])
+            line += (f"  {key.split('/')[1]} {np.mean([x[key] for x in res[v].values()]):.4f} "
                      f"({d.mean():+.4f} +- {d.std(ddof=1) / np.sqrt(len(d)):.4f})")
         print(line + f" ({time.time() - t:.0f}s)", flush=True)
     return 0
