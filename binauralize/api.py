@@ -910,7 +910,7 @@ def _check_output(inp: Path, out: Path, overwrite: bool, input_has_video: bool, 
     if out.is_dir():
         raise OutputError(f"output {out} is a directory")
     if out.exists() and not overwrite:
-        raise OutputError(f"output {out} exists; pass --overwrite to replace it")
+        raise OutputError(f"output {out} exists; pass --overwrite (overwrite=True in Python) to replace it")
     if not out.parent.exists():
         raise OutputError(f"output folder {out.parent} does not exist")
     if not os.access(out.parent, os.W_OK):
@@ -967,7 +967,7 @@ def _check_side_outputs(inputs: list, outputs: list, overwrite: bool, preview=No
         if p.is_dir():
             raise OutputError(f"{opt} {p} is a directory")
         if p.exists() and not overwrite:
-            raise OutputError(f"{p} exists; pass --overwrite to replace it")
+            raise OutputError(f"{p} exists; pass --overwrite (overwrite=True in Python) to replace it")
         if not p.parent.exists():
             raise OutputError(f"{opt}: folder {p.parent} does not exist")
         if not os.access(p.parent, os.W_OK):

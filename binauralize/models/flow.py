@@ -152,7 +152,8 @@ class FlowSpatializer:
 
     uses_tracks = True
     how = "flow matching generates L-R below 8 kHz from the mono and the DSP rendering along the tracks"
-    full_band = "generated L-R below 7.6 kHz, the DSP rendering's own L-R above; L + R = 2 x input"
+    full_band = ("generated L-R below 7.6 kHz (below 0.45 x the rate under 16 kHz), the DSP rendering's own L-R above; "
+                 "L + R = 2 x input")
 
     def __init__(self, model: FlowBinaural, renderer_factory, steps: int = 4, device: str = "cpu", seed: int = 0,
                  chunk_s: float = 5.12, path=None, meta: dict | None = None):
@@ -209,7 +210,10 @@ class FlowSpatializer:
         if sr != SR:
             d = soxr.resample(d, SR, sr, quality="HQ")[: len(x)]
             d = np.pad(d, (0, len(x) - len(d)))
-            hi = sosfiltfilt(butter(8, 7600, "highpass", fs=sr, output="sos"), dsp[0] - dsp[1])
-            lo = sosfiltfilt(butter(8, 7600, "lowpass", fs=sr, output="sos"), d)
+            # above the model's band (7.6 kHz; at a rate below 16 kHz, the top 10% the resampling round trip
+            # loses) the renderer's difference takes over
+            fc = 7600.0 if sr > SR else 0.45 * sr
+            hi = sosfiltfilt(butter(8, fc, "highpass", fs=sr, output="sos"), dsp[0] - dsp[1])
+            lo = sosfiltfilt(butter(8, fc, "lowpass", fs=sr, output="sos"), d)
             d = lo + hi
         return np.stack([x + d / 2, x - d / 2])
