@@ -179,6 +179,7 @@ def test_train_cache_train_resume_evaluate_and_tool(tmp_path, sources_dir, capsy
     assert main(["train", "configs/debug.toml", "--data", str(data), "--out", str(run), "-q"]) == 0
     log = (run / "log.csv").read_text().splitlines()
     assert len(log) == 3 and (run / "best.safetensors").exists()
+    assert (run / "curves.png").read_bytes()[:4] == b"\x89PNG"  # drawn beside the log every epoch
     assert main(["train", "configs/debug.toml", "--data", str(data), "--out", str(run), "-q"]) == 1  # no overwrite
     big = tmp_path / "big_batch.toml"  # more than the training windows: nothing would train; refused, no checkpoint
     big.write_text(open("configs/debug.toml").read().replace("batch_size = 2", "batch_size = 64"))
@@ -411,3 +412,18 @@ def _check_remix(data, cache, tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert msg.split(" = ")[1].strip('"') in err and len(err.splitlines()) == 1
         cfg.write_text(cfg.read_text().replace(msg, bad))
+
+
+def test_training_curves_mark_the_epoch_best_is_kept_by(tmp_path):
+    """curves.png from log.csv: the marked epoch is the lowest validation score by the loop's own rule (val_diff
+    for the Mono2Binaural family, else val_total)."""
+    from binauralize.train.curves import plot_log
+
+    log = tmp_path / "log.csv"
+    log.write_text("epoch,train_diff,train_total,train_seconds,val_diff,val_total\n"
+                   "1,2.0,2.5,1.0,1.9,2.4\n2,1.5,2.0,1.0,1.2,2.6\n3,1.2,1.6,1.0,1.4,2.2\n")
+    r = plot_log(log, tmp_path / "c.png")
+    assert (r["best_epoch"], r["score_key"], r["best_score"]) == (2, "val_diff", 1.2)
+    assert r["terms"] == ["diff", "total"] and (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+    log.write_text("epoch,train_total,val_total\n1,1.0,0.9\n2,0.8,0.95\n")
+    assert plot_log(log, tmp_path / "d.png")["best_epoch"] == 1

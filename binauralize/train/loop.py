@@ -4,7 +4,8 @@ Plain PyTorch; several GPUs or nodes through torch DDP launched by ``torchrun`` 
 -m binauralize train CONFIG``: each process takes its share of every epoch through a DistributedSampler; rank 0
 writes checkpoints and logs). Mixed precision (float16 autocast + gradient scaling) on CUDA when ``amp = true``.
 ``budget_minutes`` stops training when another epoch would not fit in that wall-clock budget. Every epoch writes ``last.safetensors`` (+ ``last.optim.safetensors``: optimizer state, no pickle) and, when the
-validation loss improves, ``best.safetensors``; ``--resume`` continues from ``last``. Logs: ``log.csv`` (one row
+validation loss improves, ``best.safetensors``; ``--resume`` continues from ``last``. Logs: ``curves.png`` (the
+losses per epoch, the best marked; :mod:`binauralize.train.curves`), ``log.csv`` (one row
 per epoch) and TensorBoard event files when the ``tensorboard`` package is installed.
 """
 from __future__ import annotations
@@ -167,6 +168,12 @@ class _Logger:
             if new:
                 w.writeheader()
             w.writerow(row)
+        try:  # curves.png beside the log, redrawn every epoch (a plot is read at a glance; a CSV is not)
+            from .curves import plot_log
+
+            plot_log(self.path, self.path.with_name("curves.png"))
+        except Exception:  # a plotting problem must not stop training
+            pass
         if self.tb is not None:
             for k, v in row.items():
                 if isinstance(v, (int, float)) and k != "epoch":
