@@ -180,6 +180,14 @@ def test_late_reverberation_has_the_frequency_dependent_coherence_of_a_diffuse_f
     late = brir[:, int(0.08 * SR):int(0.6 * SR)]
     low, high = band_coherence(late[0], late[1], 60, 250), band_coherence(late[0], late[1], 2000, 8000)
     assert low > 0.6 and abs(high) < 0.2 and low > high + 0.5
+    # through the raw HRTF (the dataset generator): the same room, coloured by the head's diffuse-field response
+    raw = reflections_brir(hrtf48, 30.0, 0.0, 2.0, RoomOptions(size=(7.0, 5.0, 3.0), rt60=0.8), equalized=False)
+    f = np.fft.rfftfreq(late.shape[1], 1 / SR)
+    ratio = np.abs(np.fft.rfft(raw[:, int(0.08 * SR):int(0.6 * SR)])) ** 2 / np.abs(np.fft.rfft(late)) ** 2
+    df = np.interp(f, hrtf48.freqs, hrtf48.diffuse_field_magnitude) ** 2
+    for lo, hi in ((300, 1000), (1000, 3000), (3000, 8000)):
+        sel = (f >= lo) & (f < hi)
+        assert 10 * np.log10(np.median(ratio[:, sel]) / np.median(df[sel])) == pytest.approx(0.0, abs=1.0), (lo, hi)
 
 
 def test_parts_rendering_equals_the_renderer_on_the_sum_and_the_sum_of_renders(hrtf48):
@@ -247,3 +255,35 @@ def test_api_render_refuses_what_it_cannot_render():
         b.render(m, 0)
     with pytest.raises(TracksError, match="list of SourceTrack"):
         b.render(m, 48000, SourceTrack.static(30))
+
+
+def _short_hrir_set(sr=48000, taps=128):
+    """A synthetic HRIR set with short responses (as many measured sets have): a delayed, scaled impulse per ear,
+    ITD 0.65 ms x sin(az) (left leads for az > 0) and ILD 10 dB x sin(az)."""
+    from binauralize.dsp.hrtf import HRTF
+
+    az = np.arange(-180, 180, 15.0)
+    irs = np.zeros((len(az), 2, taps))
+    t = np.arange(taps)
+    for i, a in enumerate(az):
+        s = np.sin(np.deg2rad(a))
+        itd = 0.65e-3 * s * sr  # samples
+        for ear, sign in ((0, -1), (1, 1)):
+            d = 48 + sign * itd / 2
+            irs[i, ear] = np.sinc(t - d) * np.exp(-(((t - d) / 6) ** 2)) * 10 ** (-sign * 5 * s / 20)
+    return HRTF(irs, az, np.zeros_like(az), sr, name="short")
+
+
+@pytest.mark.parametrize("timbre", ["mid", "none"])
+def test_short_hrirs_keep_their_cues(timbre):
+    """The side filter of the default 'mid' timbre was delayed on the HRTF's own grid and then interpolated: with
+    short HRIRs the phase aliased (no ILD, ITD zero or reversed, e.g. a KU100 set at 48 kHz). Every timbre must keep
+    a short set's ITD and ILD."""
+    sr = 48000
+    h = _short_hrir_set(sr)
+    x = np.random.default_rng(3).standard_normal(sr) * 0.1
+    for az in (-60, -30, 30, 60):
+        y = Renderer(h, RenderOptions(timbre=timbre, reverb="off")).render(x, [SourceTrack.static(az)])
+        want = 0.65e-3 * np.sin(np.deg2rad(az))
+        assert abs(gcc_phat_itd(y[0], y[1], sr) - want) < 60e-6, (az, gcc_phat_itd(y[0], y[1], sr), want)
+        assert np.sign(ild_db(y[0], y[1], sr)) == np.sign(az) and abs(ild_db(y[0], y[1], sr)) > 3

@@ -116,7 +116,7 @@ def test_moving_source_reflections_follow_it(tmp_path, sources_dir):
     t = np.arange(20) / 10
     dirs = np.tile([30.0, 0.0, 2.0], (20, 1))
     moving = _moving_reflections(x, hrtf, opts, t, dirs, 0.0, sr)
-    refl = reflections_brir(hrtf, 30.0, 0.0, 2.0, opts) / 2.0
+    refl = reflections_brir(hrtf, 30.0, 0.0, 2.0, opts, equalized=False) / 2.0  # as the generator hears them
     static = np.stack([oaconvolve(x, refl[c])[: len(x)] for c in range(2)])
     np.testing.assert_allclose(moving[:, 8000:-8000], static[:, 8000:-8000], atol=1e-6 * np.abs(static).max() + 1e-9)
 

@@ -233,7 +233,7 @@ def generate_clip(out: Path, index: int, seed: int, cfg: SynthConfig, pool=None)
             track = SourceTrack(f"{spec.cls}{k}", frame_t, dirs[:, 0], dirs[:, 1], dirs[:, 2], info={"class": spec.cls})
             direct = renderer.render(dry, [track])
             gain = 1.0 / np.interp(np.arange(n) / sr, frame_t, dirs[:, 2])
-            refl = reflections_brir(hrtf, dirs[0, 0], dirs[0, 1], dirs[0, 2], room_opts)
+            refl = reflections_brir(hrtf, dirs[0, 0], dirs[0, 1], dirs[0, 2], room_opts, equalized=False)
             from scipy.signal import oaconvolve
 
             if spec.moving or scene["pan_deg_per_s"] or any(scene["dolly"]):
@@ -346,7 +346,7 @@ def _moving_reflections(dry: np.ndarray, hrtf: HRTF, room_opts: RoomOptions, fra
             from dataclasses import replace
 
             opts = replace(room_opts, listener=tuple(np.asarray(room_opts.listener) + np.asarray(dolly) * tc))
-        refl = reflections_brir(hrtf, az, el, dist, opts, yaw_deg=pan * tc) / dist
+        refl = reflections_brir(hrtf, az, el, dist, opts, yaw_deg=pan * tc, equalized=False) / dist
         for ch in range(2):
             y = oaconvolve(piece, refl[ch])
             m = min(len(y), n - a)
@@ -588,7 +588,12 @@ def _worker(args) -> str:
 
 RECIPE = "synth_recipe.json"
 SET_LAYOUT = {"binaural_audios", "mono_audios", "mono_mix", "meta", "videos", "stems", "rirs", "splits", "cache"}
-"""The folders a generated set holds (a folder holding only these, and no recipe, is a set made before recipes)."""
+"""The folders a generated set holds."""
+GENERATOR_VERSION = 2
+"""Bumped when the same settings make different clips. 2 (2026-12-01): an HRTF resampled to the set's rate keeps
+its gain (the direct sound was 20 log10(rate / HRTF rate) dB too low against the room: -5.3 dB for the bundled
+KEMAR at the default 24 kHz), and the room's reflections and tail are heard through the raw HRTF like the direct
+sound (they were diffuse-field equalised: flat, and for KEMAR 3.4 dB weaker on average than a head hears them)."""
 
 
 def _recipe(num_clips: int, seed: int, cfg: SynthConfig) -> dict:
@@ -603,7 +608,7 @@ def _recipe(num_clips: int, seed: int, cfg: SynthConfig) -> dict:
     d = asdict(cfg)
     for k in ("sources_dir", "hrtf", "heldout_hrtf"):
         d[k] = absolute(d[k])
-    return json.loads(json.dumps({"num_clips": num_clips, "seed": seed, **d}))
+    return json.loads(json.dumps({"generator_version": GENERATOR_VERSION, "num_clips": num_clips, "seed": seed, **d}))
 
 
 def claim_folder(out: Path, num_clips: int, seed: int, cfg: SynthConfig) -> None:
@@ -618,10 +623,13 @@ def claim_folder(out: Path, num_clips: int, seed: int, cfg: SynthConfig) -> None
     if out.exists() and not out.is_dir():
         raise InputError(f"{out} exists and is not a folder: choose a new folder for the set")
     if out.is_dir() and not path.is_file():
-        foreign = sorted(p.name for p in out.iterdir() if not p.name.startswith(".") and p.name not in SET_LAYOUT
-                         and p.name != RECIPE)
+        names = [p.name for p in out.iterdir() if not p.name.startswith(".") and p.name != RECIPE]
+        foreign = sorted(n for n in names if n not in SET_LAYOUT)
         if foreign:
             raise InputError(f"{out} holds other files ({', '.join(foreign[:3])}): choose a new folder for the set")
+        if (out / "meta").is_dir() and any((out / "meta").iterdir()):
+            raise InputError(f"{out} holds a set made before 2026-12-01 (no {RECIPE}), by a generator that makes "
+                             "different clips since: choose a new folder")
     out.mkdir(parents=True, exist_ok=True)
     import uuid
 

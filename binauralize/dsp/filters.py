@@ -68,9 +68,13 @@ def direct_filter_spectrum(hrtf: HRTF, az: float, el: float, timbre: str, length
         s = side_spectrum(h, regularization)
         if phase_only:
             s = 1j * s.imag
-        freqs = hrtf.freqs
-        s = s * np.exp(-2j * np.pi * freqs * (length // 2) / hrtf.sample_rate)
-        return _resample_spectrum(s[None], hrtf.nfft, nfft)
+        # the bulk delay (half the FIR, so the filter is causal) goes on AFTER the ratio is moved to the FIR's grid:
+        # on the HRTF's own grid its phase step per bin (360 deg x (length/2) / hrtf.nfft) reaches 180-360 deg for
+        # sets with short impulse responses, and interpolating that aliased the side filter (no ILD and a zero or
+        # reversed ITD with e.g. a KU100 set at 48 kHz)
+        s = _resample_spectrum(s[None], hrtf.nfft, nfft)
+        freqs = np.fft.rfftfreq(nfft, 1.0 / hrtf.sample_rate)
+        return s * np.exp(-2j * np.pi * freqs * (length // 2) / hrtf.sample_rate)[None]
     if timbre == "diffuse-field":
         df = minimum_phase_spectrum(hrtf.diffuse_field_magnitude, hrtf.nfft)
         h = h / df[None, :]

@@ -135,7 +135,9 @@ class HRTF:
         else:
             az, el = pos[:, 0], pos[:, 1]
         if sample_rate is not None and sample_rate != sr:
-            irs = resample_axis(irs, sr, sample_rate, axis=-1)
+            # an impulse response resampled sample for sample keeps its values, so its gain would scale with
+            # sample_rate / sr (-9.5 dB from 48 to 16 kHz): rescaled to keep the filter's gain
+            irs = resample_axis(irs, sr, sample_rate, axis=-1) * (sr / float(sample_rate))
             sr = float(sample_rate)
         return cls(irs, az, el, sr, name=path.name)
 
@@ -237,7 +239,7 @@ def _truncate(h: np.ndarray, length: int) -> np.ndarray:
 
 
 # Bump when loading or deriving changes what an HRTF holds: cached files of other versions are ignored.
-DISK_CACHE_VERSION = 1
+DISK_CACHE_VERSION = 2  # 2: resampled sets keep their gain (2026-12-01)
 
 
 def cache_dir() -> Path | None:

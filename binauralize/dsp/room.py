@@ -59,10 +59,14 @@ def diffuse_noise_pair(rng: np.random.Generator, n: int, freqs: np.ndarray, cohe
 
 
 def reflections_brir(hrtf: HRTF, az: float, el: float, distance: float, opts: RoomOptions = RoomOptions(),
-                     length_s: float | None = None, yaw_deg: float = 0.0) -> np.ndarray:
+                     length_s: float | None = None, yaw_deg: float = 0.0, equalized: bool = True) -> np.ndarray:
     """Reflections-only BRIR ``[2, L]`` at ``hrtf.sample_rate`` for a source at (az, el, distance) relative to the
     listener's head, normalised so that the direct sound (not included) would have unit gain at the listener.
-    ``yaw_deg``: the head is turned that much to the left of the room's +x axis (directions stay head-relative)."""
+    ``yaw_deg``: the head is turned that much to the left of the room's +x axis (directions stay head-relative).
+    ``equalized``: the head's diffuse-field response divided out of every reflection and the tail, to sit beside a
+    direct sound that keeps the input's tone (the tool's renderer); False: the raw HRTF on every path and the tail
+    shaped by the diffuse-field response, to sit beside a direct sound through the raw HRTF (a head in a room, as
+    the dataset generator renders it)."""
     import pyroomacoustics as pra
 
     fs = int(hrtf.sample_rate)
@@ -92,7 +96,8 @@ def reflections_brir(hrtf: HRTF, az: float, el: float, distance: float, opts: Ro
         a = float(a) - yaw_deg
         delay = (dist - d_direct) / c * fs
         gain = g * d_direct / dist
-        h = np.fft.irfft(hrtf.spectra(float(a), float(e)) / df[None], n=hrtf.nfft)[:, : hrtf.nfft // 2]
+        spec = hrtf.spectra(float(a), float(e))
+        h = np.fft.irfft(spec / df[None] if equalized else spec, n=hrtf.nfft)[:, : hrtf.nfft // 2]
         start = int(np.floor(delay))
         frac = delay - start
         seg = (1 - frac) * h + frac * np.pad(h, ((0, 0), (1, 0)))[:, :-1]  # linear fractional delay
@@ -107,6 +112,10 @@ def reflections_brir(hrtf: HRTF, az: float, el: float, distance: float, opts: Ro
         n = length - n0
         decay = np.exp(-6.9 * np.arange(n) / (opts.rt60 * fs))
         left, right = diffuse_noise_pair(rng, n, hrtf.freqs, hrtf.diffuse_coherence, fs)
+        if not equalized:  # a diffuse field heard through the head: its diffuse-field response
+            dfn = np.interp(np.fft.rfftfreq(n, 1.0 / fs), hrtf.freqs, hrtf.diffuse_field_magnitude)
+            left = np.fft.irfft(np.fft.rfft(left) * dfn, n)
+            right = np.fft.irfft(np.fft.rfft(right) * dfn, n)
         # level: the diffuse energy of a room with this T60 relative to the direct sound at d_direct (Sabine)
         vol = float(np.prod(size))
         r_crit = 0.057 * np.sqrt(vol / opts.rt60)
