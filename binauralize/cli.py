@@ -433,6 +433,9 @@ def dataset_main(argv: list[str]) -> int:
     except BinauralizeError as exc:
         print(f"binauralize dataset: error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("binauralize dataset: interrupted (rerun the same command to finish the set)", file=sys.stderr)
+        return 130
 
 
 def fetch_models_main(argv: list[str]) -> int:

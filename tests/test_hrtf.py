@@ -153,3 +153,26 @@ def test_resampled_sets_keep_their_gain():
         if ref is None:
             ref = mag
         np.testing.assert_allclose(mag, ref, atol=0.5)
+
+
+@pytest.mark.xfail(strict=True, reason="known issue (2026-12-01): ITDs come from threshold onsets, which follow a "
+                   "weak first arrival; the LISTEN 1002 and ARI nh2 sets get ITDs of the wrong sign at 15-45 degrees "
+                   "(docs/benchmarks.md, 'HRTF sets checked'); a cross-correlation ITD fixes it but changed ~100 "
+                   "KEMAR directions and the opt-in reverb_itd cue, not yet re-validated")
+def test_itd_ignores_a_weak_early_arrival():
+    """Onsets by a threshold follow pre-ringing or a weak first arrival (some measured sets gave ITDs of the wrong
+    sign that way); the ITD must follow the pair's main arrivals."""
+    sr, taps = 48000, 256
+    t = np.arange(taps)
+    az = np.arange(-90, 91, 15.0)
+    irs = np.zeros((len(az), 2, taps))
+    true_itd = -0.6e-3 * np.sin(np.deg2rad(az))  # left arrival minus right: negative when the left ear is first
+    for i, a in enumerate(az):
+        for ear, sign in ((0, 1), (1, -1)):
+            d = 96 + sign * true_itd[i] * sr / 2
+            pulse = lambda c: np.sinc(t - c) * np.exp(-(((t - c) / 8) ** 2))  # noqa: E731
+            irs[i, ear] = pulse(d) + (0.2 * pulse(d - 30) if ear == 0 else 0)  # a -14 dB echo 0.6 ms early, left
+    h = HRTF(irs, az, np.zeros_like(az), sr)
+    got = np.array([h.itd_seconds(a) for a in az])
+    np.testing.assert_allclose(got, true_itd, atol=40e-6)
+    assert np.all(np.diff(got) < 0)  # monotonic: more to the left, earlier at the left ear

@@ -427,3 +427,26 @@ def test_training_curves_mark_the_epoch_best_is_kept_by(tmp_path):
     assert r["terms"] == ["diff", "total"] and (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
     log.write_text("epoch,train_total,val_total\n1,1.0,0.9\n2,0.8,0.95\n")
     assert plot_log(log, tmp_path / "d.png")["best_epoch"] == 1
+
+
+def test_config_and_device_mistakes_are_one_line_errors(tmp_path, capsys):
+    """A misspelt table trained the defaults, a negative learning rate ran gradient ascent, --epochs -1 claimed a
+    checkpoint it never wrote, --device cuda without CUDA was an internal error: each is now refused up front."""
+    from binauralize.errors import InputError
+    from binauralize.train.loop import load_config, pick_device
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[modle]\nname = "mono2binaural"\n')
+    with pytest.raises(InputError, match=r"unknown table \[modle\]"):
+        load_config(bad)
+    bad.write_text(open("configs/debug.toml").read().replace("epochs = 2", "epochs = 2\nlr = -0.001"))
+    with pytest.raises(InputError, match="lr must be a positive number"):
+        load_config(bad)
+    assert main(["train", "configs/debug.toml", "--data", str(tmp_path), "--epochs", "-1", "-q"]) == 1
+    assert "--epochs must be at least 1" in capsys.readouterr().err
+    with pytest.raises(InputError, match="not a device name"):
+        pick_device("foo")
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="no CUDA device"):
+            pick_device("cuda")
+    assert pick_device("cpu").type == "cpu"

@@ -656,6 +656,13 @@ def claim_folder(out: Path, num_clips: int, seed: int, cfg: SynthConfig) -> None
                          "folder (or delete that one)")
 
 
+def _ignore_sigint() -> None:
+    """In a generator worker: Ctrl-C is the parent's to handle (it stops the workers)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def generate_set(out: Path, num_clips: int, seed: int, cfg: SynthConfig, workers: int = 0, shard: tuple = (0, 1),
                  progress=None) -> list[str]:
     """Generate clips ``shard[0]::shard[1]`` of ``range(num_clips)`` in parallel; splits are written when the set
@@ -680,11 +687,16 @@ def generate_set(out: Path, num_clips: int, seed: int, cfg: SynthConfig, workers
                 progress()
     else:
         ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as ex:
+        ex = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_ignore_sigint)
+        try:
             for cid in ex.map(_worker, [(str(out), i, seed, cfg) for i in idx], chunksize=1):
                 done.append(cid)
                 if progress:
                     progress()
+        except BaseException:  # Ctrl-C or a failed clip: drop the queue; the workers finish the clip in hand
+            ex.shutdown(wait=False, cancel_futures=True)
+            raise
+        ex.shutdown()
     if shard[1] == 1:
         write_splits(out, seed)
     return done

@@ -79,7 +79,9 @@ def train_main(argv: list[str]) -> int:
         cfg = load_config(args.config)
         if args.input:
             cfg["data"]["input"] = args.input
-        if args.epochs:
+        if args.epochs is not None:
+            if args.epochs < 1:
+                raise BinauralizeError("--epochs must be at least 1")
             cfg["train"]["epochs"] = args.epochs
         if args.budget_minutes is not None:
             cfg["train"]["budget_minutes"] = args.budget_minutes

@@ -50,6 +50,13 @@ def load_config(path: str | Path) -> dict:
         cfg = tomllib.loads(path.read_text())
     except Exception as exc:
         raise InputError(f"{path.name}: not valid TOML ({exc})") from None
+    unknown = sorted(k for k, v in cfg.items() if isinstance(v, dict) and k not in ("model", "data", "train", "loss"))
+    if unknown:  # a misspelt table would silently train the defaults
+        raise InputError(f"{path.name}: unknown table [{unknown[0]}]: the tables are [model], [data], [train], [loss]")
+    for key in ("lr", "lr_visual", "weight_decay"):
+        v = cfg.get("train", {}).get(key)
+        if v is not None and (not isinstance(v, (int, float)) or v < 0 or (key == "lr" and v == 0)):
+            raise InputError(f"{path.name}: [train] {key} must be a positive number, got {v!r}")
     out = {k: dict(v) for k, v in DEFAULTS.items()}
     for k, v in cfg.items():
         if isinstance(v, dict):
@@ -76,8 +83,21 @@ def _dist():
 
 
 def pick_device(device: str | None, local_rank: int = 0) -> torch.device:
+    """``device`` (None: the best available); InputError for one this machine does not have."""
     if device:
-        return torch.device(device)
+        try:
+            dev = torch.device(device)
+        except RuntimeError:
+            raise InputError(f"--device {device}: not a device name (cpu, cuda, cuda:1, mps)") from None
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise InputError(f"--device {device}: no CUDA device here (this PyTorch build or machine has none)")
+        if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise InputError(f"--device {device}: no MPS device here")
+        return dev
+    return _pick_default_device(local_rank)
+
+
+def _pick_default_device(local_rank: int = 0) -> torch.device:
     if torch.cuda.is_available():
         return torch.device("cuda", local_rank)
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
@@ -304,7 +324,10 @@ def train(cfg: dict, out: str | Path, resume: bool = False, device: str | None =
 
     name, args = model_args(cfg, trunk_info) if cfg["model"]["name"] not in ("position", "flow") else \
         (cfg["model"]["name"], {k: v for k, v in cfg["model"].items() if k not in ("name", "prior_file")})
-    model = build(name, **args).to(dev)
+    try:
+        model = build(name, **args).to(dev)
+    except KeyError as exc:  # an unknown [model] name: the user's config, not our bug
+        raise InputError(f"{exc.args[0]}, and the fitted class-nmf and objects") from None
     if cfg["model"]["name"] == "position" and cfg["model"].get("classes"):
         model.set_nmf(prior_nmf)  # the prior's dictionaries and classifier travel in the checkpoint
     visual = [p for n, p in model.named_parameters() if n.startswith(("adapter", "conv1x1", "rir_", "coh_"))]
