@@ -398,7 +398,6 @@ def train(cfg: dict, out: str | Path, resume: bool = False, device: str | None =
             row.update({f"val_{k}": v for k, v in validate(model, vl, dev, cfg.get("loss")).items()})
         history.append(row)
         if rank == 0:
-            log.write(row)
             score_key = "val_diff" if "val_diff" in row else "val_total"  # issue-6 models: D loss; others: total
             score = row.get(score_key, math.inf)
             extra = {"epoch": epoch, "best": min(best, score), "val_diff": score, "samples": samples}
@@ -408,6 +407,7 @@ def train(cfg: dict, out: str | Path, resume: bool = False, device: str | None =
             if score < best:
                 best = score
                 checkpoint.save(out / "best.safetensors", model, cfg, extra, half=half)
+            log.write(row)  # after the checkpoints: a run stopped in between resumes without logging an epoch twice
         if budget_s:  # stop when another epoch would not fit in the budget (same decision on every rank)
             spent = time.perf_counter() - t_run
             if spent + spent / (epoch + 1 - start_epoch) > budget_s:
