@@ -116,17 +116,16 @@ def build_parser() -> argparse.ArgumentParser:
 def _options(args):
     from .dsp.render import RenderOptions
 
-    if args.t60 is not None and not 0.0 <= args.t60 <= 10.0:  # also refuses nan
-        raise BinauralizeError("--t60 must be between 0 and 10 seconds")
     room = None
     if args.room:
         room = parse_room(args.room)
     itd = args.reverb == "itd"
     diffuse = args.diffuse if args.diffuse is not None else (1.0 if itd else 0.5)
-    if not 0.0 <= diffuse <= 2.0:  # also refuses nan
-        raise BinauralizeError("--diffuse must be between 0 and 2")
-    return RenderOptions(timbre=args.timbre, reverb="split" if itd else args.reverb, t60=args.t60, diffuse=diffuse,
-                         reverb_itd=itd, room=room)
+    try:  # RenderOptions checks its values (also refusing nan): one place for the API and the command line
+        return RenderOptions(timbre=args.timbre, reverb="split" if itd else args.reverb, t60=args.t60,
+                             diffuse=diffuse, reverb_itd=itd, room=room)
+    except ValueError as exc:
+        raise BinauralizeError(f"--{exc}") from None
 
 
 def parse_room(text: str):
