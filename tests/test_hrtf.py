@@ -155,10 +155,6 @@ def test_resampled_sets_keep_their_gain():
         np.testing.assert_allclose(mag, ref, atol=0.5)
 
 
-@pytest.mark.xfail(strict=True, reason="known issue (2026-12-01): ITDs come from threshold onsets, which follow a "
-                   "weak first arrival; the LISTEN 1002 and ARI nh2 sets get ITDs of the wrong sign at 15-45 degrees "
-                   "(docs/benchmarks.md, 'HRTF sets checked'); a cross-correlation ITD fixes it but changed ~100 "
-                   "KEMAR directions and the opt-in reverb_itd cue, not yet re-validated")
 def test_itd_ignores_a_weak_early_arrival():
     """Onsets by a threshold follow pre-ringing or a weak first arrival (some measured sets gave ITDs of the wrong
     sign that way); the ITD must follow the pair's main arrivals."""

@@ -202,7 +202,9 @@ def test_wet_stems_sum_to_the_ground_truth_mid_signal_for_static_scenes(tmp_path
         mix, sr = sf.read(tmp_path / "mono_mix" / f"{m['id']}.wav")
         assert sr == 16000 and len(wet) == sum(s["sounding"] for s in m["sources"])
         s = np.sum(wet, axis=0)[: len(mix)]
-        assert np.sum((s - mix) ** 2) < 1e-4 * np.sum(mix ** 2)
+        # equal up to the renderer's filter design (its direct filters are the HRTF spectra interpolated onto the
+        # filter's grid; the stored BRIR holds the HRIR itself): within -35 dB
+        assert np.sum((s - mix) ** 2) < 3e-4 * np.sum(mix ** 2)
         seen = max(seen, len(wet))
     assert seen == 2  # at least one mixture among the clips
 

@@ -72,6 +72,40 @@ def _onset_seconds(irs: np.ndarray, sr: float, threshold_db: float = -20.0, up: 
     return idx / (up * sr)
 
 
+def _xcorr_itd_seconds(irs: np.ndarray, sr: float, up: int = 8, max_s: float = 1.0e-3, fc: float = 3000.0,
+                       block: int = 256) -> np.ndarray:
+    """Interaural time difference ``[M]`` (s, left arrival minus right: negative = left ear first) of HRIR pairs
+    ``[M, 2, N]``: the lag of the peak of the cross-correlation of the ``fc``-low-passed, ``up``-times upsampled
+    responses within +-``max_s`` (the cross-correlation method of Katz & Noisternig 2014, JASA 135(6))."""
+    from scipy import signal
+
+    sos = signal.butter(4, min(fc, 0.45 * sr), fs=sr, output="sos")
+    fine = signal.resample_poly(signal.sosfiltfilt(sos, irs, axis=-1), up, 1, axis=-1)
+    nfft = 1 << int(np.ceil(np.log2(2 * fine.shape[-1])))
+    maxlag = int(round(max_s * sr * up))
+    out = np.empty(irs.shape[0])
+    for i in range(0, irs.shape[0], block):  # bounded memory for large sets
+        spec_l = np.fft.rfft(fine[i:i + block, 0], nfft)
+        spec_r = np.fft.rfft(fine[i:i + block, 1], nfft)
+        cc = np.fft.irfft(spec_l * np.conj(spec_r), nfft)  # peak at the lag of the left ear behind the right
+        cc = np.concatenate([cc[:, -maxlag:], cc[:, :maxlag + 1]], axis=1)
+        out[i:i + block] = (np.argmax(cc, axis=1) - maxlag) / (sr * up)
+    return out
+
+
+def ear_onsets(irs: np.ndarray, sr: float, tolerance_s: float = 100e-6) -> np.ndarray:
+    """Arrival time of each ear ``[M, 2]`` (s): threshold onsets (:func:`_onset_seconds`), except for pairs whose
+    threshold ITD is more than ``tolerance_s`` from the cross-correlation ITD (:func:`_xcorr_itd_seconds`; a
+    pre-ringing or weak first arrival fooled the threshold): their mean onset split by the cross-correlation ITD."""
+    on = _onset_seconds(irs, sr)
+    itd = _xcorr_itd_seconds(irs, sr)
+    bad = np.abs((on[:, 0] - on[:, 1]) - itd) > tolerance_s
+    if bad.any():
+        mean = on[bad].mean(axis=1)
+        on[bad] = np.stack([mean + itd[bad] / 2, mean - itd[bad] / 2], axis=1)
+    return on
+
+
 class HRTF:
     """A measured HRIR set on a grid of directions, usable at any direction and sample rate.
 
@@ -99,7 +133,7 @@ class HRTF:
         self.freqs = np.fft.rfftfreq(self.nfft, 1.0 / self.sample_rate)
         self._mag = np.abs(np.fft.rfft(irs, n=self.nfft, axis=-1))  # [M, 2, F]
         if onsets is None:
-            onsets = _onset_seconds(irs, self.sample_rate)  # [M, 2]
+            onsets = ear_onsets(irs, self.sample_rate)  # [M, 2]
         self.onsets = np.asarray(onsets, dtype=float)
         self._delay = self.onsets - self.onsets.min() + 2.0 / self.sample_rate  # common propagation delay removed
         self._unit = sph_to_cart(self.azimuth, self.elevation)  # [M, 3]
@@ -239,7 +273,7 @@ def _truncate(h: np.ndarray, length: int) -> np.ndarray:
 
 
 # Bump when loading or deriving changes what an HRTF holds: cached files of other versions are ignored.
-DISK_CACHE_VERSION = 2  # 2: resampled sets keep their gain (2026-12-01)
+DISK_CACHE_VERSION = 4  # 2: resampled sets keep their gain; 4: ITDs checked by cross-correlation (2026-12-01)
 
 
 def cache_dir() -> Path | None:
