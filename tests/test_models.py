@@ -450,3 +450,15 @@ def test_config_and_device_mistakes_are_one_line_errors(tmp_path, capsys):
         with pytest.raises(InputError, match="no CUDA device"):
             pick_device("cuda")
     assert pick_device("cpu").type == "cpu"
+
+
+def test_train_cache_says_how_to_restore_lost_clips(tmp_path, sources_dir, capsys):
+    data = tmp_path / "set"
+    assert main(["dataset", "synth", "--out", str(data), "--num-clips", "2", "--seconds", "1.0", "--workers", "1",
+                 "--sample-rate", "16000", "--size", "160x90", "--sources-dir", sources_dir, "-q"]) == 0
+    (data / "videos" / "000001.mp4").unlink()
+    capsys.readouterr()
+    assert main(["train-cache", str(data), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "lost files (first 000001)" in err and "dataset synth" in err and err.count("\n") == 1
+    assert not (data / "cache").exists()  # nothing half-made

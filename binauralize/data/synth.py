@@ -741,7 +741,7 @@ def dataset_card(root: Path, out_png: Path | None = None) -> dict:
         import matplotlib.pyplot as plt
 
         fig, ax = plt.subplots(1, 4, figsize=(16, 3.2))
-        ax[0].bar(list(classes), list(classes.values()))
+        ax[0].bar(list(card["classes"]), list(card["classes"].values()))  # in the JSON's (sorted) order
         ax[0].tick_params(axis="x", rotation=45, labelsize=7)
         ax[0].set_title("sounding sources per class")
         ax[1].bar([str(k) for k in sorted(set(counts))], [counts.count(k) for k in sorted(set(counts))])

@@ -131,13 +131,18 @@ def build_cache(root: str | Path, out: str | Path | None = None, trunk_name: str
     if not (root / "meta").is_dir():
         raise InputError(f"{root} is not a generated dataset (no meta/)")
     out = Path(out) if out else root / "cache" / trunk_name
-    out.mkdir(parents=True, exist_ok=True)
     want = ids or sorted(p.stem for p in (root / "meta").glob("*.json"))
     todo = [c for c in want if not (out / f"{c}.npz").exists()]
     if not todo:
         add_flipped(root, out, flip_splits, progress)
         return out
-    trunk = make_trunk(trunk_name, backbone_weights)
+    missing = [c for c in todo if not (root / "videos" / f"{c}.mp4").exists()
+               or not (root / "binaural_audios" / f"{c}.wav").exists()]
+    if missing:
+        raise InputError(f"{len(missing)} clip(s) of {root} have lost files (first {missing[0]}): rerun the "
+                         "`binauralize dataset synth` command that made the set to restore them")
+    trunk = make_trunk(trunk_name, backbone_weights)  # before the folder is made: a trunk it cannot build leaves none
+    out.mkdir(parents=True, exist_ok=True)
     (out / "trunk.json").write_text(json.dumps({"trunk": trunk_name, "channels": trunk.channels,
                                                  "map_size": list(trunk.map_size), "sample_rate": SR}))
     for cid in tqdm(todo, desc="caching clips", unit="clip", disable=not progress):
