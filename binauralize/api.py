@@ -905,16 +905,9 @@ def _check_output(inp: Path, out: Path, overwrite: bool, input_has_video: bool, 
         raise OutputError(f"unsupported output type '{ext or out.name}': use one of "
                           + ", ".join(sorted(media.VIDEO_EXTS | media.AUDIO_EXTS)))
     for i in [inp, *extra_inputs]:
-        if out.exists() and i.exists() and out.resolve() == i.resolve():
+        if out.exists() and i.exists() and _same_file_key(out) == _same_file_key(i):
             raise OutputError("output would overwrite the input; choose another output name")
-    if out.is_dir():
-        raise OutputError(f"output {out} is a directory")
-    if out.exists() and not overwrite:
-        raise OutputError(f"output {out} exists; pass --overwrite (overwrite=True in Python) to replace it")
-    if not out.parent.exists():
-        raise OutputError(f"output folder {out.parent} does not exist")
-    if not os.access(out.parent, os.W_OK):
-        raise OutputError(f"output folder {out.parent} is not writable")
+    _check_writable(out, overwrite, "output")
     if ext in media.VIDEO_EXTS and not input_has_video:
         raise OutputError(f"{inp.name} has no video stream: write a .wav or .flac output instead")
 
@@ -964,14 +957,20 @@ def _check_side_outputs(inputs: list, outputs: list, overwrite: bool, preview=No
         if key in taken:
             raise OutputError(f"{opt} {p} would replace {taken[key]}; choose another name")
         taken[key] = f"{opt} {p.name}"
-        if p.is_dir():
-            raise OutputError(f"{opt} {p} is a directory")
-        if p.exists() and not overwrite:
-            raise OutputError(f"{p} exists; pass --overwrite (overwrite=True in Python) to replace it")
-        if not p.parent.exists():
-            raise OutputError(f"{opt}: folder {p.parent} does not exist")
-        if not os.access(p.parent, os.W_OK):
-            raise OutputError(f"{opt}: folder {p.parent} is not writable")
+        _check_writable(p, overwrite, opt)
+
+
+def _check_writable(p: Path, overwrite: bool, what: str) -> None:
+    """OutputError unless ``p`` (the output or a side output, named ``what``) can be written: not a folder, not an
+    existing file without ``overwrite``, in a folder that exists and is writable."""
+    if p.is_dir():
+        raise OutputError(f"{what} {p} is a directory")
+    if p.exists() and not overwrite:
+        raise OutputError(f"{what} {p} exists; pass --overwrite (overwrite=True in Python) to replace it")
+    if not p.parent.exists():
+        raise OutputError(f"{what} folder {p.parent} does not exist")
+    if not os.access(p.parent, os.W_OK):
+        raise OutputError(f"{what} folder {p.parent} is not writable")
 
 
 def _write_json_atomic(path: Path, obj) -> None:
