@@ -20,7 +20,7 @@ import numpy as np
 from .dsp.hrtf import HRTF, DEFAULT_HRTF_CITATION
 from .dsp.render import MonoMono, Renderer, RenderOptions
 from .dsp.reverb import band_envelopes, estimate_t60
-from .errors import InputError, OutputError
+from .errors import InputError, LossNotice, OutputError
 from .io import media
 from .tracks import SourceTrack, load_tracks, tracks_to_json
 
@@ -199,8 +199,9 @@ class Binauralizer:
             media.check_video_output(inp, out, keep_original_audio)
         extra_audio = sum(1 for k in ainfo.other_streams if k == "audio")
         if extra_audio and not keep_original_audio:
-            say(f"{audio_src.name} has {extra_audio + 1} audio tracks: the first (stream #{ainfo.audio_index}) is "
-                "made binaural, the others are left out" + ("" if audio else " (--keep-original-audio keeps them all)"))
+            say(LossNotice(f"{audio_src.name} has {extra_audio + 1} audio tracks: the first (stream #{ainfo.audio_index}) "
+                           "is made binaural, the others are left out"
+                           + ("" if audio else " (--keep-original-audio keeps them all)")))
         if preview and not info.has_video:
             raise OutputError("--preview needs a video input")
         lo = self.localize_options
@@ -326,6 +327,12 @@ class Binauralizer:
                 stats = media.mux_video_with_audio(inp, tmp, stream, out_rate, codec, audio_start=ainfo.audio_start if not audio else 0.0,
                                                    on_notice=say, keep_original_audio=keep_original_audio,
                                                    name=out.name)
+            if bar is not None:
+                bar.close()
+            t_render = time.perf_counter() - t1
+            # the side outputs are drawn from the finished but not yet committed output: an interrupted or failed
+            # preview leaves neither the output nor a part of the run behind (all or nothing)
+            written, output_cues = self._write_side_outputs(inp, tmp, tracks, fa, lo, seen / sr, save_tracks, preview)
             os.replace(tmp, out)
         except BaseException:
             if tmp.exists():
@@ -334,26 +341,8 @@ class Binauralizer:
         finally:
             if bar is not None:
                 bar.close()
-        t_render = time.perf_counter() - t1
         if limited["n"]:
             say(f"{limited['n']} output samples were above {LIMIT_THRESHOLD} and were soft-limited")
-        written = []
-        if save_tracks:
-            _write_json_atomic(Path(save_tracks), tracks_to_json(tracks))
-            written.append(str(save_tracks))
-        output_cues = None
-        if preview:
-            from .vision.preview import write_preview
-
-            cues = output_cues_over_time(out, tracks)
-            output_cues = cues["summary"]
-            parts = None
-            if getattr(self.learned, "separates_speech", False) and tracks:
-                speech_tracks, rest_tracks = self.learned.groups(tracks)
-                if speech_tracks is not rest_tracks:
-                    parts = {"speech": speech_tracks, "the rest": rest_tracks}
-            written += [str(p) for p in write_preview(inp, preview, tracks, fa, fps=lo.fps, width=lo.width,
-                                                      fov=lo.fov, duration=seen / sr, cues=cues, parts=parts)]
 
         rep = {
             "input": str(inp), "output": str(out), "audio_source": str(audio_src),
@@ -390,6 +379,33 @@ class Binauralizer:
         if report:
             _write_json_atomic(Path(report), rep)
         return rep
+
+    def _write_side_outputs(self, inp: Path, rendered: Path, tracks, fa, lo, duration_s: float, save_tracks,
+                            preview) -> tuple[list[str], dict | None]:
+        """--save-tracks and --preview (video and PNG), from the rendered output file -> (paths written, the
+        output's interaural cues summary or None). Interrupted or failed, it removes what it wrote."""
+        written, output_cues = [], None
+        try:
+            if preview:
+                from .vision.preview import write_preview
+
+                cues = output_cues_over_time(rendered, tracks)
+                output_cues = cues["summary"]
+                parts = None
+                if getattr(self.learned, "separates_speech", False) and tracks:
+                    speech_tracks, rest_tracks = self.learned.groups(tracks)
+                    if speech_tracks is not rest_tracks:
+                        parts = {"speech": speech_tracks, "the rest": rest_tracks}
+                written += [str(p) for p in write_preview(inp, preview, tracks, fa, fps=lo.fps, width=lo.width,
+                                                          fov=lo.fov, duration=duration_s, cues=cues, parts=parts)]
+            if save_tracks:
+                _write_json_atomic(Path(save_tracks), tracks_to_json(tracks))
+                written.append(str(save_tracks))
+        except BaseException:
+            for p in written:
+                Path(p).unlink(missing_ok=True)
+            raise
+        return written, output_cues
 
 
 _FRAMES_SEEN = None  # in the frame-analysis worker: a shared double, the time (s) of the last frame analysed

@@ -14,7 +14,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from . import __version__
-from .errors import BinauralizeError
+from .errors import BinauralizeError, LossNotice
 
 EPILOG = """more commands:
   binauralize evaluate --help     score outputs against binaural ground truth, run baselines over a dataset
@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-original-audio", action="store_true", help="also keep the original audio track(s)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--jobs", type=int, default=0, help="parallel files in batch mode (default: number of cores)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or notices")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or notices (except that a stream or track is left out)")
     p.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     p.add_argument("--version", action="version", version=f"binauralize {__version__}")
     return p
@@ -152,7 +152,7 @@ def _run_one(inp: str, out: str, args_dict: dict, progress: bool) -> dict:
     name = Path(inp).name
 
     def notice(msg: str) -> None:
-        if not quiet:  # on a line of its own above any progress bar
+        if not quiet or isinstance(msg, LossNotice):  # on a line of its own above any progress bar
             from tqdm import tqdm
 
             tqdm.write(f"binauralize: {name}: {msg}", file=sys.stderr)

@@ -15,3 +15,8 @@ class TracksError(BinauralizeError):
 
 class OutputError(BinauralizeError):
     """The output cannot be written (exists without --overwrite, bad extension, unwritable folder...)."""
+
+
+class LossNotice(str):
+    """A notice that part of the input will not be in the output (a stream or track left out). Unlike other
+    notices it is shown even with ``--quiet``: losing something the user had is never silent."""

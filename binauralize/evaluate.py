@@ -386,14 +386,24 @@ def summarize(rows: list[dict]) -> dict:
     return out
 
 
+MONO_COMPAT_FLOOR_DB = -119.5  # mono_compatibility_db's floor is -120 dB: (L+R)/2 is the input to float precision
+
+
+def _cell(key: str, stats: dict, fmt: str) -> str:
+    """One table cell, "mean +- sem"; a mono deviation at the metric's floor reads "exact" (the output's (L+R)/2 is
+    the input), not as a clamped number."""
+    if key == "mono_compat_db" and stats["mean"] <= MONO_COMPAT_FLOOR_DB:
+        return "exact"
+    return fmt.format(stats["mean"]) + " +- " + fmt.format(stats["sem"]).lstrip("+")
+
+
 def summary_table_lines(summary: dict, cols: list, blank: str = "", clips: bool = True) -> list[str]:
     """A :func:`summarize` result -> markdown table lines, one row per method: ``cols`` = (metric key, header,
     format) with "mean +- sem" cells (``blank`` where a method lacks the metric), plus the clip count."""
     head = "| method | " + " | ".join(c[1] for c in cols) + (" | clips |" if clips else " |")
     lines = [head, "|---" * (len(cols) + 1 + clips) + "|"]
     for m, s in summary.items():
-        cells = [(fmt.format(s[k]["mean"]) + " +- " + fmt.format(s[k]["sem"]).lstrip("+")) if k in s else blank
-                 for k, _, fmt in cols]
+        cells = [_cell(k, s[k], fmt) if k in s else blank for k, _, fmt in cols]
         n = max((v["n"] for v in s.values()), default=0)
         lines.append(f"| {m} | " + " | ".join(cells) + (f" | {n} |" if clips else " |"))
     return lines
@@ -403,15 +413,13 @@ def markdown_table(summary: dict, title: str = "Results") -> str:
     cols = [c for c in HEADLINE if any(c[0] in s for s in summary.values())]
     lines = [f"# {title}", "", "Mean +- standard error over clips. STFT/ENV/Mag/D_phase/SNR: protocols gao2019 and "
              "pseudobinaural (16 kHz, peak-normalised, sums over channels); wave L2 / amplitude / phase: richard2021 "
-             "(48 kHz, no normalisation); lower is better except SNR and L/C/R accuracy.", "",
+             "(48 kHz, no normalisation); mono dev: the level of (L+R)/2 minus the input, dB re the "
+             "input (\"exact\": equal to float precision); lower is better except SNR and L/C/R accuracy.", "",
              "| method | " + " | ".join(c[1] for c in cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for m, s in summary.items():
         cells = []
         for key, _, fmt in cols:
-            if key in s:
-                cells.append(fmt.format(s[key]["mean"]) + " +- " + fmt.format(s[key]["sem"]).lstrip("+"))
-            else:
-                cells.append("n/a")
+            cells.append(_cell(key, s[key], fmt) if key in s else "n/a")
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

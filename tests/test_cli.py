@@ -477,3 +477,46 @@ def test_mpeg_ts_input_into_every_container(clip, tracks_left, tmp_path, capsys)
         assert code == 0, (ext, err)
         with av.open(str(out)) as c, av.open(str(clip)) as ref:
             assert len(list(c.decode(video=0))) == len(list(ref.decode(video=0))), ext
+
+
+def test_quiet_still_says_when_an_audio_track_is_left_out(clip, tracks_left, tmp_path, capsys):
+    """-q hides progress and notices, but not that something of the input will be missing from the output."""
+    two = tmp_path / "two_audio.mkv"
+    with av.open(str(clip)) as src, av.open(str(two), "w") as dst:
+        v = dst.add_stream_from_template(src.streams.video[0])
+        a1 = dst.add_stream_from_template(src.streams.audio[0])
+        a2 = dst.add_stream_from_template(src.streams.audio[0])
+        for packet in src.demux():
+            if packet.dts is None:
+                continue
+            if packet.stream.type == "video":
+                packet.stream = v
+                dst.mux(packet)
+            else:
+                for target in (a1, a2):
+                    packet.stream = target
+                    dst.mux(packet)
+    code, err = run([two, "-o", tmp_path / "o.mkv", "--sources", tracks_left, "-q"], capsys)
+    assert code == 0 and "2 audio tracks" in err and "left out" in err and err.count("\n") == 1, err
+    code, err = run([two, "-o", tmp_path / "o2.mkv", "--sources", tracks_left, "-q", "--keep-original-audio"], capsys)
+    assert code == 0 and err == "", err
+
+
+def test_an_interrupted_preview_leaves_nothing_behind(clip, tracks_left, tmp_path, capsys, monkeypatch):
+    """Ctrl-C while the preview is drawn: exit 130, and neither the output nor a partial file nor a side output is
+    left (the output is committed only after its side outputs); an output that was there before is kept."""
+    import binauralize.vision.preview as preview
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(preview, "write_preview", interrupted)
+    out = tmp_path / "o.mp4"
+    code, err = run([clip, "-o", out, "--sources", tracks_left, "--preview", tmp_path / "p.mp4",
+                     "--save-tracks", tmp_path / "t.json", "-q"], capsys)
+    assert code == 130 and err.count("\n") == 1, err
+    assert [p.name for p in tmp_path.iterdir()] == [tracks_left.name]  # no output, partial file, tracks or preview
+    out.write_bytes(b"the user's file")
+    code, _ = run([clip, "-o", out, "--sources", tracks_left, "--preview", tmp_path / "p.mp4", "--overwrite", "-q"],
+                  capsys)
+    assert code == 130 and out.read_bytes() == b"the user's file"

@@ -104,3 +104,20 @@ def test_evaluate_bad_usage(tmp_path, capsys):
     assert main(["evaluate", "--model", "dsp", "--data", str(tmp_path / "data"), "--split", "nope"]) == 1
     assert "this set has: test" in capsys.readouterr().err
     assert "Traceback" not in err
+
+
+def test_mono_deviation_at_the_floor_reads_exact():
+    """A renderer that keeps (L+R)/2 = input scores the metric's -120 dB floor: the table says "exact", while a
+    real deviation keeps its number."""
+    from binauralize.evaluate import markdown_table, summarize
+    from binauralize.metrics.spatial import mono_compatibility_db
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(8000)
+    d = 0.3 * rng.standard_normal(8000)
+    kept = mono_compatibility_db(np.stack([x + d, x - d]), x)
+    off = mono_compatibility_db(np.stack([x + d, 0.5 * (x - d)]), x)
+    assert kept <= -119.5 and -20 < off < 0
+    table = markdown_table(summarize([{"method": "kept", "mono_compat_db": kept},
+                                      {"method": "off", "mono_compat_db": off}]))
+    assert "| kept | exact |" in table and f"| off | {off:.1f} +-" in table, table

@@ -13,7 +13,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from ..errors import InputError, OutputError
+from ..errors import InputError, LossNotice, OutputError
 
 VIDEO_EXTS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi"}
 AUDIO_EXTS = {".wav", ".flac"}
@@ -383,8 +383,9 @@ def _kept_streams(inp, out, out_path: Path, keep_original_audio: bool, notice) -
             continue
         what = f"{s.type} stream #{s.index} ({s.codec_context.name if s.codec_context else s.metadata.get('handler_name', '?')})"
         if s.type == "data" and s.codec_context is None:  # e.g. a QuickTime timecode track: no packets to copy
-            notice(f"the {'timecode track' if 'timecode' in s.metadata else 'data stream'} #{s.index} is left out"
-                   + (" (the picture's timecode stays in its metadata)" if "timecode" in s.metadata else ""))
+            notice(LossNotice(f"the {'timecode track' if 'timecode' in s.metadata else 'data stream'} #{s.index} is "
+                              "left out" + (" (the picture's timecode stays in its metadata)"
+                                            if "timecode" in s.metadata else "")))
             continue
         try:
             mapping[s.index] = out.add_stream_from_template(s)
@@ -392,7 +393,8 @@ def _kept_streams(inp, out, out_path: Path, keep_original_audio: bool, notice) -
             if s.index == picture:
                 others = " or ".join(e for e in (".mkv (holds any)", ".mp4", ".mov") if not e.startswith(ext))
                 raise OutputError(f"{ext} cannot hold the input's {what}: choose {others}")
-            notice(f"the {what} cannot be kept in {ext} and is left out" + ("" if ext == ".mkv" else " (.mkv keeps it)"))
+            notice(LossNotice(f"the {what} cannot be kept in {ext} and is left out"
+                              + ("" if ext == ".mkv" else " (.mkv keeps it)")))
     return mapping
 
 
