@@ -2,7 +2,8 @@
 test clips) against the first variant given:
 
 - ``pP``: sharper masks: each source's mask m -> m^P / (sum over sources and residual of m^P);
-- ``xN``: the model applied N times, each pass taking the previous pass's masks as its prior (position-nmf only).
+- ``xN``: the model applied N times, each pass taking the previous pass's masks as its prior (position-nmf only);
+- ``eCKPT``: an ensemble: the geometric mean of this model's masks and those of the model in CKPT (renormalised).
 
     .venv/bin/python benchmarks/mask_sharpening.py INPUT SOURCES CHECKPOINT VARIANT...
     .venv/bin/python benchmarks/mask_sharpening.py mix 3 runs_pn/position_nmf_mix/best.safetensors p1 p2 x2
@@ -29,13 +30,13 @@ KEYS = ("gao2019/stft", "gao2019/stft_best_level", "gao2019/stft_diff", "gao2019
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) < 4 or any(v[:1] not in "px" for v in argv[3:]):
+    if len(argv) < 4 or any(v[:1] not in "pxe" for v in argv[3:]):
         print(__doc__, file=sys.stderr)
         return 2
     inp, n, ck, variants = argv[0], int(argv[1]), argv[2], argv[3:]
     data = Path("data/synth_near")
     original = P.PositionSpatializer.masks
-    state = {"power": 1.0, "passes": 1}
+    state = {"power": 1.0, "passes": 1, "other": None}
 
     def post_processed(self, mono16, tracks, feature_at=None, chunk_frames=3000):
         m, tt = original(self, mono16, tracks, feature_at, chunk_frames)
@@ -52,6 +53,12 @@ def main(argv: list[str]) -> int:
                     m, _ = original(self, mono16, tracks, feature_at, chunk_frames)
                 finally:
                     del self.prior_masks
+        if state["other"] is not None and tracks:
+            other = state["other"]
+            other.fov_deg = self.fov_deg
+            m2, _ = original(other, mono16, tracks, feature_at, chunk_frames)
+            m = np.sqrt(np.maximum(m, 1e-12) * np.maximum(m2, 1e-12))
+            m /= m.sum(0, keepdims=True)
         if state["power"] != 1.0:
             m = np.maximum(m, 1e-12) ** state["power"]
             m /= m.sum(0, keepdims=True)
@@ -62,7 +69,12 @@ def main(argv: list[str]) -> int:
     print(len(clips), "clips", flush=True)
     res = {}
     for v in variants:
-        state.update(power=float(v[1:]) if v[0] == "p" else 1.0, passes=int(v[1:]) if v[0] == "x" else 1)
+        state.update(power=float(v[1:]) if v[0] == "p" else 1.0, passes=int(v[1:]) if v[0] == "x" else 1,
+                     other=None)
+        if v[0] == "e":
+            from binauralize.models.spatializer import open_spatializer
+
+            state["other"] = open_spatializer(v[1:])
         t = time.time()
         res[v] = {x["clip"]: x for x in ev.evaluate_model(f"Position={ck}", clips, data=data, input=inp)}
         base = res[variants[0]]
