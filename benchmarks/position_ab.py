@@ -49,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--refs", nargs="+", default=["DSP=dsp"], metavar="NAME=MODEL",
                     help="reference spatializers every checkpoint is paired with (default DSP=dsp; e.g. "
                          "\"DSP, object tracks=dsp-objects\" \"DSP, detected tracks=dsp-detected\")")
+    ap.add_argument("--hrtf", metavar="SOFA", help="render every method with this HRTF instead of the bundled KEMAR "
+                    "(e.g. the held-out head of hrtf_test: what a listener whose own HRTF is known gets)")
     ap.add_argument("checkpoints", nargs="+", help="NAME=PATH of position-model checkpoints (a PATH may end in "
                     "@detected or @objects: the tracks the tool finds)")
     a = ap.parse_args(argv)
@@ -71,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             per = {}
             with tqdm(total=len(clips) * len(methods), desc=f"{split}/{a.input}/{n}") as bar:
                 for label, spec in methods:
-                    r = ev.evaluate_model(spec, clips, data=data, input=a.input, progress=bar.update)
+                    r = ev.evaluate_model(spec, clips, hrtf=a.hrtf, data=data, input=a.input, progress=bar.update)
                     per[label] = {x["clip"]: x for x in r}
                     rows += [{**x, "split": split, "input": a.input, "sources": n, "method": label} for x in r]
             means = {m: np.mean([x["gao2019/stft"] for x in per[m].values()]) for m, _ in methods}

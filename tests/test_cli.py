@@ -520,3 +520,8 @@ def test_an_interrupted_preview_leaves_nothing_behind(clip, tracks_left, tmp_pat
     code, _ = run([clip, "-o", out, "--sources", tracks_left, "--preview", tmp_path / "p.mp4", "--overwrite", "-q"],
                   capsys)
     assert code == 130 and out.read_bytes() == b"the user's file"
+    monkeypatch.undo()  # now interrupted later, while its PNG is drawn: the preview video goes too
+    monkeypatch.setattr(preview, "summary_png", interrupted)
+    out.unlink()
+    code, _ = run([clip, "-o", out, "--sources", tracks_left, "--preview", tmp_path / "p.mp4", "-q"], capsys)
+    assert code == 130 and [p.name for p in tmp_path.iterdir()] == [tracks_left.name]

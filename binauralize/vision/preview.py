@@ -6,6 +6,7 @@ at its azimuth on the top edge; a strip at the bottom plots the weighted azimuth
 """
 from __future__ import annotations
 
+import uuid
 from fractions import Fraction
 from pathlib import Path
 
@@ -49,7 +50,7 @@ def write_preview(video: str | Path, out: str | Path, tracks: list[SourceTrack],
 
     from ..io.media import iter_frames
 
-    tmp = out.with_name(f".{out.stem}.partial{out.suffix}")
+    tmp = out.with_name(f".{out.stem}.partial-{uuid.uuid4().hex[:8]}{out.suffix}")
     frame_faces = {}
     if fa is not None:
         for f in fa.faces:
@@ -102,7 +103,11 @@ def write_preview(video: str | Path, out: str | Path, tracks: list[SourceTrack],
             tmp.unlink()
         raise
     png = out.with_suffix(".png")
-    summary_png(png, tracks, fa, dur, cues, parts)
+    try:
+        summary_png(png, tracks, fa, dur, cues, parts)
+    except BaseException:  # interrupted or failed: no preview without its PNG
+        out.unlink(missing_ok=True)
+        raise
     return [out, png]
 
 
@@ -162,7 +167,10 @@ def summary_png(path: Path, tracks: list[SourceTrack], fa, dur: float, cues: dic
     ax[-1].set_xlabel("time (s)")
     ax[0].set_title("binauralize: sources, where the sound is placed" + (" and what the output says" if cues is not None else ""))
     fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.partial.png")
-    fig.savefig(tmp, dpi=80, bbox_inches="tight")
-    plt.close(fig)
-    tmp.replace(path)
+    tmp = path.with_name(f".{path.stem}.partial-{uuid.uuid4().hex[:8]}.png")
+    try:
+        fig.savefig(tmp, dpi=80, bbox_inches="tight")
+        tmp.replace(path)
+    finally:
+        plt.close(fig)
+        tmp.unlink(missing_ok=True)
