@@ -199,6 +199,8 @@ def build_evaluate_parser() -> argparse.ArgumentParser:
                "  binauralize evaluate --direction-check clip_3d.mp4 --tracks tracks.json --out eval/",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--predictions", nargs="+", metavar="DIR", help="folders of predicted binaural files")
+    p.add_argument("--inputs", metavar="DIR", help="with --predictions: the mono inputs the methods were given "
+                   "(paired by name), for the mono deviation column (left out without it)")
     p.add_argument("--names", nargs="+", help="method names for the prediction folders (default: folder names)")
     p.add_argument("--ground-truth", metavar="DIR", help="folder of ground-truth binaural files (paired by name)")
     p.add_argument("--azimuths", metavar="JSON", help="optional {clip name: azimuth deg} for direction metrics")
@@ -213,7 +215,7 @@ def build_evaluate_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", choices=["auto", "real", "mix"], default="auto",
                    help="model input: the real-mono track, (L+R)/2 of the ground truth, or real when present")
     p.add_argument("--hop", type=float, default=0.1, metavar="S", help="sliding-window hop of learned models (s)")
-    p.add_argument("--max-clips", type=int, default=0, help="evaluate only the first N clips of the split")
+    p.add_argument("--max-clips", type=int, default=0, help="evaluate only the first N clips of the split (0: all)")
     p.add_argument("--results-page", metavar="MD", help="also write a docs page: this table beside the published "
                    "FAIR-Play numbers")
     p.add_argument("--data", metavar="DIR", help="dataset folder (binaural_audios/, meta/, splits/)")
@@ -221,7 +223,8 @@ def build_evaluate_parser() -> argparse.ArgumentParser:
     p.add_argument("--hrtf", metavar="SOFA", help="HRTF for the dsp/plain models")
     p.add_argument("--direction-check", metavar="OUTPUT", help="binaural output to check against --tracks")
     p.add_argument("--tracks", metavar="JSON", help="tracks for --direction-check")
-    p.add_argument("--out", default="evaluation", help="folder for per_clip.csv, summary.json, results.md, PNGs")
+    p.add_argument("--out", default="evaluation", help="folder for per_clip.csv, summary.json, results.md, PNGs "
+                   "(default ./evaluation; files there are replaced)")
     p.add_argument("--json", metavar="FILE", help="also write per-clip and summary results to this JSON file")
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("--debug", action="store_true")
@@ -241,7 +244,7 @@ def evaluate_main(argv: list[str]) -> int:
             out.mkdir(parents=True, exist_ok=True)
             (out / "direction_check.json").write_text(json.dumps(res))
             _direction_plot(res, out / "direction_check.png")
-            print(f"direction check: {res['frames']} active 100-ms frames, left/centre/right agreement "
+            print(f"direction check: {res['frames']} active 100-ms frames, left/centre (+-5 deg)/right agreement "
                   f"{res['lcr_agreement']:.0%}, correlation {res['correlation']:.2f}, median |error| "
                   f"{res['median_abs_err_deg']:.1f} deg (ITD); ILD leans to the aimed side in "
                   f"{res['ild_side_agreement']:.0%} of off-centre frames -> {out}/direction_check.png")
@@ -256,14 +259,21 @@ def evaluate_main(argv: list[str]) -> int:
             ev.refuse_repeated(args.names or [Path(d).name for d in args.predictions],
                                "give each --predictions folder its own name with --names")
             az = json.loads(Path(args.azimuths).read_text()) if args.azimuths else None
+            if args.inputs and not Path(args.inputs).is_dir():
+                raise BinauralizeError(f"--inputs: not a folder: {args.inputs}")
             total = sum(len(ev.pair_folders(Path(d), Path(args.ground_truth))) for d in args.predictions)
             with tqdm(total=total, disable=args.quiet, desc="scoring") as bar:
                 rows = ev.evaluate_folders([Path(d) for d in args.predictions], Path(args.ground_truth), args.names,
-                                           az, progress=bar.update)
+                                           az, progress=bar.update,
+                                           inputs_dir=Path(args.inputs) if args.inputs else None)
             title = f"Predictions vs {args.ground_truth}"
         elif args.model:
             if not args.data:
                 raise BinauralizeError("--model needs --data DIR")
+            if not 0 < args.hop <= 0.63:
+                raise BinauralizeError("--hop must be in (0, 0.63] seconds")
+            if args.max_clips < 0:
+                raise BinauralizeError("--max-clips must be 0 (all) or more")
             for m in args.model:  # before any bar is drawn
                 if m not in ev.MODELS and not ev.is_learned(m):
                     raise BinauralizeError(f"unknown model {m!r}: choose from {', '.join(ev.MODELS)}, a shipped "

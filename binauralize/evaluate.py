@@ -72,7 +72,8 @@ def score_pair(pred: np.ndarray, gt: np.ndarray, sr: int, mono: np.ndarray | Non
         r[f"ild_err_db/{band}"] = v
     if azimuth is not None:
         r.update(direction_metrics(pred, sr, azimuth))
-    r["mono_compat_db"] = mono_compatibility_db(pred, gt.mean(axis=0) if mono is None else mono[:n])
+    if mono is not None:  # (L+R)/2 against the input the method was given (unknown: left out)
+        r["mono_compat_db"] = mono_compatibility_db(pred, mono[:n])
     return r
 
 
@@ -127,8 +128,10 @@ def pair_folders(pred_dir: Path, gt_dir: Path) -> list[tuple[str, Path, Path]]:
 
 
 def evaluate_folders(pred_dirs: list[Path], gt_dir: Path, names: list[str] | None = None,
-                     azimuths: dict | None = None, progress: Callable | None = None) -> list[dict]:
-    """Rows (one per method and clip) for folders of predictions against a folder of ground truths."""
+                     azimuths: dict | None = None, progress: Callable | None = None,
+                     inputs_dir: Path | None = None) -> list[dict]:
+    """Rows (one per method and clip) for folders of predictions against a folder of ground truths;
+    ``inputs_dir``: the mono inputs (paired by name, mixed down to mono) for the mono deviation, else left out."""
     rows = []
     names = names or [d.name for d in pred_dirs]
     for method, d in zip(names, pred_dirs):
@@ -140,11 +143,26 @@ def evaluate_folders(pred_dirs: list[Path], gt_dir: Path, names: list[str] | Non
 
                 pred = soxr.resample(pred.T, sr_p, sr_g, quality="HQ").T
             az = (azimuths or {}).get(clip)
-            r = score_pair(_stereo(pred, pp.name), _stereo(gt, gp.name), sr_g, azimuth=az)
+            mono = _input_for(inputs_dir, clip, sr_g) if inputs_dir is not None else None
+            r = score_pair(_stereo(pred, pp.name), _stereo(gt, gp.name), sr_g, mono=mono, azimuth=az)
             rows.append({"method": method, "clip": clip, **r})
             if progress:
                 progress()
     return rows
+
+
+def _input_for(inputs_dir: Path, clip: str, sr: int) -> np.ndarray:
+    """The mono input of ``clip`` in ``inputs_dir`` at ``sr`` (channels averaged)."""
+    path = next((p for p in sorted(inputs_dir.iterdir()) if p.stem == clip and p.suffix.lower() in AUDIO_EXTS), None)
+    if path is None:
+        raise InputError(f"--inputs {inputs_dir}: no input for {clip}")
+    x, sr_x = load_audio(path)
+    x = x.mean(axis=0)
+    if sr_x != sr:
+        import soxr
+
+        x = soxr.resample(x, sr_x, sr, quality="HQ")
+    return x
 
 
 MODELS = ("mono", "dsp", "plain", "dsp-flipped", "dsp-detected", "dsp-objects")

@@ -63,6 +63,17 @@ def test_prediction_folders(tmp_path, capsys):
     assert code == 0
     s = json.loads((tmp_path / "e" / "summary.json").read_text())["pred"]
     assert s["gao2019/stft"]["mean"] < 1e-9 and s["gao2019/env"]["mean"] < 1e-6
+    assert "mono_compat_db" not in s  # the inputs were not given: no mono deviation against a guess
+    mono_pred = tmp_path / "mono_pred"  # Mono-Mono of the inputs: (L+R)/2 is exactly the input
+    mono_pred.mkdir()
+    for cid in ids:
+        x, sr = sf.read(tmp_path / "data" / "mono_audios" / f"{cid}.wav")
+        sf.write(mono_pred / f"{cid}.wav", np.stack([x, x], axis=1), sr, subtype="FLOAT")
+    assert main(["evaluate", "--predictions", str(pred), str(mono_pred), "--ground-truth",
+                 str(tmp_path / "data" / "binaural_audios"), "--inputs", str(tmp_path / "data" / "mono_audios"),
+                 "--out", str(tmp_path / "ei"), "-q"]) == 0
+    si = json.loads((tmp_path / "ei" / "summary.json").read_text())
+    assert si["mono_pred"]["mono_compat_db"]["mean"] <= -119 < si["pred"]["mono_compat_db"]["mean"]
     batch = tmp_path / "batch"  # named as the tool's batch mode names its outputs: clip -> clip_binaural
     batch.mkdir()
     for f in pred.iterdir():
@@ -104,6 +115,10 @@ def test_evaluate_bad_usage(tmp_path, capsys):
     assert main(["evaluate", "--model", "dsp", "--data", str(tmp_path / "data"), "--split", "nope"]) == 1
     assert "this set has: test" in capsys.readouterr().err
     assert "Traceback" not in err
+    for hop in ("0", "5"):  # a zero hop never finished
+        assert main(["evaluate", "--model", "mono2binaural", "--data", str(tmp_path / "data"), "--split", "test",
+                     "--hop", hop, "-q"]) == 1
+        assert "--hop must be in" in capsys.readouterr().err
 
 
 def test_mono_deviation_at_the_floor_reads_exact():

@@ -218,6 +218,13 @@ def test_a_set_folder_takes_one_recipe(tmp_path, sources_dir, capsys):
     assert main(args[:-1] + ["--shard", "0/2", "-q"]) == 0
     assert main(args[:-1] + ["--shard", "1/2", "-q"]) == 0  # the other shard joins the same set
     before = {p.name: p.stat().st_mtime_ns for p in (out / "binaural_audios").iterdir()}
+    meta1 = (out / "meta" / "000001.json").read_text()
+    (out / "meta" / "000001.json").unlink()  # as if stopped before clip 1 was finished
+    assert main(args) == 0  # the rerun makes only the missing clip, the same as before
+    assert (out / "binaural_audios" / "000000.wav").stat().st_mtime_ns == before["000000.wav"]
+    assert (out / "binaural_audios" / "000001.wav").stat().st_mtime_ns != before["000001.wav"]
+    assert (out / "meta" / "000001.json").read_text() == meta1
+    before = {p.name: p.stat().st_mtime_ns for p in (out / "binaural_audios").iterdir()}
     capsys.readouterr()
     assert main([a if a != "1.0" else "2.0" for a in args]) == 1
     err = capsys.readouterr().err
@@ -232,6 +239,10 @@ def test_a_set_folder_takes_one_recipe(tmp_path, sources_dir, capsys):
     assert main(["dataset", "synth", "--out", str(tmp_path / "h"), "--num-clips", "1", "--seconds", "1.0",
                  "--sources-dir", sources_dir, "--heldout-hrtf", str(tmp_path / "none.sofa"), "-q"]) == 1
     assert "no SOFA file" in capsys.readouterr().err and not (tmp_path / "h").exists()
+    (tmp_path / "not.sofa").write_text("not a SOFA file")  # exists but unreadable: refused before the claim too
+    assert main(["dataset", "synth", "--out", str(tmp_path / "h"), "--num-clips", "1", "--seconds", "1.0",
+                 "--sources-dir", sources_dir, "--hrtf", str(tmp_path / "not.sofa"), "-q"]) == 1
+    assert "not.sofa" in capsys.readouterr().err and not (tmp_path / "h").exists()
 
 
 def test_shards_starting_together_claim_one_folder(tmp_path):

@@ -291,7 +291,9 @@ def generate_clip(out: Path, index: int, seed: int, cfg: SynthConfig, pool=None)
         "binaural_scale": scale, "sources": src_meta, "tracks": tracks_to_json(tracks),
         "scene_id": hashlib.sha1(f"{scene['background']}|{np.round(size, 1).tolist()}".encode()).hexdigest()[:10],
     }
-    (out / "meta" / f"{cid}.json").write_text(json.dumps(meta, indent=1))
+    tmp = out / "meta" / f".{cid}.json.partial"  # written last and whole: a clip with its meta is complete
+    tmp.write_text(json.dumps(meta, indent=1))
+    os.replace(tmp, out / "meta" / f"{cid}.json")
     return meta
 
 
@@ -673,14 +675,27 @@ def generate_set(out: Path, num_clips: int, seed: int, cfg: SynthConfig, workers
     from concurrent.futures import ProcessPoolExecutor
 
     dry_pool(cfg.sources_dir)  # fail early
+    from ..errors import BinauralizeError, InputError
+
     for what, f in (("--hrtf", cfg.hrtf), ("--heldout-hrtf", cfg.heldout_hrtf)):
         if f and not Path(f).is_file():
-            from ..errors import InputError
-
             raise InputError(f"{what}: no SOFA file {f}")
+        if f:  # opened before the folder is claimed, so that a wrong file leaves no recipe behind
+            from ..dsp.hrtf import HRTF
+
+            try:
+                HRTF.load(f)
+            except BinauralizeError:
+                raise
+            except Exception as exc:
+                raise InputError(f"{what}: cannot read {f} as a SOFA HRIR set ({type(exc).__name__})") from None
     claim_folder(out, num_clips, seed, cfg)
     idx = [i for i in range(num_clips) if i % shard[1] == shard[0]]
-    done = []
+    made = {i for i in idx if (out / "meta" / f"{i:06d}.json").is_file()}  # same recipe: these are done
+    done, idx = [f"{i:06d}" for i in sorted(made)], [i for i in idx if i not in made]
+    if progress:
+        for _ in done:
+            progress()
     workers = workers or os.cpu_count() or 1
     if workers == 1:
         for i in idx:
