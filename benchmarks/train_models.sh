@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Train the six models of issue 6's table on this machine's CPU and copy the shipped ones into the package.
+# Train the six models of issue 6's table on this machine's CPU; with SHIP=1, copy the real-mono Mono2Binaural and
+# geometry runs over the shipped weights in binauralize/models/weights/ (otherwise they are left alone).
 #   bash benchmarks/train_models.sh DATA [RUNS] [EPOCHS]
+#   SHIP=1 JOBS=6 BUDGET=55 bash benchmarks/train_models.sh DATA RUNS   # as the shipped weights were made
 #   JOBS=6 BUDGET=55 bash benchmarks/train_models.sh DATA RUNS   # six runs side by side, one thread each, 55 min
 # DATA: a set from `binauralize dataset synth` (docs/models.md names the one behind the shipped weights); the
 # feature cache is built first. Runs that finished (best.safetensors + summary.json) are skipped; a run with a
@@ -31,6 +33,10 @@ for input in real mix; do
   done
 done
 for p in "${pids[@]}"; do wait "$p"; done
-mkdir -p binauralize/models/weights
-cp "$RUNS/mono2binaural_real/best.safetensors" binauralize/models/weights/mono2binaural.safetensors
-cp "$RUNS/geometry_real/best.safetensors" binauralize/models/weights/geometry.safetensors
+if [[ "${SHIP:-0}" == 1 ]]; then
+  cp "$RUNS/mono2binaural_real/best.safetensors" binauralize/models/weights/mono2binaural.safetensors
+  cp "$RUNS/geometry_real/best.safetensors" binauralize/models/weights/geometry.safetensors
+  echo "shipped weights replaced: binauralize/models/weights/{mono2binaural,geometry}.safetensors"
+else
+  echo "runs in $RUNS (SHIP=1 copies the real-mono Mono2Binaural and geometry runs over the shipped weights)"
+fi

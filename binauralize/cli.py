@@ -278,6 +278,9 @@ def evaluate_main(argv: list[str]) -> int:
                 if m not in ev.MODELS and not ev.is_learned(m):
                     raise BinauralizeError(f"unknown model {m!r}: choose from {', '.join(ev.MODELS)}, a shipped "
                                            "learned model or a .safetensors checkpoint")
+                ck = m.rpartition("=")[2].split("@")[0]
+                if ck.endswith(".safetensors") and not Path(ck).is_file():
+                    raise BinauralizeError(f"no checkpoint {ck}")
             ev.refuse_repeated([ev.model_label(m, args.hop) for m in args.model],
                                "label checkpoints as NAME=PATH (e.g. run1=runs/a/best.safetensors)")
             clips = ev.discover_dataset(Path(args.data), args.split)

@@ -407,12 +407,16 @@ def summarize(rows: list[dict]) -> dict:
 MONO_COMPAT_FLOOR_DB = -119.5  # mono_compatibility_db's floor is -120 dB: (L+R)/2 is the input to float precision
 
 
-def _cell(key: str, stats: dict, fmt: str) -> str:
+def _cell(key: str, stats: dict, fmt: str, n_most: int = 0) -> str:
     """One table cell, "mean +- sem"; a mono deviation at the metric's floor reads "exact" (the output's (L+R)/2 is
-    the input), not as a clamped number."""
+    the input), not as a clamped number; a metric measured on fewer clips than the method's others (``n_most``)
+    says on how many."""
     if key == "mono_compat_db" and stats["mean"] <= MONO_COMPAT_FLOOR_DB:
         return "exact"
-    return fmt.format(stats["mean"]) + " +- " + fmt.format(stats["sem"]).lstrip("+")
+    if stats.get("n", 2) < 2:  # one clip: no standard error, not a zero one
+        return fmt.format(stats["mean"]) + " (1 clip)"
+    cell = fmt.format(stats["mean"]) + " +- " + fmt.format(stats["sem"]).lstrip("+")
+    return cell + (f" (n={stats['n']})" if stats.get("n", n_most) < n_most else "")
 
 
 def summary_table_lines(summary: dict, cols: list, blank: str = "", clips: bool = True) -> list[str]:
@@ -421,8 +425,8 @@ def summary_table_lines(summary: dict, cols: list, blank: str = "", clips: bool 
     head = "| method | " + " | ".join(c[1] for c in cols) + (" | clips |" if clips else " |")
     lines = [head, "|---" * (len(cols) + 1 + clips) + "|"]
     for m, s in summary.items():
-        cells = [_cell(k, s[k], fmt) if k in s else blank for k, _, fmt in cols]
         n = max((v["n"] for v in s.values()), default=0)
+        cells = [_cell(k, s[k], fmt, n) if k in s else blank for k, _, fmt in cols]
         lines.append(f"| {m} | " + " | ".join(cells) + (f" | {n} |" if clips else " |"))
     return lines
 
@@ -433,12 +437,11 @@ def markdown_table(summary: dict, title: str = "Results") -> str:
              "pseudobinaural (16 kHz, peak-normalised, sums over channels); wave L2 / amplitude / phase: richard2021 "
              "(48 kHz, no normalisation); mono dev: the level of (L+R)/2 minus the input, dB re the "
              "input (\"exact\": equal to float precision); lower is better except SNR and L/C/R accuracy.", "",
-             "| method | " + " | ".join(c[1] for c in cols) + " |", "|---" * (len(cols) + 1) + "|"]
+             "| method | " + " | ".join(c[1] for c in cols) + " | clips |", "|---" * (len(cols) + 2) + "|"]
     for m, s in summary.items():
-        cells = []
-        for key, _, fmt in cols:
-            cells.append(_cell(key, s[key], fmt) if key in s else "n/a")
-        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+        n = max((v["n"] for v in s.values()), default=0)
+        cells = [_cell(key, s[key], fmt, n) if key in s else "n/a" for key, _, fmt in cols]
+        lines.append(f"| {m} | " + " | ".join(cells) + f" | {n} |")
     return "\n".join(lines) + "\n"
 
 

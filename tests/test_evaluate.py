@@ -115,6 +115,9 @@ def test_evaluate_bad_usage(tmp_path, capsys):
     assert main(["evaluate", "--model", "dsp", "--data", str(tmp_path / "data"), "--split", "nope"]) == 1
     assert "this set has: test" in capsys.readouterr().err
     assert "Traceback" not in err
+    assert main(["evaluate", "--model", f"x={tmp_path / 'none.safetensors'}", "--data", str(tmp_path / "data"),
+                 "--split", "test", "-q"]) == 1
+    assert "no checkpoint" in capsys.readouterr().err
     for hop in ("0", "5"):  # a zero hop never finished
         assert main(["evaluate", "--model", "mono2binaural", "--data", str(tmp_path / "data"), "--split", "test",
                      "--hop", hop, "-q"]) == 1
@@ -133,6 +136,8 @@ def test_mono_deviation_at_the_floor_reads_exact():
     kept = mono_compatibility_db(np.stack([x + d, x - d]), x)
     off = mono_compatibility_db(np.stack([x + d, 0.5 * (x - d)]), x)
     assert kept <= -119.5 and -20 < off < 0
-    table = markdown_table(summarize([{"method": "kept", "mono_compat_db": kept},
-                                      {"method": "off", "mono_compat_db": off}]))
-    assert "| kept | exact |" in table and f"| off | {off:.1f} +-" in table, table
+    rows = [{"method": m, "clip": c, "mono_compat_db": v} for c in ("a", "b") for m, v in (("kept", kept), ("off", off))]
+    table = markdown_table(summarize(rows))
+    assert "| kept | exact | 2 |" in table and f"| off | {off:.1f} +- 0.0 | 2 |" in table, table
+    one = markdown_table(summarize(rows[:2]))  # one clip: no standard error rather than a zero one
+    assert f"| off | {off:.1f} (1 clip) | 1 |" in one, one

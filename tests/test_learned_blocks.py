@@ -74,3 +74,18 @@ def test_the_bar_says_which_block_the_model_is_on(tmp_path, monkeypatch, capsys)
     for block in ("0-3 s", "1-5 s", "3-5 s"):
         assert f"(the model on {block})" in err
     assert spans == pytest.approx([3.0, 4.0, 2.0], abs=0.1)  # the clip's audio runs a few ms past 5 s
+
+
+def test_backbone_weights_that_are_not_weights_are_one_clear_error(tmp_path):
+    """A wrong --backbone-weights file (text, pickle of something else) is an InputError naming the file, not a
+    page of unpickling advice."""
+    import pickle
+
+    from binauralize.errors import InputError
+    from binauralize.models.backbone import _load_state
+
+    for name, data in (("notes.pth", b"not weights"), ("list.pth", pickle.dumps([1, 2])),
+                       ("bad.safetensors", b"not weights either")):
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(InputError, match=name):
+            _load_state(tmp_path / name)

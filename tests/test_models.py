@@ -190,6 +190,12 @@ def test_train_cache_train_resume_evaluate_and_tool(tmp_path, sources_dir, capsy
                  "--resume", "-q"]) == 0
     assert len((run / "log.csv").read_text().splitlines()) == 4
     assert checkpoint.read_metadata(run / "last.safetensors")["extra"]["epoch"] == 2
+    capsys.readouterr()  # resumed with another model's config: one line, the run untouched
+    assert main(["train", "configs/debug_geometry.toml", "--data", str(data), "--out", str(run), "--epochs", "4",
+                 "--resume", "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "another model or config" in err and err.count("\n") == 1, err
+    assert len((run / "log.csv").read_text().splitlines()) == 4
     prun = tmp_path / "position"  # issue 7's mask model trains on the same cache (+ per-source stems)
     assert main(["train", "configs/debug_position.toml", "--data", str(data), "--out", str(prun), "-q"]) == 0
     assert checkpoint.load(prun / "best.safetensors")[1]["model"] == "position"

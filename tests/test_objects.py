@@ -182,3 +182,13 @@ def test_the_probe_frames_decide_whether_the_rest_are_looked_at(detector):
     between = [(t, bg if i % 4 == 0 else drum) for i, t in enumerate(times)]  # 9 of 12 frames, none probed
     assert object_tracks(None, detector, frames=between, probe_every=1)[0].name == "drum"
     assert object_tracks(None, detector, frames=between) == []
+
+
+def test_a_detector_file_given_as_a_model_says_what_it_is():
+    """The object detector's weights are not a spatializer: say so and where they go, in one line."""
+    from binauralize.errors import InputError
+    from binauralize.models.checkpoint import read_metadata
+    from binauralize.vision.objects import WEIGHTS
+
+    with pytest.raises(InputError, match="object detector.*--objects-weights"):
+        read_metadata(WEIGHTS)

@@ -118,7 +118,11 @@ class ResNet18(Trunk):
                              "(torchvision's file) or a safetensors copy; they cannot be downloaded here")
         self.net = _resnet18_layers().eval().to(device)
         state = _load_state(Path(weights))
-        missing, _ = self.net.load_state_dict({k: v for k, v in state.items() if not k.startswith("fc.")}, strict=False)
+        try:
+            missing, _ = self.net.load_state_dict({k: v for k, v in state.items() if not k.startswith("fc.")},
+                                                  strict=False)
+        except RuntimeError:  # same names, other shapes
+            raise InputError(f"{Path(weights).name}: not ResNet-18 weights (tensor shapes differ)") from None
         if missing:
             raise InputError(f"{Path(weights).name}: not ResNet-18 weights (missing {missing[:3]})")
         for p in self.net.parameters():
@@ -132,11 +136,17 @@ def _load_state(path: Path) -> dict:
     torch = _torch()
     if not path.is_file():
         raise InputError(f"no weights file {path}")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
 
-        return load_file(str(path))
-    return torch.load(path, map_location="cpu", weights_only=True)
+            return load_file(str(path))
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # not a weights file (pickle or safetensors errors are pages of advice)
+        raise InputError(f"{path.name}: not a PyTorch or safetensors weights file ({type(exc).__name__})") from None
+    if not isinstance(state, dict):
+        raise InputError(f"{path.name}: holds no state dict of weights")
+    return state
 
 
 def _resnet18_layers():

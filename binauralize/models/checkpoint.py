@@ -64,6 +64,9 @@ def read_metadata(path: str | Path) -> dict:
             meta = dict(f.metadata() or {})
     except Exception as exc:  # safetensors raises its own error types for non-safetensors files
         raise InputError(f"{path.name} is not a safetensors checkpoint ({exc})") from None
+    if meta.get("format") != FORMAT and "binauralize" in meta:  # the object detector's head (vision/objects.py)
+        raise InputError(f"{path.name} is an object detector, not a spatializer: the tool takes it "
+                         "with --objects-weights FILE")
     if meta.get("format") != FORMAT:
         raise InputError(f"{path.name} is not a binauralize checkpoint (format {meta.get('format')!r})")
     for k in ("args", "config", "extra"):

@@ -102,6 +102,8 @@ def cache_clip(root: Path, cid: str, trunk, out: Path, feature_fps: float = 0.5)
     binaural = _load_16k(root / "binaural_audios" / f"{cid}.wav")
     dur = binaural.shape[1] / SR
     times = np.arange(0.5 / feature_fps, dur, 1.0 / feature_fps)
+    if not len(times):  # a clip shorter than one feature period: its middle frame
+        times = np.array([dur / 2])
     frames = _frames_at(root / "videos" / f"{cid}.mp4", times)
     item = {"binaural": binaural, "features": trunk(frames).astype(np.float16), "feature_times": times}
     real = root / "mono_audios" / f"{cid}.wav"

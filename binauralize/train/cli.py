@@ -84,6 +84,8 @@ def train_main(argv: list[str]) -> int:
                 raise BinauralizeError("--epochs must be at least 1")
             cfg["train"]["epochs"] = args.epochs
         if args.budget_minutes is not None:
+            if args.budget_minutes < 0:
+                raise BinauralizeError("--budget-minutes must be 0 (no budget) or more")
             cfg["train"]["budget_minutes"] = args.budget_minutes
         out = Path(args.out or Path("runs") / Path(args.config).stem)
         if (out / "last.safetensors").exists() and not args.resume:
@@ -105,7 +107,8 @@ def train_main(argv: list[str]) -> int:
                   f"{res['seconds']:.0f} s -> {out}/best.safetensors")
             return 0
         what = {"val_diff": "D loss", "val_total": "loss"}.get(res.get("best_val_key"), "loss")
-        print(f"binauralize train: {res['epochs']} epochs, best validation {what} {res['best_val_diff']:.5g}, "
+        resumed = f" ({res['epochs_this_run']} in this run)" if res['epochs_this_run'] != res['epochs'] else ""
+        print(f"binauralize train: {res['epochs']} epochs{resumed}, best validation {what} {res['best_val_diff']:.5g}, "
               f"{res['samples_per_s']:.1f} samples/s -> {out}/best.safetensors")
         return 0
     return _guarded("binauralize train", args.debug, work)

@@ -345,7 +345,13 @@ def train(cfg: dict, out: str | Path, resume: bool = False, device: str | None =
     start_epoch, best, history = 0, math.inf, []
     if resume and (out / "last.safetensors").exists():
         m, meta = checkpoint.load(out / "last.safetensors", map_location=str(dev))
-        model.load_state_dict(m.state_dict())
+        try:
+            model.load_state_dict(m.state_dict())
+        except RuntimeError:  # another architecture or size: PyTorch's message is a page of tensor names
+            from ..errors import BinauralizeError
+
+            raise BinauralizeError(f"{out} holds a run of another model or config ({meta.get('model', '?')}): resume it with its own config "
+                                   f"({out / 'config.json'}) or choose another --out") from None
         extra = _load_optimizer(out / "last.optim.safetensors", opt, scaler)
         start_epoch, best = int(extra["epoch"]) + 1, float(extra["best"])
     log = _Logger(out, rank == 0)
@@ -415,7 +421,7 @@ def train(cfg: dict, out: str | Path, resume: bool = False, device: str | None =
     if world > 1:
         torch.distributed.barrier()
     key = "val_diff" if any("val_diff" in r for r in history) else "val_total"
-    return {"epochs": len(history), "best_val_diff": best, "best_val_key": key, "train_seconds": t_train,
+    return {"epochs": start_epoch + len(history), "epochs_this_run": len(history), "best_val_diff": best, "best_val_key": key, "train_seconds": t_train,
             "samples_per_s": samples / max(t_train, 1e-9), "history": history, "out": str(out)}
 
 
