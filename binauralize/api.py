@@ -253,9 +253,13 @@ class Binauralizer:
                 loc.cancel()
             raise
         _tracks_outside_notice(tracks, seen / sr, say)
+        if audio and info.has_video and info.duration and seen / sr > info.duration + 0.5:
+            say(f"the audio ({seen / sr:.1f} s) runs {seen / sr - info.duration:.1f} s past the end of the picture "
+                f"({info.duration:.1f} s): the output holds all of it")
         if mon.side_to_mid_db is not None and mon.side_to_mid_db > -30:
-            say(f"input audio has {mon.channels} channels that differ (side/mid {mon.side_to_mid_db:.1f} dB): it may "
-                "already be spatial; downmixed to mono before rendering")
+            lfe = " (the LFE channel left out)" if ainfo.channels and ainfo.channels > mon.channels else ""
+            say(f"input audio has {ainfo.channels or mon.channels} channels{lfe} that differ (side/mid "
+                f"{mon.side_to_mid_db:.1f} dB): it may already be spatial; downmixed to mono before rendering")
         t60 = self.options.t60
         if need_t60:
             t60 = estimate_t60(np.concatenate(envs, axis=1)) if envs else None
@@ -412,8 +416,13 @@ _FRAMES_SEEN = None  # in the frame-analysis worker: a shared double, the time (
 
 
 def _share_frames_seen(value) -> None:
+    """Analysis-process initializer: the shared progress value, and (Linux) the kernel ends this process when the
+    tool's process ends, however it ends (it must not be left waiting on a pipe no one writes)."""
     global _FRAMES_SEEN
     _FRAMES_SEEN = value
+    from .io.frames_parallel import _die_with_parent
+
+    _die_with_parent()
 
 
 def _analyse_frames_job(path: str, lo) -> object:

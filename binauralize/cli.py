@@ -15,6 +15,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import BinauralizeError, LossNotice
+from .signals import Terminated, exit_status, handle_sigterm
 
 EPILOG = """more commands:
   binauralize evaluate --help     score outputs against binaural ground truth, run baselines over a dataset
@@ -304,6 +305,9 @@ def evaluate_main(argv: list[str]) -> int:
     except BinauralizeError as exc:
         print(f"binauralize evaluate: error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt as exc:
+        print("binauralize evaluate: interrupted", file=sys.stderr)
+        return exit_status(exc)
     except Exception as exc:
         if args.debug:
             raise
@@ -445,9 +449,9 @@ def dataset_main(argv: list[str]) -> int:
     except BinauralizeError as exc:
         print(f"binauralize dataset: error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("binauralize dataset: interrupted (rerun the same command to finish the set)", file=sys.stderr)
-        return 130
+        return exit_status(exc)
 
 
 def fetch_models_main(argv: list[str]) -> int:
@@ -487,9 +491,9 @@ def fetch_models_main(argv: list[str]) -> int:
     except BinauralizeError as exc:
         print(f"binauralize: error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("binauralize: interrupted", file=sys.stderr)
-        return 130
+        return exit_status(exc)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -498,6 +502,7 @@ def main(argv: list[str] | None = None) -> int:
     # (benchmarks/omp_contention.py, docs/benchmarks.md). Read when PyTorch loads (not yet: it loads lazily);
     # an explicit setting wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    handle_sigterm()  # kill/timeout: cleaned up as Ctrl-C, exit status 143
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "evaluate":
         return evaluate_main(argv[1:])
@@ -567,20 +572,27 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("BINAURALIZE_DECODE_WORKERS", str(max(1, (os.cpu_count() or 1) // jobs)))
         os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // jobs)))  # PyTorch's threads too
         reports, failures = [], 0
-        with ProcessPoolExecutor(max_workers=jobs) as ex:
+        with ProcessPoolExecutor(max_workers=jobs, initializer=handle_sigterm) as ex:
             futs = {ex.submit(_run_one, i, o, common, False): (i, o) for i, o in pairs}
-            for f in as_completed(futs):
-                i, o = futs[f]
-                try:
-                    rep = f.result()
-                    reports.append(rep)
-                    if not args.quiet:
-                        print(f"binauralize: wrote {o}", file=sys.stderr)
-                except BinauralizeError as exc:
-                    failures += 1
-                    msg = str(exc)
-                    print(f"binauralize: error: {msg if Path(i).name in msg else f'{Path(i).name}: {msg}'}",
-                          file=sys.stderr)
+            try:
+                for f in as_completed(futs):
+                    i, o = futs[f]
+                    try:
+                        rep = f.result()
+                        reports.append(rep)
+                        if not args.quiet:
+                            print(f"binauralize: wrote {o}", file=sys.stderr)
+                    except BinauralizeError as exc:
+                        failures += 1
+                        msg = str(exc)
+                        print(f"binauralize: error: {msg if Path(i).name in msg else f'{Path(i).name}: {msg}'}",
+                              file=sys.stderr)
+            except Terminated:  # the files in hand are stopped and cleaned up as the parent is, the rest dropped
+                for f in futs:
+                    f.cancel()
+                for proc in list(getattr(ex, "_processes", {}).values()):
+                    proc.terminate()
+                raise
         if args.report:
             from .api import _write_json_atomic
 
@@ -589,9 +601,9 @@ def main(argv: list[str] | None = None) -> int:
     except BinauralizeError as exc:
         print(f"binauralize: error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("binauralize: interrupted", file=sys.stderr)
-        return 130
+        return exit_status(exc)
     except Exception as exc:  # never a traceback for users
         if args.debug:
             raise

@@ -115,6 +115,10 @@ def _parse_source(obj, i: int) -> SourceTrack:
             near = difflib.get_close_matches(str(key), SOURCE_KEYS, n=1)
             raise TracksError(f"{where}: unknown key {key!r}" + (f" (did you mean {near[0]!r}?)" if near else
                                                                  f"; the keys are {', '.join(SOURCE_KEYS)}"))
+    static = [k for k in ("azimuth", "elevation", "distance") if k in obj]
+    if "track" in obj and static:  # one of the two would be ignored
+        raise TracksError(f"{where}: give either 'track' (moving: [time, azimuth, elevation?, distance?] points) or "
+                          f"{'/'.join(repr(k) for k in static)} (static), not both")
     if "track" in obj:
         pts = obj["track"]
         if not isinstance(pts, list) or not pts:
@@ -165,6 +169,13 @@ def parse_tracks(data) -> list[SourceTrack]:
     if isinstance(data, dict):
         if "sources" not in data:
             raise TracksError("tracks file: expected a 'sources' list (see the schema in docs/tracks.md)")
+        extra = sorted(str(k) for k in data if k not in ("version", "sources"))
+        if extra:  # e.g. a misspelt or misplaced key: it would be ignored silently
+            raise TracksError(f"tracks file: unknown key {extra[0]!r} at the top (the keys are 'version' and "
+                              "'sources')")
+        if data.get("version", SCHEMA_VERSION) != SCHEMA_VERSION:
+            raise TracksError(f"tracks file: schema version {data['version']!r}; this binauralize reads version "
+                              f"{SCHEMA_VERSION}")
         data = data["sources"]
     if not isinstance(data, list):
         raise TracksError("tracks file: 'sources' must be a list")
@@ -177,7 +188,7 @@ def load_tracks(path: str | Path) -> list[SourceTrack]:
     if not path.is_file():
         raise TracksError(f"tracks file not found: {path}")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8-sig"))  # a byte-order mark (Windows editors) is fine
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise TracksError(f"tracks file {path.name} is not valid JSON: {exc}")
     return parse_tracks(data)

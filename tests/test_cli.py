@@ -360,6 +360,17 @@ def test_misspelt_track_key_names_the_right_one(clip, tmp_path, capsys):
     t.write_text('{"sources": [{"azimuth": 10, "distanse": 3}]}')
     code, err = run([clip, "-o", tmp_path / "o.wav", "--sources", t], capsys)
     assert code == 1 and "'distanse'" in err and "did you mean 'distance'" in err
+    for text, words in (('{"sources": [{"azimuth": 30, "track": [[0, 10]]}]}', "not both"),  # one would be ignored
+                        ('{"sources": [{"azimuth": 30}], "extra": 1}', "unknown key 'extra' at the top"),
+                        ('{"version": 2, "sources": [{"azimuth": 30}]}', "schema version 2")):
+        t.write_text(text)
+        code, err = run([clip, "-o", tmp_path / "o.wav", "--sources", t], capsys)
+        assert code == 1 and words in err and err.count("\n") == 1, (text, err)
+    t.write_bytes(b'\xef\xbb\xbf{"sources": [{"azimuth": 50}]}')  # a byte-order mark, as Windows Notepad writes
+    code, err = run([clip, "-o", tmp_path / "o.wav", "--sources", t, "-q"], capsys)
+    assert code == 0, err
+    y = decode(tmp_path / "o.wav")
+    assert gcc_phat_itd(y[0], y[1], 48000) > 200e-6
 
 
 def test_side_outputs_never_replace_the_input_the_output_or_each_other(clip, tracks_left, tmp_path, capsys):
@@ -525,3 +536,64 @@ def test_an_interrupted_preview_leaves_nothing_behind(clip, tracks_left, tmp_pat
     out.unlink()
     code, _ = run([clip, "-o", out, "--sources", tracks_left, "--preview", tmp_path / "p.mp4", "-q"], capsys)
     assert code == 130 and [p.name for p in tmp_path.iterdir()] == [tracks_left.name]
+
+
+def test_matroska_input_with_b_frames_keeps_every_packet(tmp_path, tracks_left, capsys):
+    """Matroska stores no decode times: a stream with B-frames (x264's default) must still be copied packet for
+    packet into every container (it failed 'Invalid argument'), its audio placed as asked."""
+    mp4 = make_clip(tmp_path / "bf.mp4", seconds=2.0, x264={"preset": "veryfast", "bf": "3", "g": "25"})
+    mkv = tmp_path / "bf.mkv"
+    with av.open(str(mp4)) as src, av.open(str(mkv), "w") as dst:
+        m = {s.index: dst.add_stream_from_template(s) for s in src.streams}
+        for p in src.demux():
+            if p.size:
+                p.stream = m[p.stream.index]
+                dst.mux(p)
+    with av.open(str(mkv)) as c:
+        assert c.streams.video[0].codec_context.has_b_frames or any(
+            p.pts != p.dts for p in c.demux(c.streams.video[0]) if p.size and p.dts is not None)
+    for ext in (".mp4", ".mkv", ".mov"):
+        out = tmp_path / f"o{ext}"
+        code, err = run([mkv, "-o", out, "--sources", tracks_left, "-q"], capsys)
+        assert code == 0, (ext, err)
+        assert packets(out) == packets(mkv), ext
+        y = decode(out)
+        assert gcc_phat_itd(y[0], y[1], 48000) > 200e-6
+
+
+def _pgid(pid: int) -> int | None:
+    """The process group of a live process (None for a zombie, which a container's init may never reap)."""
+    import os
+
+    try:
+        if open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z":
+            return None
+        return os.getpgid(pid)
+    except OSError:
+        return None
+
+
+def test_sigterm_cleans_up_like_ctrl_c(tmp_path):
+    """kill/timeout (SIGTERM) while the output is being written: exit status 143, no partial file left, and no
+    process of the run survives it."""
+    import os
+    import signal
+    import time
+
+    clip = make_clip(tmp_path / "long.mp4", seconds=30.0)
+    out = tmp_path / "o.mp4"
+    p = subprocess.Popen([sys.executable, "-m", "binauralize", str(clip), "-o", str(out), "-q"],
+                         stderr=subprocess.PIPE, start_new_session=True)
+    t0 = time.time()
+    while not list(tmp_path.glob(".o.partial-*")) and p.poll() is None and time.time() - t0 < 60:
+        time.sleep(0.02)
+    assert p.poll() is None, "finished before it could be stopped"
+    p.send_signal(signal.SIGTERM)
+    err = p.communicate(timeout=60)[1].decode()
+    assert p.returncode == 143 and "interrupted" in err and "Traceback" not in err, err
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["long.mp4"]
+    time.sleep(0.5)
+    alive = [d for d in os.listdir("/proc") if d.isdigit() and _pgid(int(d)) == p.pid]
+    for q in alive:
+        os.kill(int(q), signal.SIGKILL)
+    assert not alive, alive

@@ -64,7 +64,11 @@ class MediaInfo:
 _FAST_PROBE = [{"skip_frame": "all"}] * 64
 
 
-def _open(path: str | Path):
+def _open(path: str | Path, decode_probe: bool = False):
+    """Open ``path`` for reading (InputError when it cannot be). ``decode_probe``: let FFmpeg decode the first
+    frames while probing, as it does by default; the stream copy needs it for Matroska, whose packets carry no
+    decode times: FFmpeg infers them from the frame reordering it learns by decoding (without, the inferred times
+    of a stream with B-frames go backwards and no muxer takes them)."""
     import av
 
     path = Path(path)
@@ -75,7 +79,8 @@ def _open(path: str | Path):
     if path.stat().st_size == 0:
         raise InputError(f"input is empty (0 bytes): {path}")
     try:
-        c = av.open(str(path), mode="r", metadata_errors="ignore", stream_options=_FAST_PROBE)
+        c = None if decode_probe else av.open(str(path), mode="r", metadata_errors="ignore",
+                                              stream_options=_FAST_PROBE)
     except Exception:  # e.g. MPEG-TS/PS (streams appear only while probing); the full probe below reports errors
         c = None
     if c is not None:
@@ -361,7 +366,8 @@ def mux_video_with_audio(in_path: str | Path, out_path: str | Path, audio: Itera
     notice = on_notice or (lambda m: None)
     stats = {"video_packets": 0, "other_packets": 0, "audio_samples": 0}
     try:
-        with _open(in_path) as inp, av.open(str(out_path), mode="w", format=container_format) as out:
+        with _open(in_path, decode_probe=Path(in_path).suffix.lower() in (".mkv", ".webm", ".mka", ".mk3d")) as inp, \
+                av.open(str(out_path), mode="w", format=container_format) as out:
             _mux(inp, out, Path(in_path), name or Path(out_path).name, audio, sample_rate, codec, audio_start,
                  bit_rate, notice, keep_original_audio, stats)
     except av.error.FFmpegError as exc:  # opening, writing the header or closing the output
@@ -396,6 +402,44 @@ def _kept_streams(inp, out, out_path: Path, keep_original_audio: bool, notice) -
             notice(LossNotice(f"the {what} cannot be kept in {ext} and is left out"
                               + ("" if ext == ".mkv" else " (.mkv keeps it)")))
     return mapping
+
+
+def with_decode_times(packets):
+    """Demuxed packets -> the same packets, each with a decode time (dts), in order; the demuxer's empty flush
+    packets are dropped. Matroska stores presentation times only, so the first packets of a stream with B-frames
+    come without a dts (until the demuxer can infer one): they are given the dts that precede the first inferred
+    one, one frame duration apart, as FFmpeg's stream copy does, so that no packet (the first keyframe among them)
+    is lost and the muxer gets increasing decode times."""
+    waiting: dict[int, list] = {}  # stream index -> packets still without a dts
+    last: dict[int, int] = {}
+    for pkt in packets:
+        if pkt.size == 0:  # flush
+            continue
+        i = pkt.stream.index
+        if pkt.dts is None and i not in last:
+            waiting.setdefault(i, []).append(pkt)
+            continue
+        if pkt.dts is None or pkt.dts <= last.get(i, pkt.dts - 1):  # later in the stream: next after the last
+            pkt.dts = last[i] + 1 if pkt.dts is not None else last[i] + max(1, int(pkt.duration or 1))
+            if pkt.pts is not None and pkt.pts < pkt.dts:
+                pkt.dts = max(pkt.pts, last[i] + 1)
+        if i in waiting:
+            yield from _backfilled(waiting.pop(i), pkt.dts)
+        last[i] = pkt.dts
+        yield pkt
+    for held in waiting.values():  # a stream that never got a dts: presentation order is decode order
+        base = min((p.pts for p in held if p.pts is not None), default=0)
+        yield from _backfilled(held, base + sum(max(1, int(p.duration or 1)) for p in held))
+
+
+def _backfilled(held: list, first_known: int) -> list:
+    """``held`` packets given decode times before ``first_known``, one duration apart."""
+    step = max(1, int(next((p.duration for p in held if p.duration), 1)))
+    for k, p in enumerate(held):
+        p.dts = first_known - (len(held) - k) * step
+        if p.pts is not None and p.pts < p.dts:
+            p.dts = p.pts
+    return held
 
 
 def check_video_output(in_path: str | Path, out_path: str | Path, keep_original_audio: bool = False) -> None:
@@ -472,17 +516,15 @@ def _mux(inp, out, in_path: Path, out_name: str, audio, sample_rate: int, codec:
             if cc is not None and cc.name == "h264" and avcc:  # (from MPEG-TS it is Annex B already)
                 annexb[i] = BitStreamFilterContext("h264_mp4toannexb", inp.streams[i], o)
     streams = [inp.streams[i] for i in mapping]
-    packets = iter(inp.demux(streams) if streams else [])
-    while True:
+
+    def demuxed():
         try:
-            pkt = next(packets)
-        except StopIteration:
-            break
+            yield from (inp.demux(streams) if streams else [])
         except av.error.FFmpegError as exc:
             raise InputError(f"{in_path.name}: demuxing failed ({getattr(exc, 'strerror', exc)}); the file may be "
                              "corrupt")
-        if pkt.dts is None:
-            continue
+
+    for pkt in with_decode_times(demuxed()):
         t = float(pkt.dts * pkt.time_base) if pkt.time_base else 0.0
         pump(t + 0.5)
         kind, i = pkt.stream.type, pkt.stream.index

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from ..errors import BinauralizeError
+from ..signals import exit_status
 
 
 def _guarded(prog: str, debug: bool, work) -> int:
@@ -17,9 +18,9 @@ def _guarded(prog: str, debug: bool, work) -> int:
     except BinauralizeError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print(f"{prog}: interrupted" + (" (resume with --resume)" if prog.endswith("train") else ""), file=sys.stderr)
-        return 130
+        return exit_status(exc)
     except Exception as exc:
         if debug:
             raise
