@@ -1,7 +1,7 @@
 """The real-footage detector (NanoDet, ``--objects`` and ``--model speech``) run adaptively against run on every
 frame: the tracks it finds and the detector's time, on the same frames, side by side.
 
-    .venv/bin/python benchmarks/coco_adaptive.py --videos ../shared/data/videos benchmarks/.cache/interview_60s_1080p.mp4
+    .venv/bin/python benchmarks/coco_adaptive.py ../shared/data/videos benchmarks/.cache/interview_60s_1080p.mp4
 
 ``coco_tracks(adaptive=True)`` runs the detector on every third analysis frame (2 frames/s: 1.5 s apart, the
 shortest object kept) and bisects between two run frames wherever their detections differ. For each video the
