@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -80,6 +81,16 @@ class _Chunker:
             yield np.concatenate(buf, axis=-1)
 
 
+MIN_RATE, MAX_RATE = 8000, 384000
+
+
+def check_sample_rate(sample_rate) -> None:
+    """InputError unless ``sample_rate`` is a finite number of Hz within [MIN_RATE, MAX_RATE]."""
+    ok = isinstance(sample_rate, (int, float, np.integer, np.floating)) and not isinstance(sample_rate, bool)
+    if not ok or not np.isfinite(sample_rate) or not MIN_RATE <= sample_rate <= MAX_RATE:
+        raise InputError(f"sample_rate must be {MIN_RATE}-{MAX_RATE} Hz, got {sample_rate!r}")
+
+
 class Binauralizer:
     """Reusable binauralizer: holds the HRTF (per sample rate) and the renderer settings.
 
@@ -105,6 +116,9 @@ class Binauralizer:
                  localize: "LocalizeOptions | None" = None, hop_s: float = 0.1, steps: int = 4):
         self.learned = None
         self.hrtf_path = str(hrtf) if hrtf else None
+        if not isinstance(options, RenderOptions):
+            raise InputError(f"options must be a RenderOptions (e.g. RenderOptions(timbre='mid')), got "
+                             f"{type(options).__name__}")
         self.options = options
         self.method = method
         from .vision.localize import LocalizeOptions
@@ -145,24 +159,37 @@ class Binauralizer:
         a loud source to one side can exceed 1.0 in the nearer ear (``process_file`` soft-limits, see
         :func:`soft_limit`).
 
+        The whole signal is held in memory (the result is float64, twice the input's channels); for long material use
+        :meth:`process_file`, which streams. One Binauralizer may render in several threads at once: a call keeps
+        no state between calls (the HRTF it loads is shared, read-only).
+
         Raises:
-            InputError: ``mono`` not one channel or empty, or ``sample_rate`` not positive; TracksError: ``tracks``
-                not a list of :class:`SourceTrack`.
+            InputError: ``mono`` not a float array of one channel, empty or not finite; ``sample_rate`` outside
+                8000-384000 Hz; ``t60`` not within [0, 10] s. TracksError: ``tracks`` not a list of
+                :class:`SourceTrack`.
         """
-        mono = np.asarray(mono, dtype=np.float64)
+        raw = np.asarray(mono) if mono is not None else None
+        if raw is None or raw.dtype.kind not in "f":
+            kind = "None" if raw is None else str(raw.dtype)
+            hint = " (16-bit PCM: x / 32768)" if raw is not None and raw.dtype.kind in "iu" else ""
+            raise InputError(f"render takes float audio in [-1, 1], got {kind}{hint}")
+        mono = raw.astype(np.float64, copy=False)
         if mono.ndim > 1 and sum(n > 1 for n in mono.shape) > 1:
             raise InputError(f"render takes one channel [T], got an array of shape {mono.shape}: downmix first "
                              "(e.g. x.mean(axis=0))")
         mono = mono.reshape(-1)
         if mono.size == 0:
             raise InputError("render got an empty signal")
-        if not sample_rate or sample_rate <= 0:
-            raise InputError(f"sample_rate must be positive, got {sample_rate}")
+        if not np.isfinite(mono).all():
+            raise InputError(f"render got {int((~np.isfinite(mono)).sum())} samples that are NaN or infinite")
+        check_sample_rate(sample_rate)
         if tracks is not None and (not isinstance(tracks, (list, tuple))
                                    or not all(isinstance(t, SourceTrack) for t in tracks)):
             from .errors import TracksError
 
             raise TracksError("tracks must be a list of SourceTrack (e.g. [SourceTrack.static(30)])")
+        if t60 is not None and not (isinstance(t60, (int, float, np.floating)) and 0.0 <= float(t60) <= 10.0):
+            raise InputError(f"t60 must be a number of seconds within [0, 10] (or None: estimated), got {t60!r}")
         if t60 is None:
             t60 = self.options.t60
         if t60 is None and self.options.reverb == "split" and self.uses_tracks and self.method != "mono":
@@ -176,8 +203,11 @@ class Binauralizer:
                      save_tracks: str | Path | None = None) -> dict:
         """Binauralize a media file. See :func:`binauralize_file`."""
         t_start = time.perf_counter()
+        if input is None or output is None:
+            raise InputError("process_file needs an input and an output path")
         inp, out = Path(input), Path(output)
         notices: list[str] = []
+        sources = _checked_sources(sources)
 
         def say(msg: str) -> None:
             notices.append(msg)
@@ -256,7 +286,12 @@ class Binauralizer:
         if audio and info.has_video and info.duration and seen / sr > info.duration + 0.5:
             say(f"the audio ({seen / sr:.1f} s) runs {seen / sr - info.duration:.1f} s past the end of the picture "
                 f"({info.duration:.1f} s): the output holds all of it")
-        if mon.side_to_mid_db is not None and mon.side_to_mid_db > -30:
+        if mon.non_finite:
+            say(LossNotice(f"{mon.non_finite} input samples were NaN or infinite and were set to 0"))
+        if mon.side_to_mid_db == math.inf:
+            say(f"the input's {ainfo.channels or mon.channels} channels cancel when mixed down (one is the other "
+                "inverted?): the mono, and so the output, is silent; fix the channels (e.g. invert one) and rerun")
+        elif mon.side_to_mid_db is not None and mon.side_to_mid_db > -30:
             lfe = " (the LFE channel left out)" if ainfo.channels and ainfo.channels > mon.channels else ""
             say(f"input audio has {ainfo.channels or mon.channels} channels{lfe} that differ (side/mid "
                 f"{mon.side_to_mid_db:.1f} dB): it may already be spatial; downmixed to mono before rendering")
@@ -367,7 +402,7 @@ class Binauralizer:
                         if renders_dsp else
                         "Mono-Mono: both ears get the input" if self.method == "mono" else
                         f"learned model {self.method}: {self.learned.how}"),
-                "channel_side_to_mid_db": mon.side_to_mid_db,
+                "channel_side_to_mid_db": _finite(mon.side_to_mid_db),
             },
             "tracks": tracks_to_json(tracks),
             "output_cues": output_cues,
@@ -904,6 +939,27 @@ def _progress(total_s: float, enabled: bool, desc: str, what: str = "audio"):
                 bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s " + what +
                 " [{elapsed}<{remaining}]",
                 mininterval=0.1 if sys.stderr.isatty() else 15.0)  # into a log file: a line every 15 s at most
+
+
+def _checked_sources(sources):
+    """``sources`` as given to process_file -> None, a tracks-file path (read once here to check it), or a list of
+    SourceTrack; a parsed tracks JSON (dict with "sources", or a list of source dicts) is accepted too. TracksError
+    for anything else."""
+    from .errors import TracksError
+    from .tracks import parse_tracks
+
+    if sources is None:
+        return None
+    if isinstance(sources, (str, Path)):
+        load_tracks(sources)
+        return sources
+    if isinstance(sources, dict) or (isinstance(sources, (list, tuple)) and sources
+                                     and all(isinstance(x, dict) for x in sources)):
+        return parse_tracks(sources if isinstance(sources, dict) else list(sources))
+    if isinstance(sources, (list, tuple)) and all(isinstance(x, SourceTrack) for x in sources):
+        return list(sources)
+    raise TracksError("sources must be a tracks file, a parsed tracks JSON or a list of SourceTrack (e.g. "
+                      f"[SourceTrack.static(30)]), got {type(sources).__name__}")
 
 
 def _resolve_tracks(sources, say) -> list[SourceTrack]:

@@ -13,6 +13,10 @@ class TracksError(BinauralizeError):
     """The tracks (sources) file is malformed."""
 
 
+class OptionsError(BinauralizeError, ValueError):
+    """A renderer or tool option out of its range or of the wrong type (also a ValueError, as before)."""
+
+
 class OutputError(BinauralizeError):
     """The output cannot be written (exists without --overwrite, bad extension, unwritable folder...)."""
 

@@ -55,14 +55,42 @@ class SourceTrack:
     info: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        """TracksError for what the JSON schema refuses too: non-finite or non-numeric values, lengths that differ,
+        times that do not increase, elevations beyond +-90 deg, distances <= 0, negative weights."""
+        where = f"source '{self.name}'"
         for what in ("times", "azimuth", "elevation", "distance", "weight_times", "weight"):
-            if not np.all(np.isfinite(getattr(self, what))):  # a NaN would silently turn the output into NaN
-                raise TracksError(f"source '{self.name}': {what} must be finite numbers")
+            try:
+                v = np.atleast_1d(np.asarray(getattr(self, what), dtype=float))
+            except (TypeError, ValueError):
+                raise TracksError(f"{where}: {what} must be numbers") from None
+            if v.ndim != 1 or v.size == 0:
+                raise TracksError(f"{where}: {what} must be a non-empty 1-D array")
+            if not np.all(np.isfinite(v)):  # a NaN would silently turn the output into NaN
+                raise TracksError(f"{where}: {what} must be finite numbers")
+            object.__setattr__(self, what, v)
+        n = len(self.times)
+        if not len(self.azimuth) == len(self.elevation) == len(self.distance) == n:
+            raise TracksError(f"{where}: times, azimuth, elevation and distance must have one value per time point "
+                              f"(lengths {n}, {len(self.azimuth)}, {len(self.elevation)}, {len(self.distance)})")
+        if len(self.weight) != len(self.weight_times):
+            raise TracksError(f"{where}: weight and weight_times must have the same length")
+        if np.any(np.diff(self.times) <= 0) or np.any(np.diff(self.weight_times) <= 0):
+            raise TracksError(f"{where}: times must be strictly increasing")
+        if np.any(np.abs(self.elevation) > 90):
+            raise TracksError(f"{where}: elevation must be within [-90, 90] degrees")
+        if np.any(self.distance <= 0):
+            raise TracksError(f"{where}: distance must be positive (metres)")
+        if np.any(self.weight < 0):
+            raise TracksError(f"{where}: weights must be >= 0")
 
     @classmethod
     def static(cls, azimuth: float, elevation: float = 0.0, distance: float = 2.0, name: str = "source") -> "SourceTrack":
         """A source that does not move."""
-        return cls(name, np.zeros(1), np.array([float(azimuth)]), np.array([float(elevation)]), np.array([float(distance)]))
+        try:
+            az, el, dist = float(azimuth), float(elevation), float(distance)
+        except (TypeError, ValueError):
+            raise TracksError(f"source '{name}': azimuth, elevation and distance must be numbers") from None
+        return cls(name, np.zeros(1), np.array([az]), np.array([el]), np.array([dist]))
 
     def at(self, t) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Direction at times ``t`` [N] seconds -> (azimuth deg, elevation deg, distance m, weight), each [N]."""

@@ -597,3 +597,33 @@ def test_sigterm_cleans_up_like_ctrl_c(tmp_path):
     for q in alive:
         os.kill(int(q), signal.SIGKILL)
     assert not alive, alive
+
+
+def test_api_files_check_sources_and_odd_audio(tmp_path):
+    """process_file: wrong source types are TracksErrors (a parsed tracks JSON is taken); NaN samples in a float
+    file become 0 with a notice; channels that cancel in the downmix (antiphase) are said, not left silent."""
+    import soundfile as sf
+
+    from binauralize import Binauralizer, SourceTrack
+    from binauralize.errors import TracksError
+
+    rng = np.random.default_rng(0)
+    x = 0.1 * rng.standard_normal(48000)
+    src = tmp_path / "in.wav"
+    sf.write(src, x, 48000, subtype="FLOAT")
+    notes = []
+    b = Binauralizer(notice=notes.append)
+    for bad in (SourceTrack.static(30), 5, [None], "nope.json"):
+        with pytest.raises(TracksError):
+            b.process_file(src, tmp_path / "o.wav", sources=bad)
+    b.process_file(src, tmp_path / "o.wav", sources={"sources": [{"azimuth": 50}]})
+    y = decode(tmp_path / "o.wav")
+    assert gcc_phat_itd(y[0], y[1], 48000) > 200e-6
+    xn = x.copy()
+    xn[1000:1010] = np.nan
+    sf.write(tmp_path / "nan.wav", xn, 48000, subtype="FLOAT")
+    b.process_file(tmp_path / "nan.wav", tmp_path / "o_nan.wav", sources=[SourceTrack.static(30)])
+    assert np.isfinite(decode(tmp_path / "o_nan.wav")).all() and any("10 input samples were NaN" in n for n in notes)
+    sf.write(tmp_path / "anti.wav", np.stack([x, -x], axis=1), 48000, subtype="FLOAT")
+    rep = b.process_file(tmp_path / "anti.wav", tmp_path / "o_anti.wav", sources=[SourceTrack.static(30)])
+    assert any("cancel" in n for n in rep["notices"]), rep["notices"]

@@ -255,6 +255,51 @@ def test_api_render_refuses_what_it_cannot_render():
         b.render(m, 0)
     with pytest.raises(TracksError, match="list of SourceTrack"):
         b.render(m, 48000, SourceTrack.static(30))
+    bad = m.copy()
+    bad[10] = np.nan  # a NaN sample spread to hundreds of output samples
+    for args, words in (((bad, 48000), "NaN or infinite"), (((m * 32767).astype(np.int16), 48000), "x / 32768"),
+                        ((None, 48000), "float audio"), ((m.astype(complex), 48000), "float audio"),
+                        ((m, "48000"), "sample_rate"), ((m, float("nan")), "sample_rate"), ((m, 100), "sample_rate")):
+        with pytest.raises(InputError, match=words):
+            b.render(*args, [SourceTrack.static(30)])
+    for t60 in (float("nan"), -1.0, 100.0, "0.5"):
+        with pytest.raises(InputError, match="t60"):
+            b.render(m, 48000, [SourceTrack.static(30)], t60=t60)
+    with pytest.raises(InputError, match="RenderOptions"):
+        Binauralizer(options={"timbre": "mid"})
+
+
+def test_render_options_out_of_range_are_refused():
+    """A negative regularization put a left source on the right; each setting is checked where it is made, and the
+    error is both a ValueError (as before) and a BinauralizeError."""
+    from binauralize.errors import BinauralizeError
+
+    for bad in ({"regularization": -1.0}, {"regularization": 0.0}, {"block_ms": 0.0}, {"early_ms": 0.0},
+                {"dry_below_t60": float("nan")}, {"diffuse": "1"}, {"timbre": "x"}):
+        with pytest.raises(ValueError) as e:
+            RenderOptions(**bad)
+        assert isinstance(e.value, BinauralizeError), bad
+
+
+def test_source_tracks_built_in_code_are_checked_like_json():
+    """Decreasing times were interpolated as if sorted, an elevation of 200 deg mirrored the source; the dataclass
+    now refuses what the JSON schema refuses, in one named error."""
+    from binauralize.errors import TracksError
+
+    one, two = np.zeros(1), np.zeros(2)
+    for args, words in (((np.array([3.0, 1.0]), np.array([-60.0, 60]), two, np.full(2, 2.0)), "increasing"),
+                        ((np.array([0.0, 1.0]), np.array([-60.0]), one, one + 2), "one value per time"),
+                        ((np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0)), "non-empty"),
+                        ((one, np.array([30.0]), np.array([200.0]), one + 2), "elevation"),
+                        ((one, np.array([30.0]), one, np.array([-1.0])), "distance")):
+        with pytest.raises(TracksError, match=words):
+            SourceTrack("a", *args)
+    with pytest.raises(TracksError, match="weights"):
+        SourceTrack("a", one, one, one, one + 2, one, np.array([-1.0]))
+    with pytest.raises(TracksError, match="numbers"):
+        SourceTrack.static(None)
+    t = SourceTrack("a", [0.0, 1.0], [30, -30], [0, 0], [2, 2])  # lists are fine: kept as float arrays
+    assert t.azimuth.dtype == float and t.at(0.5)[0][0] == pytest.approx(0.0)
 
 
 def _short_hrir_set(sr=48000, taps=128):

@@ -178,12 +178,14 @@ class HRTF:
     @classmethod
     def default(cls, sample_rate: float | None = None) -> "HRTF":
         """The bundled MIT KEMAR set (see :data:`DEFAULT_HRTF_CITATION`)."""
-        return _load_cached(str(default_hrtf_path()), sample_rate)
+        return _load_cached(str(default_hrtf_path()), sample_rate, _file_stamp(default_hrtf_path()))
 
     @classmethod
     def load(cls, path: str | Path | None, sample_rate: float | None = None) -> "HRTF":
-        """Load ``path`` (or the default set when None), cached per (path, rate)."""
-        return _load_cached(str(path) if path else str(default_hrtf_path()), sample_rate)
+        """Load ``path`` (or the default set when None), cached per (path, rate, the file's size and modification
+        time: a file edited while the program runs is read again)."""
+        p = str(path) if path else str(default_hrtf_path())
+        return _load_cached(p, sample_rate, _file_stamp(p))
 
     # ------------------------------------------------------------------ interpolation
     def _weights(self, az: float, el: float) -> tuple[np.ndarray, np.ndarray]:
@@ -321,8 +323,17 @@ def _write_disk_cache(file: Path, h: HRTF) -> None:
             pass
 
 
+def _file_stamp(path) -> tuple:
+    """(size, mtime in ns) of ``path``, () when it cannot be read: part of the in-memory cache key."""
+    try:
+        st = os.stat(path)
+        return (st.st_size, st.st_mtime_ns)
+    except OSError:
+        return ()
+
+
 @functools.lru_cache(maxsize=8)
-def _load_cached(path: str, sample_rate: float | None) -> HRTF:
+def _load_cached(path: str, sample_rate: float | None, stamp: tuple = ()) -> HRTF:
     """:meth:`HRTF.from_sofa`, kept in memory per (path, rate) and on disk per (file contents, rate): reading the
     SOFA file, resampling the IRs and finding their onsets take ~0.7 s plus ~1.5 s to import ``scipy.signal``;
     a cached set loads in milliseconds (``benchmarks/speed.py``)."""

@@ -60,14 +60,28 @@ class RenderOptions:
     room: "RoomOptions | None" = None
 
     def __post_init__(self):
+        """OptionsError (a ValueError and a BinauralizeError) for a setting out of its range or of the wrong type."""
+        from ..errors import OptionsError
+
         if self.timbre not in TIMBRE_MODES:
-            raise ValueError(f"timbre must be one of {TIMBRE_MODES}, got {self.timbre!r}")
+            raise OptionsError(f"timbre must be one of {TIMBRE_MODES}, got {self.timbre!r}")
         if self.reverb not in ("split", "off"):
-            raise ValueError(f"reverb must be 'split' or 'off', got {self.reverb!r}")
-        if not 0.0 <= self.diffuse <= 2.0:
-            raise ValueError("diffuse must be within [0, 2]")
-        if self.t60 is not None and not 0.0 <= self.t60 <= 10.0:  # also refuses nan
-            raise ValueError(f"t60 must be within [0, 10] s, got {self.t60}")
+            raise OptionsError(f"reverb must be 'split' or 'off', got {self.reverb!r}")
+
+        def number(name: str, lo: float, hi: float, lo_open: bool = False) -> None:
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not (
+                    (lo < v if lo_open else lo <= v) and v <= hi):  # also refuses nan
+                raise OptionsError(f"{name} must be a number within {'(' if lo_open else '['}{lo:g}, {hi:g}], "
+                                   f"got {v!r}")
+
+        number("diffuse", 0.0, 2.0)
+        if self.t60 is not None:
+            number("t60", 0.0, 10.0)
+        number("dry_below_t60", 0.0, 10.0)
+        number("regularization", 0.0, 1.0, lo_open=True)  # <= 0 flips or divides by the mid's nulls
+        number("block_ms", 0.5, 100.0)
+        number("early_ms", 0.0, 200.0, lo_open=True)
 
 
 PLAIN = RenderOptions(timbre="none", reverb="off")

@@ -189,9 +189,14 @@ class DownmixMonitor:
         self.samples = 0
         self.peak = 0.0
         self.channels = None
+        self.non_finite = 0  # NaN or infinite input samples, set to 0 (a float file can hold them)
 
     def __call__(self, chunk: np.ndarray) -> np.ndarray:
         self.channels = chunk.shape[0]
+        bad = ~np.isfinite(chunk)
+        if bad.any():
+            self.non_finite += int(bad.sum())
+            chunk = np.where(bad, 0.0, chunk).astype(chunk.dtype)
         mono = chunk.mean(axis=0)
         if chunk.shape[0] > 1:
             self.mid += float(np.sum(mono.astype(np.float64) ** 2))
@@ -203,9 +208,12 @@ class DownmixMonitor:
 
     @property
     def side_to_mid_db(self) -> float | None:
-        """Energy of the channel differences relative to the mono, dB (None for mono input)."""
-        if self.channels in (None, 1) or self.mid <= 0:
+        """Energy of the channel differences relative to the mono, dB (None for mono or silent input; +inf when
+        the channels cancel, e.g. one in antiphase to the other: the downmix is silent)."""
+        if self.channels in (None, 1) or (self.mid <= 0 and self.side <= 0):
             return None
+        if self.mid <= 1e-12 * self.side:
+            return math.inf
         return 10 * math.log10(max(self.side, 1e-30) / self.mid)
 
 
