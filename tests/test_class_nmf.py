@@ -263,3 +263,35 @@ def test_position_nmf_checkpoint_round_trip_carries_the_separator(tmp_path):
     x = tones([300, 3000])
     tracks = [SourceTrack.static(60.0, name="low0"), SourceTrack.static(-60.0, name="high0")]
     np.testing.assert_allclose(back.masks(x, tracks)[0], sp.masks(x, tracks)[0], atol=1e-6)
+
+
+def test_position_nmf_with_a_stacked_frame_prior_round_trips(tmp_path):
+    """A class-NMF prior whose atoms span several frames (context) travels in the position-nmf checkpoint too: the
+    untrained network returns that prior's masks, before and after a save and load; a prior of another context
+    is refused."""
+    import torch
+
+    from binauralize.errors import InputError
+    from binauralize.models import checkpoint
+    from binauralize.models.class_nmf import NMFPositionSpatializer
+    from binauralize.models.position import PositionMasker
+    from binauralize.models.spatializer import open_spatializer
+
+    base = two_class_model()
+    nmf = ClassNMF(base.classes, np.concatenate([base.dictionaries] * 3, axis=-1) / 3, context=1)
+    torch.manual_seed(0)
+    net = PositionMasker(hidden=4, classes=nmf.classes, atoms=nmf.dictionaries.shape[1], nmf_iters=nmf.iters,
+                         nmf_context=1)
+    net.set_nmf(nmf)
+    with pytest.raises(InputError, match="frame context"):
+        net.set_nmf(base)
+    sp = NMFPositionSpatializer(net, lambda sr: Renderer(HRTF.default(sr)))
+    x = tones([300, 400, 3000, 4000])
+    tracks = [SourceTrack.static(60.0, name="low0"), SourceTrack.static(-60.0, name="high0")]
+    m, _ = sp.masks(x, tracks)
+    direct, _ = ClassNMFSpatializer(nmf, lambda sr: Renderer(HRTF.default(sr))).masks(x, tracks)
+    np.testing.assert_allclose(m, direct, atol=2e-3)
+    back = open_spatializer(checkpoint.save(tmp_path / "pn.safetensors", sp.model),
+                            renderer_factory=lambda sr: Renderer(HRTF.default(sr)))
+    assert back.nmf.context == 1
+    np.testing.assert_allclose(back.masks(x, tracks)[0], m, atol=1e-6)

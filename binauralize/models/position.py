@@ -153,7 +153,7 @@ class PositionMasker(nn.Module):
 
     def __init__(self, hidden: int = 32, n_freq: int = 4, extra_dim: int = 0, n_bins: int = N_FFT // 2 + 1,
                  trunk: str = "efficientnet-lite0", arch: str = "conv", blocks: int = 4,
-                 classes: list | None = None, atoms: int = 12, nmf_iters: int = 100):
+                 classes: list | None = None, atoms: int = 12, nmf_iters: int = 100, nmf_context: int = 0):
         super().__init__()
         if arch not in ("conv", "tcn"):
             from ..errors import InputError
@@ -165,14 +165,16 @@ class PositionMasker(nn.Module):
         self.classes = list(classes or [])
         if self.classes:  # class-NMF prior (position-nmf): its dictionaries and crop classifier travel as buffers
             self.init_args.update(classes=self.classes, atoms=atoms, nmf_iters=nmf_iters)
+            if nmf_context:  # atoms over stacked frames (the shipped weights' args stay as they were)
+                self.init_args.update(nmf_context=nmf_context)
             k = len(self.classes)
-            self.register_buffer("nmf_dictionaries", torch.zeros(k, atoms, n_bins))
+            self.register_buffer("nmf_dictionaries", torch.zeros(k, atoms, (2 * nmf_context + 1) * n_bins))
             if extra_dim > 1:
                 self.register_buffer("clf_weight", torch.zeros(k, extra_dim - 1))
                 self.register_buffer("clf_bias", torch.zeros(k))
                 self.register_buffer("clf_mean", torch.zeros(extra_dim - 1))
                 self.register_buffer("clf_std", torch.ones(extra_dim - 1))
-        self.nmf_iters = nmf_iters
+        self.nmf_iters, self.nmf_context = nmf_iters, nmf_context
         self.n_freq, self.extra_dim, self.trunk, self.arch = n_freq, extra_dim, trunk, arch
         self.use_visual = extra_dim > 0
         d = 4 * n_freq + 1 + extra_dim + len(self.classes)  # tokens end with the class, one-hot (zeros: unknown)
@@ -216,15 +218,16 @@ class PositionMasker(nn.Module):
         clf = None
         if hasattr(self, "clf_weight") and float(self.clf_weight.abs().sum()) > 0:
             clf = {k: getattr(self, f"clf_{k}").detach().cpu().numpy() for k in ("weight", "bias", "mean", "std")}
-        return ClassNMF(self.classes, self.nmf_dictionaries.detach().cpu().numpy(), clf, self.trunk, self.nmf_iters)
+        return ClassNMF(self.classes, self.nmf_dictionaries.detach().cpu().numpy(), clf, self.trunk, self.nmf_iters,
+                        context=self.nmf_context)
 
     def set_nmf(self, nmf) -> None:
         """Copy a fitted :class:`~binauralize.models.class_nmf.ClassNMF` (same classes, atoms and bins) into the
         buffers."""
-        if list(nmf.classes) != self.classes or nmf.context:
+        if list(nmf.classes) != self.classes or nmf.context != self.nmf_context:
             from ..errors import InputError
 
-            raise InputError("the class-NMF prior must have the model's classes and no frame context")
+            raise InputError("the class-NMF prior must have the model's classes and frame context")
         with torch.no_grad():
             self.nmf_dictionaries.copy_(torch.from_numpy(np.asarray(nmf.dictionaries, np.float32)))
             if nmf.classifier is not None and hasattr(self, "clf_weight"):

@@ -287,9 +287,11 @@ def train(cfg: dict, out: str | Path, resume: bool = False, device: str | None =
             prior_path = resolve_checkpoint(str(cfg["model"].pop("prior")))  # a path or a shipped name
             if read_metadata(prior_path).get("model") != "class-nmf":
                 raise InputError(f"[model] prior: {prior_path} is not a class-nmf checkpoint")
-            prior_nmf, _ = ClassNMF.load(prior_path)  # (one with frame context is refused by set_nmf below)
+            prior_nmf, _ = ClassNMF.load(prior_path)
             cfg["model"].update(classes=prior_nmf.classes, atoms=int(prior_nmf.dictionaries.shape[1]),
                                 nmf_iters=prior_nmf.iters)
+            if prior_nmf.context:  # atoms over stacked frames
+                cfg["model"]["nmf_context"] = prior_nmf.context
             cfg["model"]["prior_file"] = str(prior_path)
         windows = partial(SourceWindows, max_sources=int(dc.get("max_sources", 3)),
                           visual_dim=int(cfg["model"].get("extra_dim", 0)), hrtf_response=hr, targets=targets,
