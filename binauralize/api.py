@@ -221,6 +221,9 @@ class Binauralizer:
         ainfo = media.probe(audio_src) if audio else info
         if not ainfo.has_audio:
             raise InputError(f"{audio_src.name} has no audio track (give one with --audio FILE)")
+        if ainfo.sample_rate and not MIN_RATE <= ainfo.sample_rate <= MAX_RATE:
+            raise InputError(f"{audio_src.name}: audio at {ainfo.sample_rate} Hz; binauralize takes {MIN_RATE}-"
+                             f"{MAX_RATE} Hz (resample it first)")
         _check_output(inp, out, overwrite, info.has_video, extra_inputs=[audio_src])
         _check_side_outputs([inp, audio_src, sources if isinstance(sources, (str, Path)) else None], [out], overwrite,
                             preview=preview, report=report, save_tracks=save_tracks)

@@ -74,8 +74,10 @@ class SourceTrack:
                               f"(lengths {n}, {len(self.azimuth)}, {len(self.elevation)}, {len(self.distance)})")
         if len(self.weight) != len(self.weight_times):
             raise TracksError(f"{where}: weight and weight_times must have the same length")
-        if np.any(np.diff(self.times) <= 0) or np.any(np.diff(self.weight_times) <= 0):
-            raise TracksError(f"{where}: times must be strictly increasing")
+        if np.any(np.diff(self.times) <= 0):
+            raise TracksError(f"{where}: track times must be strictly increasing")
+        if np.any(np.diff(self.weight_times) <= 0):
+            raise TracksError(f"{where}: weight times must be strictly increasing")
         if np.any(np.abs(self.elevation) > 90):
             raise TracksError(f"{where}: elevation must be within [-90, 90] degrees")
         if np.any(self.distance <= 0):
@@ -158,10 +160,7 @@ def _parse_source(obj, i: int) -> SourceTrack:
             vals = [_number(v, f"{where} point #{j}") for v in p]
             vals += [0.0, 2.0][len(vals) - 2:]
             rows.append(vals)
-        arr = np.array(rows)
-        if np.any(np.diff(arr[:, 0]) <= 0):
-            raise TracksError(f"{where}: track times must be strictly increasing")
-        times, az, el, dist = arr.T
+        times, az, el, dist = np.array(rows).T
     elif "azimuth" in obj:
         times = np.zeros(1)
         az = np.array([_number(obj["azimuth"], f"{where} azimuth")])
@@ -169,10 +168,6 @@ def _parse_source(obj, i: int) -> SourceTrack:
         dist = np.array([_number(obj.get("distance", 2.0), f"{where} distance")])
     else:
         raise TracksError(f"{where}: needs either 'azimuth' (static) or 'track' (moving)")
-    if np.any(np.abs(el) > 90):
-        raise TracksError(f"{where}: elevation must be within [-90, 90] degrees")
-    if np.any(dist <= 0):
-        raise TracksError(f"{where}: distance must be positive (metres)")
     wt, w = np.zeros(1), np.ones(1)
     if "weight" in obj:
         wv = obj["weight"]
@@ -181,15 +176,13 @@ def _parse_source(obj, i: int) -> SourceTrack:
                 warr = np.array([[_number(a, f"{where} weight"), _number(b, f"{where} weight")] for a, b in wv])
             except (TypeError, ValueError):
                 raise TracksError(f"{where}: 'weight' must be a number or a list of [time, weight]")
-            if len(warr) == 0 or np.any(np.diff(warr[:, 0]) <= 0):
-                raise TracksError(f"{where}: weight times must be strictly increasing")
+            if len(warr) == 0:
+                raise TracksError(f"{where}: 'weight' must be a number or a non-empty list of [time, weight]")
             wt, w = warr[:, 0], warr[:, 1]
         else:
             w = np.array([_number(wv, f"{where} weight")])
-        if np.any(w < 0):
-            raise TracksError(f"{where}: weights must be >= 0")
     info = obj.get("info", {}) if isinstance(obj.get("info", {}), dict) else {}
-    return SourceTrack(name, times, az, el, dist, wt, w, info)
+    return SourceTrack(name, times, az, el, dist, wt, w, info)  # checks ranges and order (__post_init__)
 
 
 def parse_tracks(data) -> list[SourceTrack]:

@@ -627,3 +627,11 @@ def test_api_files_check_sources_and_odd_audio(tmp_path):
     sf.write(tmp_path / "anti.wav", np.stack([x, -x], axis=1), 48000, subtype="FLOAT")
     rep = b.process_file(tmp_path / "anti.wav", tmp_path / "o_anti.wav", sources=[SourceTrack.static(30)])
     assert any("cancel" in n for n in rep["notices"]), rep["notices"]
+
+
+def test_audio_rates_outside_the_supported_range_are_one_line(tmp_path, capsys):
+    import soundfile as sf
+
+    sf.write(tmp_path / "r4k.wav", 0.1 * np.random.default_rng(0).standard_normal(4000), 4000)
+    code, err = run([tmp_path / "r4k.wav", "-o", tmp_path / "o.wav"], capsys)
+    assert code == 1 and "8000-384000 Hz" in err and err.count("\n") == 1 and not (tmp_path / "o.wav").exists()
