@@ -286,6 +286,8 @@ class Binauralizer:
                 loc.cancel()
             raise
         _tracks_outside_notice(tracks, seen / sr, say)
+        if sources is not None:  # given tracks (the localizer's always give the sound to someone)
+            _no_weight_notice(tracks, seen / sr, say)
         if audio and info.has_video and info.duration and seen / sr > info.duration + 0.5:
             say(f"the audio ({seen / sr:.1f} s) runs {seen / sr - info.duration:.1f} s past the end of the picture "
                 f"({info.duration:.1f} s): the output holds all of it")
@@ -973,6 +975,22 @@ def _resolve_tracks(sources, say) -> list[SourceTrack]:
     if not tracks:
         say("the given sources list is empty: the sound is placed in front (0 deg)")
     return tracks
+
+
+def _no_weight_notice(tracks: list[SourceTrack], duration_s: float, say, step: float = 0.1) -> None:
+    """Say where no given source has any weight (the sound is then shared equally between all of them, which
+    may be a place none of them is: e.g. after a source was deleted from a saved tracks file)."""
+    if len(tracks) < 2 or duration_s <= 0:
+        return
+    t = np.arange(0.0, duration_s, step)
+    silent = np.all(np.stack([tr.at(t)[3] for tr in tracks]) <= 0, axis=0)
+    if not silent.any():
+        return
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], silent.astype(int), [0]])))
+    spans = [(t[a], min(duration_s, t[b - 1] + step)) for a, b in zip(edges[::2], edges[1::2])]
+    text = ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in spans[:3]) + (" ..." if len(spans) > 3 else "")
+    say(f"no source has any weight at {text}: the sound is shared equally between all {len(tracks)} sources there "
+        "(give one a weight to place it)")
 
 
 def _tracks_outside_notice(tracks: list[SourceTrack], duration_s: float, say) -> None:

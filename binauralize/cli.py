@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import BinauralizeError, LossNotice
-from .signals import Terminated, exit_status, handle_sigterm
+from .signals import exit_status, handle_sigterm
 
 EPILOG = """more commands:
   binauralize evaluate --help     score outputs against binaural ground truth, run baselines over a dataset
@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--objects-weights", metavar="FILE", help="another object detector file (implies --objects)")
     p.add_argument("--save-tracks", metavar="JSON", help="write the tracks used (edit and feed back with --sources)")
     p.add_argument("--audio", metavar="FILE", help="take the sound from this file instead of the input's track")
-    p.add_argument("--report", metavar="JSON", help="write what was done and why (tracks, decisions, timings)")
+    p.add_argument("--report", metavar="JSON", help="write what was done and why (tracks, decisions, notices, timings; in batch mode: each file and each failure)")
     p.add_argument("--hrtf", metavar="SOFA", help="HRIR set in SOFA format (default: bundled MIT KEMAR)")
     p.add_argument("--method", choices=["dsp", "mono"], default="dsp",
                    help="dsp: HRTF renderer (default); mono: Mono-Mono passthrough baseline")
@@ -107,7 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lossless", action="store_true", help="lossless audio in the video container (ALAC/FLAC/PCM)")
     p.add_argument("--keep-original-audio", action="store_true", help="also keep the original audio track(s)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    p.add_argument("--jobs", type=int, default=0, help="parallel files in batch mode (default: number of cores)")
+    p.add_argument("--jobs", type=int, default=0, help="parallel files in batch mode (0, the default: one per core). Batch mode: several inputs and "
+                   "-o FOLDER write FOLDER/<name>_binaural.<ext> (audio-only inputs other than .wav/.flac as .wav); "
+                   "--preview and --save-tracks need a single input")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or notices (except that a stream or track is left out)")
     p.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     p.add_argument("--version", action="version", version=f"binauralize {__version__}")
@@ -175,16 +177,25 @@ def _run_one(inp: str, out: str, args_dict: dict, progress: bool) -> dict:
         steps=args_dict.get("steps", 4))
 
 
+def _batch_worker_init() -> None:
+    """A batch worker leaves Ctrl-C to the parent (which stops it and removes its partial output) and ends at once
+    on SIGTERM (the handler it inherits exits a process that is not the parent)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _batch_outputs(inputs: list[str], out: Path) -> list[tuple[str, str]]:
     if out.suffix and not out.is_dir():
         raise BinauralizeError(f"several inputs need an output folder, not a file: {out}")
-    pairs, seen = [], set()
+    pairs, seen = [], {}
     for i in inputs:
         p = Path(i)
         target = out / f"{p.stem}_binaural{p.suffix.lower() if p.suffix.lower() in ('.mp4', '.mov', '.mkv', '.webm', '.avi', '.m4v', '.wav', '.flac') else '.wav'}"
         if target in seen:
-            raise BinauralizeError(f"two inputs would write the same output {target.name}")
-        seen.add(target)
+            raise BinauralizeError(f"two inputs would write the same output {target.name} ({seen[target]} and {i}): "
+                                   "give them different names")
+        seen[target] = i
         pairs.append((i, str(target)))
     return pairs
 
@@ -561,6 +572,13 @@ def main(argv: list[str] | None = None) -> int:
                       f"{rep['realtime_factor']:.1f}x real time)", file=sys.stderr)
             return 0
         pairs = _batch_outputs(args.inputs, out)
+        from .api import _same_file_key
+
+        inputs = {_same_file_key(Path(i)): i for i in [*args.inputs, args.audio, args.sources] if i}
+        for _, o in pairs:  # an output must never replace any of the batch's inputs, even with --overwrite
+            if Path(o).exists() and _same_file_key(Path(o)) in inputs:
+                raise BinauralizeError(f"the output {o} would replace the input {inputs[_same_file_key(Path(o))]}: "
+                                       "choose another output folder")
         if args.report:
             from .api import _check_side_outputs
 
@@ -571,33 +589,39 @@ def main(argv: list[str] | None = None) -> int:
         # files in parallel already share the cores: each decodes its frames with its share of them
         os.environ.setdefault("BINAURALIZE_DECODE_WORKERS", str(max(1, (os.cpu_count() or 1) // jobs)))
         os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // jobs)))  # PyTorch's threads too
-        reports, failures = [], 0
-        with ProcessPoolExecutor(max_workers=jobs, initializer=handle_sigterm) as ex:
+        results: dict = {}  # input -> its report, or {"input", "output", "error"} when it failed
+        with ProcessPoolExecutor(max_workers=jobs, initializer=_batch_worker_init) as ex:
             futs = {ex.submit(_run_one, i, o, common, False): (i, o) for i, o in pairs}
             try:
                 for f in as_completed(futs):
                     i, o = futs[f]
                     try:
-                        rep = f.result()
-                        reports.append(rep)
+                        results[i] = f.result()
                         if not args.quiet:
                             print(f"binauralize: wrote {o}", file=sys.stderr)
                     except BinauralizeError as exc:
-                        failures += 1
                         msg = str(exc)
+                        results[i] = {"input": str(i), "output": str(o), "error": msg}
                         print(f"binauralize: error: {msg if Path(i).name in msg else f'{Path(i).name}: {msg}'}",
                               file=sys.stderr)
-            except Terminated:  # the files in hand are stopped and cleaned up as the parent is, the rest dropped
+            except KeyboardInterrupt:  # Ctrl-C or SIGTERM: stop the files in hand, drop the rest, leave no part
                 for f in futs:
                     f.cancel()
                 for proc in list(getattr(ex, "_processes", {}).values()):
                     proc.terminate()
+                ex.shutdown(wait=True, cancel_futures=True)
+                for _, o in pairs:
+                    for part in Path(o).parent.glob(f".{Path(o).stem}.partial-*{Path(o).suffix}"):
+                        part.unlink(missing_ok=True)
                 raise
+        failed = [results[i] for i, _ in pairs if i in results and "error" in results[i]]
         if args.report:
             from .api import _write_json_atomic
 
-            _write_json_atomic(Path(args.report), {"files": reports, "failures": failures})
-        return 1 if failures else 0
+            _write_json_atomic(Path(args.report), {
+                "files": [results[i] for i, _ in pairs if i in results and "error" not in results[i]],
+                "failures": len(failed), "failed": failed})
+        return 1 if failed else 0
     except BinauralizeError as exc:
         print(f"binauralize: error: {exc}", file=sys.stderr)
         return 1

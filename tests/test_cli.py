@@ -635,3 +635,65 @@ def test_audio_rates_outside_the_supported_range_are_one_line(tmp_path, capsys):
     sf.write(tmp_path / "r4k.wav", 0.1 * np.random.default_rng(0).standard_normal(4000), 4000)
     code, err = run([tmp_path / "r4k.wav", "-o", tmp_path / "o.wav"], capsys)
     assert code == 1 and "8000-384000 Hz" in err and err.count("\n") == 1 and not (tmp_path / "o.wav").exists()
+
+
+def test_batch_never_replaces_an_input_and_reports_failures(clip, tmp_path, capsys):
+    """An input named like another input's output (a_binaural.mp4 beside a.mp4) is refused before any work, even
+    with --overwrite (it was replaced); the batch report names each failure."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    a, a_out = folder / "a.mp4", folder / "a_binaural.mp4"
+    a.write_bytes(clip.read_bytes())
+    a_out.write_bytes(clip.read_bytes() + b"")
+    before = a_out.read_bytes()
+    code, err = run([a, a_out, "-o", folder, "--overwrite", "-q"], capsys)
+    assert code == 1 and "would replace the input" in err and a_out.read_bytes() == before
+    bad = folder / "broken.mp4"
+    bad.write_bytes(b"not a video")
+    rep = tmp_path / "r.json"
+    code, err = run([a, bad, "-o", tmp_path / "out", "--report", rep, "-q"], capsys)
+    r = json.loads(rep.read_text())
+    assert code == 1 and r["failures"] == 1 and r["failed"][0]["input"] == str(bad) and r["failed"][0]["error"]
+    assert [f["input"] for f in r["files"]] == [str(a)]
+
+
+def test_sigterm_stops_a_parallel_batch(tmp_path):
+    """kill/timeout on a batch with --jobs 2: exit 143 at once, no partial output, no process left."""
+    import os
+    import signal
+    import time
+
+    clips = [make_clip(tmp_path / f"c{k}.mp4", seconds=30.0) for k in range(2)]
+    out = tmp_path / "out"
+    p = subprocess.Popen([sys.executable, "-m", "binauralize", *map(str, clips), "-o", str(out), "--jobs", "2", "-q"],
+                         stderr=subprocess.PIPE, start_new_session=True)
+    t0 = time.time()
+    while len(list(out.glob(".*.partial-*"))) < 2 and p.poll() is None and time.time() - t0 < 60:
+        time.sleep(0.02)
+    assert p.poll() is None, "finished before it could be stopped"
+    p.send_signal(signal.SIGTERM)
+    err = p.communicate(timeout=60)[1].decode()
+    assert p.returncode == 143 and "Traceback" not in err, err
+    assert list(out.iterdir()) == []
+    time.sleep(0.5)
+    alive = [d for d in os.listdir("/proc") if d.isdigit() and _pgid(int(d)) == p.pid]
+    for q in alive:
+        os.kill(int(q), signal.SIGKILL)
+    assert not alive, alive
+
+
+def test_preview_video_lasts_as_long_as_the_clip(tmp_path, capsys):
+    """The preview's frames carry millisecond times: it lasted 100 times the clip with PyAV 18."""
+    clip = make_clip(tmp_path / "c.mp4", seconds=2.0)
+    code, err = run([clip, "-o", tmp_path / "o.mp4", "--preview", tmp_path / "p.mp4", "-q"], capsys)
+    assert code == 0, err
+    with av.open(str(tmp_path / "p.mp4")) as c:
+        assert c.duration / 1e6 == pytest.approx(2.0, abs=0.3)
+
+
+def test_a_span_where_no_given_source_has_weight_is_said(clip, tmp_path, capsys):
+    t = tmp_path / "t.json"
+    t.write_text(json.dumps({"sources": [{"name": "a", "azimuth": 40, "weight": [[0, 1], [0.5, 1], [0.51, 0]]},
+                                         {"name": "b", "azimuth": -40, "weight": [[0, 0], [1.0, 0], [1.01, 1]]}]}))
+    code, err = run([clip, "-o", tmp_path / "o.wav", "--sources", t], capsys)
+    assert code == 0 and "no source has any weight at 0.6-1.1 s" in err, err

@@ -68,7 +68,8 @@ def write_preview(video: str | Path, out: str | Path, tracks: list[SourceTrack],
                     vs = c.add_stream("libx264", rate=int(round(fps)))
                     vs.width, vs.height = w - w % 2, (h + STRIP) - (h + STRIP) % 2
                     vs.pix_fmt = "yuv420p"
-                    vs.time_base = Fraction(1, 1000)
+                    vs.codec_context.time_base = Fraction(1, 1000)  # frame pts in ms; the encoder's clock too
+                    vs.time_base = Fraction(1, 1000)  # (without it PyAV 18 took the ms as 1/10-s ticks: 100x slow)
                     vs.options = {"preset": "veryfast", "crf": "23"}
                 canvas = np.zeros((h + STRIP, w, 3), np.uint8)
                 canvas[:h] = img
@@ -92,6 +93,7 @@ def write_preview(video: str | Path, out: str | Path, tracks: list[SourceTrack],
                 _draw_strip(canvas, h, w, tl, az_line, t, dur)
                 fr = av.VideoFrame.from_ndarray(canvas[: vs.height, : vs.width], format="rgb24")
                 fr.pts = int(round(t * 1000))
+                fr.time_base = Fraction(1, 1000)
                 for p in vs.encode(fr):
                     c.mux(p)
             if vs is not None:
