@@ -84,11 +84,16 @@ class _Chunker:
 MIN_RATE, MAX_RATE = 8000, 384000
 
 
-def check_sample_rate(sample_rate) -> None:
-    """InputError unless ``sample_rate`` is a finite number of Hz within [MIN_RATE, MAX_RATE]."""
+def check_sample_rate(sample_rate, source: str | None = None) -> None:
+    """InputError unless ``sample_rate`` is a finite number of Hz within [MIN_RATE, MAX_RATE]; ``source``: the file
+    it was read from (for the message)."""
     ok = isinstance(sample_rate, (int, float, np.integer, np.floating)) and not isinstance(sample_rate, bool)
-    if not ok or not np.isfinite(sample_rate) or not MIN_RATE <= sample_rate <= MAX_RATE:
-        raise InputError(f"sample_rate must be {MIN_RATE}-{MAX_RATE} Hz, got {sample_rate!r}")
+    if ok and np.isfinite(sample_rate) and MIN_RATE <= sample_rate <= MAX_RATE:
+        return
+    if source:
+        raise InputError(f"{source}: audio at {sample_rate} Hz; binauralize takes {MIN_RATE}-{MAX_RATE} Hz "
+                         "(resample it first)")
+    raise InputError(f"sample_rate must be {MIN_RATE}-{MAX_RATE} Hz, got {sample_rate!r}")
 
 
 class Binauralizer:
@@ -207,7 +212,8 @@ class Binauralizer:
             raise InputError("process_file needs an input and an output path")
         inp, out = Path(input), Path(output)
         notices: list[str] = []
-        sources = _checked_sources(sources)
+        sources_file = Path(sources) if isinstance(sources, (str, Path)) else None
+        sources = _checked_sources(sources)  # read once here: None or a list of SourceTrack
 
         def say(msg: str) -> None:
             notices.append(msg)
@@ -221,11 +227,10 @@ class Binauralizer:
         ainfo = media.probe(audio_src) if audio else info
         if not ainfo.has_audio:
             raise InputError(f"{audio_src.name} has no audio track (give one with --audio FILE)")
-        if ainfo.sample_rate and not MIN_RATE <= ainfo.sample_rate <= MAX_RATE:
-            raise InputError(f"{audio_src.name}: audio at {ainfo.sample_rate} Hz; binauralize takes {MIN_RATE}-"
-                             f"{MAX_RATE} Hz (resample it first)")
+        if ainfo.sample_rate:
+            check_sample_rate(ainfo.sample_rate, audio_src.name)
         _check_output(inp, out, overwrite, info.has_video, extra_inputs=[audio_src])
-        _check_side_outputs([inp, audio_src, sources if isinstance(sources, (str, Path)) else None], [out], overwrite,
+        _check_side_outputs([inp, audio_src, sources_file], [out], overwrite,
                             preview=preview, report=report, save_tracks=save_tracks)
         if info.has_video and out.suffix.lower() in media.VIDEO_EXTS:
             media.output_codec(out, lossless, int(ainfo.sample_rate))  # e.g. no lossless audio in .webm
@@ -947,17 +952,16 @@ def _progress(total_s: float, enabled: bool, desc: str, what: str = "audio"):
 
 
 def _checked_sources(sources):
-    """``sources`` as given to process_file -> None, a tracks-file path (read once here to check it), or a list of
-    SourceTrack; a parsed tracks JSON (dict with "sources", or a list of source dicts) is accepted too. TracksError
-    for anything else."""
+    """``sources`` as given to process_file (None, a tracks file, a parsed tracks JSON: a dict with "sources" or a
+    list of source dicts, or a list of SourceTrack) -> None or a list of SourceTrack. TracksError for anything
+    else."""
     from .errors import TracksError
     from .tracks import parse_tracks
 
     if sources is None:
         return None
     if isinstance(sources, (str, Path)):
-        load_tracks(sources)
-        return sources
+        return load_tracks(sources)
     if isinstance(sources, dict) or (isinstance(sources, (list, tuple)) and sources
                                      and all(isinstance(x, dict) for x in sources)):
         return parse_tracks(sources if isinstance(sources, dict) else list(sources))
@@ -971,7 +975,7 @@ def _resolve_tracks(sources, say) -> list[SourceTrack]:
     if sources is None:
         say("no --sources given and no video to look at: the sound is placed in front (0 deg)")
         return [SourceTrack.static(0.0, name="front")]
-    tracks = load_tracks(sources) if isinstance(sources, (str, Path)) else list(sources)
+    tracks = list(sources)
     if not tracks:
         say("the given sources list is empty: the sound is placed in front (0 deg)")
     return tracks
@@ -1043,17 +1047,20 @@ def _same_file_key(p: Path):
 
 def _check_side_outputs(inputs: list, outputs: list, overwrite: bool, preview=None, report=None,
                         save_tracks=None) -> None:
-    """Refuse, before any work, side outputs (--preview and its PNG, --report, --save-tracks) that would replace an
-    input (media, --audio, --sources), an output or each other (whatever --overwrite says), exist without
-    --overwrite, or cannot be written."""
+    """Refuse, before any work, outputs that would replace an input (media, --audio, --sources) and side outputs
+    (--preview and its PNG, --report, --save-tracks) that would replace an input, an output or each other
+    (whatever --overwrite says), exist without --overwrite, or cannot be written."""
     if preview and Path(preview).suffix.lower() not in PREVIEW_EXTS:
         raise OutputError(f"--preview {preview}: use a .mp4 (a video and a PNG beside it) or a .png (the PNG only)")
     taken = {}
     for i in inputs:
         if i is not None and Path(i).exists():
             taken[_same_file_key(Path(i))] = f"the input {Path(i).name}"
-    for o in outputs:
-        taken.setdefault(_same_file_key(Path(o)), f"the output {Path(o).name}")
+    for o in outputs:  # e.g. a batch's a_binaural.mp4 output beside its a.mp4 and a_binaural.mp4 inputs
+        key = _same_file_key(Path(o))
+        if key in taken:
+            raise OutputError(f"the output {o} would replace {taken[key]}: choose another output folder or name")
+        taken[key] = f"the output {Path(o).name}"
     for opt, p in side_output_paths(preview, report, save_tracks).items():
         key = _same_file_key(p)
         if key in taken:

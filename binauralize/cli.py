@@ -572,18 +572,11 @@ def main(argv: list[str] | None = None) -> int:
                       f"{rep['realtime_factor']:.1f}x real time)", file=sys.stderr)
             return 0
         pairs = _batch_outputs(args.inputs, out)
-        from .api import _same_file_key
+        from .api import _check_side_outputs
 
-        inputs = {_same_file_key(Path(i)): i for i in [*args.inputs, args.audio, args.sources] if i}
-        for _, o in pairs:  # an output must never replace any of the batch's inputs, even with --overwrite
-            if Path(o).exists() and _same_file_key(Path(o)) in inputs:
-                raise BinauralizeError(f"the output {o} would replace the input {inputs[_same_file_key(Path(o))]}: "
-                                       "choose another output folder")
-        if args.report:
-            from .api import _check_side_outputs
-
-            _check_side_outputs([*args.inputs, args.audio, args.sources], [o for _, o in pairs], args.overwrite,
-                                report=args.report)
+        # no output may replace any of the batch's inputs, even with --overwrite; nor the report anything
+        _check_side_outputs([*args.inputs, args.audio, args.sources], [o for _, o in pairs], args.overwrite,
+                            report=args.report)
         out.mkdir(parents=True, exist_ok=True)
         jobs = min(args.jobs or os.cpu_count() or 1, len(pairs))
         # files in parallel already share the cores: each decodes its frames with its share of them
@@ -605,8 +598,6 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"binauralize: error: {msg if Path(i).name in msg else f'{Path(i).name}: {msg}'}",
                               file=sys.stderr)
             except KeyboardInterrupt:  # Ctrl-C or SIGTERM: stop the files in hand, drop the rest, leave no part
-                for f in futs:
-                    f.cancel()
                 for proc in list(getattr(ex, "_processes", {}).values()):
                     proc.terminate()
                 ex.shutdown(wait=True, cancel_futures=True)
