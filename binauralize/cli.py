@@ -84,9 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "synthetic set; speech (DeepFilterNet3 takes the speech of a real recording apart: the voice "
                         "on the talking faces, the rest on the other sources seen, else with the voice); or a "
                         ".safetensors checkpoint from `binauralize train`")
-    p.add_argument("--hop", type=float, default=0.1, metavar="S",
+    p.add_argument("--hop", type=float, default=None, metavar="S",
                    help="sliding-window hop of --model in seconds (default 0.1; 0.05 = the paper's demo)")
-    p.add_argument("--steps", type=int, default=4, metavar="N",
+    p.add_argument("--steps", type=int, default=None, metavar="N",
                    help="sampling steps of a flow-matching --model (default 4; 1 = its conditional mean)")
     p.add_argument("--timbre", choices=["mid", "diffuse-field", "none"], default="mid",
                    help="mid: keep the input's tone, add interaural differences (default); diffuse-field: "
@@ -129,6 +129,32 @@ def _options(args):
                              diffuse=diffuse, reverb_itd=itd, room=room)
     except ValueError as exc:
         raise BinauralizeError(f"--{exc}") from None
+
+
+def unused_options(args) -> list[str]:
+    """One note per option given that cannot change this run's output (the run goes on; the user may have meant
+    another option)."""
+    notes = []
+    if args.hop is not None and not args.model:
+        notes.append("--hop is the sliding window of a learned --model: it has no effect on the renderer")
+    named = args.model and not args.model.endswith(".safetensors")
+    if args.steps is not None and (not args.model or (named and args.model != "flow")):
+        notes.append(f"--steps is for --model flow: it has no effect on {args.model or 'the renderer'}")
+    if args.sources:
+        given = [f for f, on in (("--fov", args.fov is not None), ("--flip-visual", args.flip_visual)) if on]
+        if given:
+            notes.append(f"{' and '.join(given)} shape how sources are found in the frames: with --sources nothing "
+                         f"is looked for, so {'they have' if len(given) > 1 else 'it has'} no effect")
+    if args.method == "mono" and not args.model:
+        given = [f for f, on in (("--hrtf", args.hrtf), ("--timbre", args.timbre != "mid"),
+                                 ("--reverb", args.reverb != "split"), ("--t60", args.t60 is not None),
+                                 ("--diffuse", args.diffuse is not None), ("--room", args.room),
+                                 ("--sources", args.sources), ("--objects", args.objects or args.objects_weights))
+                 if on]
+        if given:
+            notes.append(f"--method mono passes the mono through to both ears: {', '.join(given)} "
+                         f"{'have' if len(given) > 1 else 'has'} no effect")
+    return notes
 
 
 def parse_room(text: str):
@@ -226,7 +252,7 @@ def build_evaluate_parser() -> argparse.ArgumentParser:
                         "class in the frames; @stepsN = sampling steps of flow)")
     p.add_argument("--input", choices=["auto", "real", "mix"], default="auto",
                    help="model input: the real-mono track, (L+R)/2 of the ground truth, or real when present")
-    p.add_argument("--hop", type=float, default=0.1, metavar="S", help="sliding-window hop of learned models (s)")
+    p.add_argument("--hop", type=float, default=None, metavar="S", help="sliding-window hop of learned models (s)")
     p.add_argument("--max-clips", type=int, default=0, help="evaluate only the first N clips of the split (0: all)")
     p.add_argument("--results-page", metavar="MD", help="also write a docs page: this table beside the published "
                    "FAIR-Play numbers")
@@ -541,10 +567,15 @@ def main(argv: list[str] | None = None) -> int:
             load_tracks(args.sources)  # validate once, before any work
         if args.model and args.method != "dsp":
             raise BinauralizeError("--model and --method mono exclude each other")
-        if args.hop <= 0 or args.hop > 0.63:
+        if args.hop is not None and not 0 < args.hop <= 0.63:
             raise BinauralizeError("--hop must be in (0, 0.63] seconds")
-        if args.steps < 1:
+        if args.steps is not None and args.steps < 1:
             raise BinauralizeError("--steps must be at least 1")
+        if not args.quiet:
+            for note in unused_options(args):
+                print(f"binauralize: note: {note}", file=sys.stderr)
+        args.hop = 0.1 if args.hop is None else args.hop
+        args.steps = 4 if args.steps is None else args.steps
         common = dict(sources=args.sources, hrtf=args.hrtf, options=asdict(opts), method=args.model or args.method,
                       hop=args.hop, steps=args.steps,
                       audio=args.audio, overwrite=args.overwrite, lossless=args.lossless,

@@ -697,3 +697,31 @@ def test_a_span_where_no_given_source_has_weight_is_said(clip, tmp_path, capsys)
                                          {"name": "b", "azimuth": -40, "weight": [[0, 0], [1.0, 0], [1.01, 1]]}]}))
     code, err = run([clip, "-o", tmp_path / "o.wav", "--sources", t], capsys)
     assert code == 0 and "no source has any weight at 0.6-1.1 s" in err, err
+
+
+def test_options_without_effect_are_noted_and_do_not_change_output(tmp_path, capsys):
+    import soundfile as sf
+
+    sr = 16000
+    wav = tmp_path / "in.wav"
+    sf.write(wav, noise_bursts(1.0, sr)[0], sr)
+    src = tmp_path / "s.json"
+    src.write_text(json.dumps({"sources": [{"name": "s", "azimuth": -40}]}))
+    # the renderer ignores --hop and --steps; given sources make --fov meaningless: a note each, same output
+    code, err = run([wav, "-o", tmp_path / "a.wav", "--sources", src, "--hop", "0.05", "--steps", "2",
+                     "--fov", "90"], capsys)
+    assert code == 0
+    notes = [line for line in err.splitlines() if line.startswith("binauralize: note:")]
+    assert len(notes) == 3 and "--hop" in notes[0] and "--steps" in notes[1] and "--fov" in notes[2]
+    code, err = run([wav, "-o", tmp_path / "b.wav", "--sources", src], capsys)
+    assert code == 0 and "note:" not in err
+    a, b = sf.read(tmp_path / "a.wav")[0], sf.read(tmp_path / "b.wav")[0]
+    assert np.array_equal(a, b)
+    assert ild_db(b[:, 0], b[:, 1], sr) < -3  # azimuth -40: to the right, louder right ear
+    # Mono-Mono ignores every renderer setting; -q silences the note
+    code, err = run([wav, "-o", tmp_path / "c.wav", "--method", "mono", "--timbre", "none", "--t60", "0.3"], capsys)
+    assert code == 0 and "--method mono" in err and "--timbre, --t60 have no effect" in err
+    c = sf.read(tmp_path / "c.wav")[0]
+    assert np.allclose(c[:, 0], c[:, 1])
+    code, err = run([wav, "-o", tmp_path / "d.wav", "--method", "mono", "--timbre", "none", "-q"], capsys)
+    assert code == 0 and err == ""
