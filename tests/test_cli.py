@@ -725,3 +725,13 @@ def test_options_without_effect_are_noted_and_do_not_change_output(tmp_path, cap
     assert np.allclose(c[:, 0], c[:, 1])
     code, err = run([wav, "-o", tmp_path / "d.wav", "--method", "mono", "--timbre", "none", "-q"], capsys)
     assert code == 0 and err == ""
+
+
+def test_preview_marks_sources_on_and_off_the_picture():
+    from binauralize.vision.preview import source_markers
+
+    marks = source_markers(["a", "b", "c", "d", "e"], np.array([0.0, 20.0, -120.0, 150.0, 60.0]),
+                           np.array([1.0, 0.6, 1.0, 0.01, 1.0]), 480, 270, 70.0)
+    assert [m[1] for m in marks] == ["on", "on", "right", "left"]  # d (weight 0.01) is not marked
+    assert abs(marks[0][0] - 240) <= 1 and marks[1][0] < 240  # + = left: left of the centre
+    assert marks[2][2] == "c -120 deg" and marks[3][2] == "e +60 deg"  # 60 deg is outside a 70-deg view

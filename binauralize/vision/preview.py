@@ -2,7 +2,8 @@
 
 The preview is drawn at the analysis frame rate and width; each detected face gets a box (green and thick when it
 is judged sounding, grey otherwise) with its name and sounding weight; every source with weight > 0 gets a marker
-at its azimuth on the top edge; a strip at the bottom plots the weighted azimuth of the whole clip with a cursor.
+at its azimuth on the top edge, labelled with its name and azimuth (an arrow at the side edge when it is outside the
+picture); a strip at the bottom plots the weighted azimuth of the whole clip with a cursor.
 """
 from __future__ import annotations
 
@@ -81,15 +82,18 @@ def write_preview(video: str | Path, out: str | Path, tracks: list[SourceTrack],
                     label = f"{name} {'SOUNDING' if wgt > 0.5 else 'silent'} {wgt:.2f}"
                     cv2.putText(canvas, label, (int(b.x0), max(12, int(b.y0) - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.4, col, 1)
                 az, el, _, wts = block_directions(tracks, np.array([t]))
-                for s in range(az.shape[0]):
-                    if wts[s, 0] < 0.05 or abs(az[s, 0]) >= 89:
-                        continue
-                    try:
-                        x, _ = direction_to_pixel(az[s, 0], 0.0, w, h, horizontal_fov(fov, w, h))
-                    except ValueError:
-                        continue
-                    x = int(np.clip(x, 0, w - 1))
-                    cv2.drawMarker(canvas, (x, 8), (255, 200, 0), cv2.MARKER_TRIANGLE_DOWN, 14, 2)
+                marks = source_markers([tr.name for tr in tracks], az[:, 0], wts[:, 0], w, h, fov)
+                for x, side, text in marks:
+                    col = (255, 200, 0)
+                    if side == "on":
+                        cv2.drawMarker(canvas, (x, 8), col, cv2.MARKER_TRIANGLE_DOWN, 14, 2)
+                        tx = int(np.clip(x - 3 * len(text), 0, max(0, w - 6 * len(text))))
+                        cv2.putText(canvas, text, (tx, 26), cv2.FONT_HERSHEY_SIMPLEX, 0.35, col, 1)
+                    else:  # off the picture: an arrow at the edge on the source's side, with where it is
+                        x0, x1 = (22, 2) if side == "left" else (w - 23, w - 3)
+                        cv2.arrowedLine(canvas, (x0, 12), (x1, 12), col, 2, tipLength=0.5)
+                        tx = 26 if side == "left" else max(0, w - 26 - 6 * len(text))
+                        cv2.putText(canvas, text, (tx, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.35, col, 1)
                 _draw_strip(canvas, h, w, tl, az_line, t, dur)
                 fr = av.VideoFrame.from_ndarray(canvas[: vs.height, : vs.width], format="rgb24")
                 fr.pts = int(round(t * 1000))
@@ -111,6 +115,30 @@ def write_preview(video: str | Path, out: str | Path, tracks: list[SourceTrack],
         out.unlink(missing_ok=True)
         raise
     return [out, png]
+
+
+def source_markers(names: list[str], azimuth: np.ndarray, weight: np.ndarray, w: int, h: int,
+                   fov: float | None) -> list[tuple[int, str, str]]:
+    """Where the preview marks each source at one instant: ``(x, side, text)`` per source with weight >= 0.05, side
+    "on" (x: its pixel column in a ``w`` x ``h`` picture) or "left"/"right" (outside the camera's view, drawn as an
+    arrow at that edge); text = name and azimuth, e.g. "guitar +30 deg". ``azimuth`` (deg, + = left), ``weight``:
+    ``[S]``; ``fov``: horizontal field of view (deg; None: the tool's default)."""
+    out = []
+    for name, a, wgt in zip(names, azimuth, weight):
+        if wgt < 0.05:
+            continue
+        text = f"{name} {a:+.0f} deg"
+        x = None
+        if abs(a) < 89:
+            try:
+                x, _ = direction_to_pixel(float(a), 0.0, w, h, horizontal_fov(fov, w, h))
+            except ValueError:
+                x = None
+        if x is not None and 0 <= x < w:
+            out.append((int(x), "on", text))
+        else:
+            out.append((0 if a > 0 else w - 1, "left" if a > 0 else "right", text))
+    return out
 
 
 def _draw_strip(canvas, h, w, tl, az_line, t, dur):
