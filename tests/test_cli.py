@@ -735,3 +735,17 @@ def test_preview_marks_sources_on_and_off_the_picture():
     assert [m[1] for m in marks] == ["on", "on", "right", "left"]  # d (weight 0.01) is not marked
     assert abs(marks[0][0] - 240) <= 1 and marks[1][0] < 240  # + = left: left of the centre
     assert marks[2][2] == "c -120 deg" and marks[3][2] == "e +60 deg"  # 60 deg is outside a 70-deg view
+
+
+@pytest.mark.parametrize("ext", [".avi", ".mkv", ".mp4", ".mov"])
+def test_output_audio_starts_on_time_in_every_container(clip, tmp_path, capsys, ext):
+    """The sound keeps its time in every container: AVI cannot signal AAC's 1024 priming samples (MP4 and Matroska
+    can), which put the sound 21 ms late there until the tool left them out."""
+    out = tmp_path / f"o{ext}"
+    code, err = run([clip, "-o", out, "--method", "mono", "-q"], capsys)
+    assert code == 0, err
+    src, got = decode(clip)[0], decode(out)[0]
+    n = min(len(src), len(got))
+    c = np.correlate(got[:n], src[2000:n - 2000], "valid")
+    assert int(np.argmax(c)) - 2000 == 0, ext
+    assert abs(len(got) - len(src)) <= 1024, ext

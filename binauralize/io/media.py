@@ -25,6 +25,7 @@ CONTAINER_CODECS = {
     ".mp4": ("aac", "alac"), ".m4v": ("aac", "alac"), ".mov": ("aac", "alac"),
     ".mkv": ("aac", "flac"), ".avi": ("aac", "pcm_s16le"), ".webm": ("libopus", None),
 }
+AAC_PRIMING = 1024  # samples FFmpeg's AAC encoder puts before the sound (its initial padding)
 CODEC_MAX_RATE = {"aac": 96000, "libopus": 48000}
 CODEC_FIXED_RATES = {"libopus": (48000, 24000, 16000, 12000, 8000)}
 
@@ -496,7 +497,11 @@ def _mux(inp, out, in_path: Path, out_name: str, audio, sample_rate: int, codec:
         pass
     fmt_name = a.codec_context.format.name if a.codec_context.format else "fltp"
     offset = int(round(audio_start * sample_rate))
-    state = {"written": 0, "done": False}
+    # AVI cannot say that an AAC stream starts with the encoder's 1024 priming samples (MP4 and Matroska can), so
+    # players start the sound 21 ms late (measured: 1024 samples): there the first 1024 samples are left out instead,
+    # which puts every later sample at its time
+    state = {"written": 0, "done": False, "skip": AAC_PRIMING if out.format.name == "avi" and codec == "aac" else 0,
+             "dropped": 0}
 
     def pump(until_s: float) -> None:
         while not state["done"] and (offset + state["written"]) / sample_rate < until_s:
@@ -505,6 +510,9 @@ def _mux(inp, out, in_path: Path, out_name: str, audio, sample_rate: int, codec:
             except StopIteration:
                 state["done"] = True
                 break
+            if state["skip"]:
+                drop = min(state["skip"], chunk.shape[-1])
+                chunk, state["skip"], state["dropped"] = chunk[:, drop:], state["skip"] - drop, state["dropped"] + drop
             if chunk.shape[-1] == 0:
                 continue
             frame = make_audio_frame(chunk, fmt_name, sample_rate)
@@ -547,7 +555,7 @@ def _mux(inp, out, in_path: Path, out_name: str, audio, sample_rate: int, codec:
     pump(float("inf"))
     for p in a.encode(None):
         put(p)
-    stats["audio_samples"] = state["written"]
+    stats["audio_samples"] = state["written"] + state["dropped"]
 
 
 def make_audio_frame(chunk: np.ndarray, fmt_name: str, sample_rate: int, layout: str = "stereo"):
