@@ -47,4 +47,4 @@ def names() -> list[str]:
 
 
 def _load_builtin() -> None:
-    from . import flow, mono2binaural, position  # noqa: F401  (registers mono2binaural, geometry, position, flow)
+    from . import flow, mono2binaural, output_stage, position  # noqa: F401  (registers mono2binaural, geometry, position, flow, output-stage)

@@ -189,7 +189,23 @@ def open_spatializer(name_or_path: str | Path, hop_s: float = 0.1, device: str =
 
         return SpeechSpatializer(renderer_factory)
     path = resolve_checkpoint(name_or_path)
-    kind = ck.read_metadata(path).get("model")
+    meta = ck.read_metadata(path)
+    kind = meta.get("model")
+    if kind == "output-stage":  # a mask model + its learned output stage: the mask model named in the config
+        from .output_stage import StagedSpatializer
+
+        inner_name = meta["config"].get("inner", "")
+        inner_path = Path(inner_name)
+        if not inner_path.is_file() and (path.parent / inner_path.name).is_file():
+            inner_path = path.parent / inner_path.name  # shipped beside it (or a run folder moved whole)
+        if not inner_path.is_file() and inner_path.stem in shipped_models():
+            inner_path = shipped_models()[inner_path.stem]
+        if not inner_path.is_file():
+            raise InputError(f"{path.name}: the mask model it refines ({inner_name}) is not there")
+        inner = open_spatializer(inner_path, hop_s=hop_s, device=device, renderer_factory=renderer_factory,
+                                 fov_deg=fov_deg, steps=steps)
+        stage, smeta = ck.load(path, map_location=device)
+        return StagedSpatializer(inner, stage, path=path, meta=smeta)
     if kind not in ("position", "flow", "class-nmf"):
         return LearnedSpatializer(path, hop_s=hop_s, device=device)
     if kind == "class-nmf":
