@@ -254,7 +254,7 @@ def build_evaluate_parser() -> argparse.ArgumentParser:
                         "class in the frames; @stepsN = sampling steps of flow)")
     p.add_argument("--input", choices=["auto", "real", "mix"], default="auto",
                    help="model input: the real-mono track, (L+R)/2 of the ground truth, or real when present")
-    p.add_argument("--hop", type=float, default=None, metavar="S", help="sliding-window hop of learned models (s)")
+    p.add_argument("--hop", type=float, default=0.1, metavar="S", help="sliding-window hop of learned models (s)")
     p.add_argument("--max-clips", type=int, default=0, help="evaluate only the first N clips of the split (0: all)")
     p.add_argument("--results-page", metavar="MD", help="also write a docs page: this table beside the published "
                    "FAIR-Play numbers")
