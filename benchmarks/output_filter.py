@@ -135,6 +135,32 @@ def predictions(checkpoint: str, clips: list, data: Path, input: str, desc: str,
     return out
 
 
+KEYS = ("gao2019/stft", "gao2019/stft_best_level", "gao2019/env")
+
+
+def subset_table(rows: list[dict], m2b: dict, split: str, input: str, methods: list[str]) -> list[str]:
+    """Markdown lines per source count of ``split``: each method's STFT, best-level STFT and ENV means and the first
+    two against Mono2Binaural on the same clips (``m2b``: (split, clip) -> its row; left out when it lacks a clip)."""
+    lines = []
+    for n in (1, 2, 3):
+        sel = [r for r in rows if r["split"] == split and r["sources"] == n]
+        if not sel:
+            continue
+        cl = sorted({r["clip"] for r in sel})
+        have = all((split, c) in m2b for c in cl)
+        lines += ["", f"**{split}, {n} source{'s' if n > 1 else ''}, {input} input, {len(cl)} clips**", "",
+                  "| method | STFT | vs M2B | STFT at best level | vs M2B | ENV |", "|---|---|---|---|---|---|"]
+        ref = {k: np.mean([m2b[(split, c)][k] for c in cl]) for k in KEYS} if have else None
+        if ref:
+            lines.append(f"| Mono2Binaural | {ref[KEYS[0]]:.3f} | | {ref[KEYS[1]]:.3f} | | {ref[KEYS[2]]:.4f} |")
+        for name in methods:
+            v = {k: np.mean([r[k] for r in sel if r["method"] == name]) for k in KEYS}
+            rel = {k: f"{100 * (v[k] / ref[k] - 1):+.1f}%" if ref else "" for k in KEYS}
+            lines.append(f"| {name} | {v[KEYS[0]]:.3f} | {rel[KEYS[0]]} | {v[KEYS[1]]:.3f} | {rel[KEYS[1]]} | "
+                         f"{v[KEYS[2]]:.4f} |")
+    return lines
+
+
 def fitting_clips(data: Path, split: str, exclude: tuple[str, ...] = ("hrtf_test", "scene_test")) -> list:
     """The clips of ``split`` that are in none of the test splits (the HRTF split cuts across the scene split: as
     training does, ``exclude_splits``, hrtf_test's clips are left out)."""
@@ -176,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
             if r["method"] == "Mono2Binaural":
                 m2b[(r["split"], r["clip"])] = r
     rows, lines = [], []
-    keys = ("gao2019/stft", "gao2019/stft_best_level", "gao2019/env")
+    keys = KEYS
     for split in a.splits:
         clips = ev.discover_dataset(data, split)
         clips = clips[: a.max_clips] if a.max_clips else clips
@@ -188,24 +214,7 @@ def main(argv: list[str] | None = None) -> int:
                 r = ev.score_pair(p, it["gt"], EVAL_SR)
                 rows.append({"split": split, "clip": it["clip"], "sources": it["sources"], "input": a.input,
                              "method": name, **{k: r[k] for k in keys}})
-        for n in (1, 2, 3):
-            sel = [r for r in rows if r["split"] == split and r["sources"] == n]
-            if not sel:
-                continue
-            cl = sorted({r["clip"] for r in sel})
-            have = all((split, c) in m2b for c in cl)
-            head = f"**{split}, {n} source{'s' if n > 1 else ''}, {a.input} input, {len(cl)} clips**"
-            lines += ["", head, "", "| method | STFT | vs M2B | STFT at best level | vs M2B | ENV |", "|---|---|---|---|---|---|"]
-            if have:
-                mb = [m2b[(split, c)] for c in cl]
-                lines.append(f"| Mono2Binaural | {np.mean([r['gao2019/stft'] for r in mb]):.3f} | | "
-                             f"{np.mean([r['gao2019/stft_best_level'] for r in mb]):.3f} | | "
-                             f"{np.mean([r['gao2019/env'] for r in mb]):.4f} |")
-            for name in ["mask model", *filters]:
-                v = {k: np.mean([r[k] for r in sel if r["method"] == name]) for k in keys}
-                rel = lambda k: (f"{100 * (v[k] / np.mean([m2b[(split, c)][k] for c in cl]) - 1):+.1f}%" if have else "")
-                lines.append(f"| {name} | {v[keys[0]]:.3f} | {rel(keys[0])} | {v[keys[1]]:.3f} | {rel(keys[1])} | "
-                             f"{v[keys[2]]:.4f} |")
+        lines += subset_table(rows, m2b, split, a.input, ["mask model", *filters])
         print("\n".join(lines), flush=True)
     cmd = "python benchmarks/output_filter.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     text = f"`{cmd}` ({time.time() - t0:.0f} s)\n" + "\n".join(lines)

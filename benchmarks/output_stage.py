@@ -32,12 +32,10 @@ N_FFT, HOP, WIN = 512, 160, 400
 
 
 def stft(x, torch):
-    """librosa_stft in torch (centred, reflect padding, periodic Hann of 400 centred in 512): ``[..., T]`` ->
-    ``[..., F, L]`` complex."""
-    w = torch.hann_window(WIN, periodic=True, dtype=x.dtype, device=x.device)
-    shp = x.shape
-    X = torch.stft(x.reshape(-1, shp[-1]), N_FFT, HOP, WIN, w, center=True, pad_mode="reflect", return_complex=True)
-    return X.reshape(*shp[:-1], *X.shape[-2:])
+    """The metric's STFT (librosa's, 512/160/400 Hann, centred) in torch: the package's."""
+    from binauralize.models.output_stage import stft16
+
+    return stft16(x, torch)
 
 
 def istft(X, length, torch):
@@ -97,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     import torch
 
-    from output_filter import EVAL_SR, fit, fitting_clips, predictions
+    from output_filter import EVAL_SR, KEYS, fit, fitting_clips, predictions, subset_table
     from position_table import sounding
 
     from binauralize import evaluate as ev
@@ -158,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         for r in json.loads(Path(a.m2b).read_text())["per_clip"]:
             if r["method"] == "Mono2Binaural":
                 m2b[(r["split"], r["clip"])] = r
-    keys = ("gao2019/stft", "gao2019/stft_best_level", "gao2019/env")
+    keys = KEYS
     rows, lines = [], []
     for split in ("scene_test", "hrtf_test"):
         items = predictions(a.checkpoint, ev.discover_dataset(data, split), data, a.input, split, cache)
@@ -176,21 +174,7 @@ def main(argv: list[str] | None = None) -> int:
                 r = ev.score_pair(p, it["gt"], EVAL_SR)
                 rows.append({"split": split, "clip": it["clip"], "sources": n, "input": a.input, "method": name,
                              **{k: r[k] for k in keys}})
-        for n in (1, 2, 3):
-            sel = [r for r in rows if r["split"] == split and r["sources"] == n]
-            cl = sorted({r["clip"] for r in sel})
-            have = bool(cl) and all((split, c) in m2b for c in cl)
-            lines += ["", f"**{split}, {n} source{'s' if n > 1 else ''}, {a.input} input, {len(cl)} clips**", "",
-                      "| method | STFT | vs M2B | STFT at best level | vs M2B | ENV |", "|---|---|---|---|---|---|"]
-            if have:
-                mb = [m2b[(split, c)] for c in cl]
-                mv = {k: np.mean([r[k] for r in mb]) for k in keys}
-                lines.append(f"| Mono2Binaural | {mv[keys[0]]:.3f} | | {mv[keys[1]]:.3f} | | {mv[keys[2]]:.4f} |")
-            for name in ("mask model", "linear filter", "learned stage"):
-                v = {k: np.mean([r[k] for r in sel if r["method"] == name]) for k in keys}
-                rel = lambda k: (f"{100 * (v[k] / np.mean([m2b[(split, c)][k] for c in cl]) - 1):+.1f}%" if have else "")
-                lines.append(f"| {name} | {v[keys[0]]:.3f} | {rel(keys[0])} | {v[keys[1]]:.3f} | {rel(keys[1])} | "
-                             f"{v[keys[2]]:.4f} |")
+        lines += subset_table(rows, m2b, split, a.input, ["mask model", "linear filter", "learned stage"])
         print("\n".join(lines), flush=True)
     cmd = "python benchmarks/output_stage.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     text = f"`{cmd}` ({time.time() - t0:.0f} s; {step} steps, best scene_val loss {best:.5f})\n" + "\n".join(lines)
