@@ -127,16 +127,18 @@ def apply_stage(stage, binaural: np.ndarray, mono: np.ndarray, sr: float) -> np.
     f16 = np.arange(N_FFT // 2 + 1) * SR / N_FFT
     L = S.shape[-1]
 
-    def on_grid(g16):  # 16-kHz grid -> this STFT's frequencies (held above 8 kHz) and frames (held at the end)
-        g = np.empty((len(f), g16.shape[1]), np.complex64)
-        for t in range(g16.shape[1]):
-            g[:, t] = np.interp(f, f16, g16[:, t].real) + 1j * np.interp(f, f16, g16[:, t].imag)
+    # linear interpolation over frequency is the same for every frame: one matrix [F_out, 257], 8-kHz gains held above
+    interp = np.stack([np.interp(f, f16, e) for e in np.eye(len(f16))], axis=1).astype(np.float32)
+
+    def on_grid(g16):  # 16-kHz grid -> this STFT's frequencies and frames (the last frame's gains held at the end)
+        g = interp @ g16
         if g.shape[1] < L:
             g = np.concatenate([g, np.repeat(g[:, -1:], L - g.shape[1], axis=1)], axis=1)
         return g[:, :L]
 
-    _, s_out = istft(on_grid(gs16) * S, **{k: v for k, v in kw.items() if k not in ("boundary", "padded")})
-    _, d_out = istft(on_grid(gd16) * D, **{k: v for k, v in kw.items() if k not in ("boundary", "padded")})
+    ikw = {k: v for k, v in kw.items() if k not in ("boundary", "padded")}
+    _, s_out = istft(on_grid(gs16) * S, **ikw)
+    _, d_out = istft(on_grid(gd16) * D, **ikw)
     s_out, d_out = np.pad(s_out, (0, max(0, T - len(s_out))))[:T], np.pad(d_out, (0, max(0, T - len(d_out))))[:T]
     y = np.stack([(s_out + d_out) / 2, (s_out - d_out) / 2])
     rms_in, rms_out = np.sqrt(np.mean(x**2)), np.sqrt(np.mean(y**2))
