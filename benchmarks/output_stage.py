@@ -45,11 +45,11 @@ def istft(X, length, torch):
     return y.reshape(*shp[:-2], length)
 
 
-def build_net(ch: int, a, c):
+def build_net(ch: int, a, c, keep_sum: bool = False):
     """The package's network (binauralize/models/output_stage.py), starting from the linear gains ``a``, ``c``."""
     from binauralize.models.output_stage import OutputStage
 
-    net = OutputStage(channels=ch)
+    net = OutputStage(channels=ch, keep_sum=keep_sum)
     net.set_linear(a, c)
     return net
 
@@ -90,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--minutes", type=float, default=25.0, help="training budget (wall clock)")
     ap.add_argument("--channels", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--keep-sum", action="store_true", help="S passes unchanged; only D is corrected (the shipped "
+                    "stage: a gain on S shrinks what the input does not predict, i.e. muffles a camera mono)")
     ap.add_argument("--save", metavar="SAFETENSORS", help="write the trained stage (best on scene_val) here")
     ap.add_argument("--json")
     a = ap.parse_args(argv)
@@ -107,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     train = predictions(a.checkpoint, fitting_clips(data, "scene_train"), data, a.input, "scene_train", cache)
     val = predictions(a.checkpoint, fitting_clips(data, "scene_val"), data, a.input, "scene_val", cache)
     lin = fit(train, with_mono=False)
-    net = build_net(a.channels, lin["sum"][:, 0], lin["diff"])
+    a_lin = np.ones_like(lin["sum"][:, 0]) if a.keep_sum else lin["sum"][:, 0]
+    net = build_net(a.channels, a_lin, lin["diff"], a.keep_sum)
     opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=1e-4)
     val_batches = [val[i:i + 8] for i in range(0, len(val), 8)]
 
@@ -141,13 +144,14 @@ def main(argv: list[str] | None = None) -> int:
         from binauralize.models import checkpoint as ck
 
         ck.save(a.save, net, config={"inner": a.checkpoint, "input": a.input, "minutes": a.minutes,
-                                     "channels": a.channels, "seed": a.seed},
+                                     "channels": a.channels, "seed": a.seed,
+                                     "keep_sum": a.keep_sum},
                 extra={"steps": step, "best_val": best, "log": log}, half=False)
         print(f"wrote {a.save}", flush=True)
     for k in lin_state:  # the zero head again: the linear filter alone, for the table
         if k.startswith("head"):
             lin_state[k].zero_()
-    lin_net = build_net(a.channels, lin["sum"][:, 0], lin["diff"])
+    lin_net = build_net(a.channels, a_lin, lin["diff"], a.keep_sum)
     lin_net.load_state_dict(lin_state)
     lin_net.eval()
 

@@ -34,6 +34,8 @@ def main() -> int:
     ap.add_argument("--flow", help="also time this flow-matching checkpoint with 2 given sources")
     ap.add_argument("--flow-steps", type=int, nargs="*", default=[1, 4, 8])
     ap.add_argument("--class-nmf", help="also time this class-nmf checkpoint (localized and 2 given sources)")
+    ap.add_argument("--peer", help="also time this second position-family model (shipped name or checkpoint), "
+                    "localized and with 2 given sources, labelled 'peer'")
     ap.add_argument("--objects", action="store_true", help="also time the localized variants with --objects (the "
                     "object detector on 2 frames per second; on this clip it finds nothing and the faces/motion "
                     "tracks are used)")
@@ -54,6 +56,8 @@ def main() -> int:
         variants.update({f"flow {k} step{'s' if k > 1 else ''}, 2 given sources": [] for k in args.flow_steps})
     if args.class_nmf:
         variants.update({"class-nmf, localized": [], "class-nmf, 2 given sources": []})
+    if args.peer:
+        variants.update({"peer, localized": [], "peer, 2 given sources": []})
     if args.objects:
         variants["dsp, localized, --objects"] = []
         if args.class_nmf:
@@ -65,6 +69,7 @@ def main() -> int:
             extra = (["--model", args.model] if label.startswith("position") else []) + \
                 (["--model", args.flow, "--steps", label.split()[1]] if label.startswith("flow") else []) + \
                 (["--model", args.class_nmf] if label.startswith("class-nmf") else []) + \
+                (["--model", args.peer] if label.startswith("peer") else []) + \
                 (["--sources", str(two)] if "given" in label else []) + \
                 (["--objects"] if label.endswith("--objects") else [])
             cmd = [str(ROOT / ".venv/bin/binauralize"), str(video), "-o", str(out), "--overwrite", "-q", *extra]
@@ -75,7 +80,7 @@ def main() -> int:
         rows.append({"variant": label, "seconds": [t for t, _ in v], "median_s": med,
                      "realtime_factor": args.seconds / med, "peak_rss_mib": max(r for _, r in v)})
     res = {"machine": {"cpus": __import__("os").cpu_count(), "platform": platform.platform()}, "clip_seconds": args.seconds,
-           "inference": rows, "command": "python benchmarks/position_speed.py " + shlex.join(sys.argv[1:])}
+           "model": args.model, "peer": args.peer, "inference": rows, "command": "python benchmarks/position_speed.py " + shlex.join(sys.argv[1:])}
     (HERE / "results").mkdir(exist_ok=True)
     Path(args.json).parent.mkdir(exist_ok=True)
     Path(args.json).write_text(json.dumps(res, indent=1))

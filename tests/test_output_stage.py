@@ -24,18 +24,47 @@ def test_untrained_stage_is_the_identity_at_any_rate(rng, sr):
     np.testing.assert_allclose(apply_stage(OutputStage().eval(), x, x.mean(0), sr), x, atol=1e-5)
 
 
-def test_known_gains_full_band_and_level_kept(rng):
+def band_energy(x, sr, lo, hi):
+    X = np.abs(np.fft.rfft(x)) ** 2
+    f = np.fft.rfftfreq(len(x), 1 / sr)
+    return X[(f >= lo) & (f < hi)].sum()
+
+
+def test_known_gains_in_the_trained_band_the_rest_untouched_and_level_kept(rng):
     sr = 48000
     x = noise(rng, sr)
     st = OutputStage().eval()
-    st.set_linear(np.ones(257), np.zeros(257))  # no interaural difference left, up to 24 kHz
+    st.set_linear(np.ones(257), np.zeros(257))  # no interaural difference left where the stage was trained
     y = apply_stage(st, x, x.mean(0), sr)
-    assert np.abs(y[0] - y[1]).max() < 1e-5
     assert np.sqrt(np.mean(y**2)) == pytest.approx(np.sqrt(np.mean(x**2)), rel=1e-4)  # loudness kept
+    d_in, d_out = x[0] - x[1], y[0] - y[1]
+    assert band_energy(d_out, sr, 100, 6800) < 1e-4 * band_energy(d_in, sr, 100, 6800)
+    # above 7.5 kHz (beyond the 16-kHz training signals) the mask model's output is kept, up to 24 kHz
+    for lo, hi in ((7700, 12000), (12000, 23500)):  # (relative to the sum: the whole output is rescaled)
+        r_in = band_energy(d_in, sr, lo, hi) / band_energy(x[0] + x[1], sr, lo, hi)
+        assert band_energy(d_out, sr, lo, hi) / band_energy(y[0] + y[1], sr, lo, hi) == pytest.approx(r_in, rel=0.02)
     st.set_linear(np.ones(257), 0.5 * np.ones(257))  # half the difference (relative to the sum)
     y = apply_stage(st, x, x.mean(0), sr)
-    ratio = np.std(y[0] - y[1]) / np.std(y[0] + y[1])
-    assert ratio == pytest.approx(0.5 * np.std(x[0] - x[1]) / np.std(x[0] + x[1]), rel=1e-3)
+    ratio = np.sqrt(band_energy(y[0] - y[1], sr, 100, 6800) / band_energy(y[0] + y[1], sr, 100, 6800))
+    ref = np.sqrt(band_energy(d_in, sr, 100, 6800) / band_energy(x[0] + x[1], sr, 100, 6800))
+    assert ratio == pytest.approx(0.5 * ref, rel=1e-2)
+
+
+def test_keep_sum_stage_never_changes_the_sum(rng):
+    """The shipped stage corrects only L-R: whatever its weights, L+R (what a mono listener hears) is the mask
+    model's up to the level kept, at every frequency: no muffling."""
+    sr = 44100
+    x = noise(rng, sr)
+    st = OutputStage(keep_sum=True).eval()
+    st.set_linear(np.zeros(257), 0.3 * np.ones(257))  # a is ignored with keep_sum
+    with torch.no_grad():
+        for p in st.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    y = apply_stage(st, x, x.mean(0), sr)
+    s_in, s_out = x[0] + x[1], y[0] + y[1]
+    g = np.dot(s_out, s_in) / np.dot(s_in, s_in)  # the level-keeping scale
+    assert np.abs(s_out - g * s_in).max() < 1e-3 * np.abs(s_in).max()
+    assert band_energy(y[0] - y[1], sr, 100, 6800) < 0.5 * band_energy(x[0] - x[1], sr, 100, 6800)  # D acts
 
 
 def test_direction_survives_an_identity_stage_and_shrinks_with_the_difference():

@@ -6,10 +6,15 @@ eq. 1), so the rendered mixture moves toward what the recording head heard (opti
 
 ``a``, ``c``: the closed-form per-frequency least-squares gains on the training outputs; ``dA``, ``dC``: a small
 dilated convolutional network over log |S|, log |D|, log |M| (M the input mono), the phase of D relative to S and the
-frequency; its last layer starts at zero, so an untrained stage is the linear filter. The network works on the
-metric's 16-kHz STFT (512 points, hop 160 = 10 ms, 400-sample Hann); the gains are applied to the output at its
-own rate on an STFT with the same time step and frequency spacing (above 8 kHz the 8-kHz gains hold), and the
-output's overall level is kept (the stage changes spectral balance and interaural difference, not loudness).
+frequency; its last layer starts at zero, so an untrained stage is the linear filter. With ``keep_sum`` (the shipped
+stage) S passes unchanged (a = 1, dA = 0) and only the interaural difference is corrected, as Mono2Binaural corrects
+only D: a least-squares gain on S shrinks whatever the input does not predict in phase, and with a camera
+microphone's mono that is everything above ~2 kHz (the first stage learned |a| = 0.05 at 4 kHz: muffled output).
+The network works on the metric's 16-kHz STFT (512 points, hop 160 = 10 ms, 400-sample Hann); the gains are applied
+to the output at its own rate on an STFT with the same time step and frequency spacing; above the band the stage was
+trained on (7.5 kHz, where the 16-kHz resampler rolls off) they fade to 1 (over 7-7.5 kHz), so the rest of the band is
+the mask model's own; the output's overall level is kept (the stage changes interaural difference and, without
+``keep_sum``, spectral balance; not loudness).
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ import numpy as np
 from .registry import register
 
 N_FFT, HOP, WIN, SR = 512, 160, 400, 16000
+TRAINED_BAND_HZ = (7000.0, 7500.0)  # gains fade to 1 between these (the 16-kHz resampler's roll-off at 7.58 kHz)
 BLOCK_FRAMES = 6000  # 60 s of 10-ms frames per pass (memory bounded on long clips), with CONTEXT frames each side
 CONTEXT = 64
 
@@ -42,11 +48,13 @@ def _build():
 
     @register("output-stage")
     class OutputStage(nn.Module):
-        """Complex gains for S and D around per-frequency ones. ``channels``: width of the network."""
+        """Complex gains for S and D around per-frequency ones. ``channels``: width of the network; ``keep_sum``:
+        S passes unchanged (gain 1), only D is corrected."""
 
-        def __init__(self, channels: int = 16):
+        def __init__(self, channels: int = 16, keep_sum: bool = False):
             super().__init__()
-            self.init_args = {"channels": channels}
+            self.init_args = {"channels": channels, "keep_sum": bool(keep_sum)}
+            self.keep_sum = bool(keep_sum)
             F = N_FFT // 2 + 1
             self.register_buffer("a", torch.tensor([[1.0, 0.0]] * F))  # view_as_real of the per-frequency gains
             self.register_buffer("c", torch.tensor([[1.0, 0.0]] * F))
@@ -54,7 +62,7 @@ def _build():
             for d in (1, 2, 4, 8):
                 layers += [nn.Conv2d(channels, channels, 3, padding=(1, d), dilation=(1, d)), nn.GELU()]
             self.body = nn.Sequential(*layers)
-            self.head = nn.Conv2d(channels, 4, 1)
+            self.head = nn.Conv2d(channels, 2 if self.keep_sum else 4, 1)
             nn.init.zeros_(self.head.weight)
             nn.init.zeros_(self.head.bias)
 
@@ -73,8 +81,10 @@ def _build():
             x = torch.stack([torch.log(S.abs() + eps), torch.log(D.abs() + eps), torch.log(M.abs() + eps),
                              rel.real, rel.imag, freq], dim=1)
             g = self.head(self.body(x))
+            gd = torch.view_as_complex(self.c.contiguous())[:, None] + torch.complex(g[:, -2], g[:, -1])
+            if self.keep_sum:
+                return torch.ones_like(S), gd
             gs = torch.view_as_complex(self.a.contiguous())[:, None] + torch.complex(g[:, 0], g[:, 1])
-            gd = torch.view_as_complex(self.c.contiguous())[:, None] + torch.complex(g[:, 2], g[:, 3])
             return gs, gd
 
         def forward(self, S, D, M):
@@ -127,11 +137,14 @@ def apply_stage(stage, binaural: np.ndarray, mono: np.ndarray, sr: float) -> np.
     f16 = np.arange(N_FFT // 2 + 1) * SR / N_FFT
     L = S.shape[-1]
 
-    # linear interpolation over frequency is the same for every frame: one matrix [F_out, 257], 8-kHz gains held above
+    # linear interpolation over frequency is the same for every frame: one matrix [F_out, 257]; the gains fade to 1
+    # (the mask model's output unchanged) above the band the stage was trained on
     interp = np.stack([np.interp(f, f16, e) for e in np.eye(len(f16))], axis=1).astype(np.float32)
+    lo, hi = TRAINED_BAND_HZ
+    w = np.clip((hi - f) / (hi - lo), 0.0, 1.0).astype(np.float32)[:, None]  # 1 in the band, 0 above it
 
     def on_grid(g16):  # 16-kHz grid -> this STFT's frequencies and frames (the last frame's gains held at the end)
-        g = interp @ g16
+        g = w * (interp @ g16) + (1 - w)
         if g.shape[1] < L:
             g = np.concatenate([g, np.repeat(g[:, -1:], L - g.shape[1], axis=1)], axis=1)
         return g[:, :L]
