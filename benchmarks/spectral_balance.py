@@ -64,19 +64,20 @@ def main() -> int:
             x, sr = decode(v)
             ref = octave_levels(x.mean(0), sr)
             for m in a.models:
-                out = Path(tmp) / f"{v.stem}_{m}.mp4"
+                label = Path(m).stem if m.endswith(".safetensors") else m
+                out = Path(tmp) / f"{v.stem}_{label}.mp4"
                 cmd = [str(ROOT / ".venv/bin/binauralize"), str(v), "-o", str(out), "-q", "--overwrite"] + \
                     ([] if m == "dsp" else ["--model", m])
                 r = subprocess.run(cmd, capture_output=True, text=True)
                 if r.returncode:
-                    print(f"{v.name} {m}: {r.stderr.strip()}", file=sys.stderr)
+                    print(f"{v.name} {label}: {r.stderr.strip()}", file=sys.stderr)
                     continue
                 y, _ = decode(out)
                 d = octave_levels(y.mean(0), sr) - ref
                 d -= np.nanmedian(d)
-                rows.append({"video": v.name, "model": m, "sample_rate": sr,
+                rows.append({"video": v.name, "model": label, "sample_rate": sr,
                              "tilt_db": [None if np.isnan(e) else round(float(e), 2) for e in d]})
-                print(f"{v.name} {m}: " + " ".join(f"{e:+.1f}" for e in d), flush=True)
+                print(f"{v.name} {label}: " + " ".join(f"{e:+.1f}" for e in d), flush=True)
     lines = ["| video | model | " + " | ".join(f"{c if c < 1000 else str(c // 1000) + 'k'} Hz" for c in CENTRES) + " |",
              "|---|---|" + "---|" * len(CENTRES)]
     for r in rows:

@@ -59,6 +59,19 @@ def _stereo(x: np.ndarray, what: str) -> np.ndarray:
     return x
 
 
+def width_db(pred: np.ndarray, gt: np.ndarray) -> float:
+    """How wide the prediction ``[2, T]`` is against the ground truth ``[2, T]``: its side-to-mid energy ratio
+    E|L-R|^2 / E|L+R|^2 over the truth's, in dB (0 = as wide, negative = narrower, -120 = mono). An objective that
+    is squared error on L-R shrinks what it cannot predict in phase: this is where that shows."""
+    def ratio(x):
+        return float(np.sum((x[0] - x[1]) ** 2.0)) / max(float(np.sum((x[0] + x[1]) ** 2.0)), 1e-20)
+
+    rp, rg = ratio(np.asarray(pred, np.float64)), ratio(np.asarray(gt, np.float64))
+    if rg <= 0:
+        return float("nan")
+    return float(max(10 * np.log10(max(rp, 1e-30) / rg), -120.0))
+
+
 def score_pair(pred: np.ndarray, gt: np.ndarray, sr: int, mono: np.ndarray | None = None,
                azimuth: float | None = None) -> dict:
     """All metrics for one prediction ``[2, T]`` against its ground truth ``[2, T]`` at ``sr``."""
@@ -70,6 +83,7 @@ def score_pair(pred: np.ndarray, gt: np.ndarray, sr: int, mono: np.ndarray | Non
               "iacc_gt": ce["iacc_gt"], "ild_side_agreement": ce["side_agreement"]})
     for band, v in ce["ild_band_err_db"].items():
         r[f"ild_err_db/{band}"] = v
+    r["width_db"] = width_db(pred, gt)
     if azimuth is not None:
         r.update(direction_metrics(pred, sr, azimuth))
     if mono is not None:  # (L+R)/2 against the input the method was given (unknown: left out)

@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from binauralize.cli import main
@@ -141,3 +142,17 @@ def test_mono_deviation_at_the_floor_reads_exact():
     assert "| kept | exact | 2 |" in table and f"| off | {off:.1f} +- 0.0 | 2 |" in table, table
     one = markdown_table(summarize(rows[:2]))  # one clip: no standard error rather than a zero one
     assert f"| off | {off:.1f} (1 clip) | 1 |" in one, one
+
+
+def test_width_against_the_truth_in_db():
+    """Side-to-mid energy over the truth's: the same signal 0 dB, half the difference -6 dB, mono the floor."""
+    from binauralize.evaluate import width_db
+
+    rng = np.random.default_rng(3)
+    s, d = rng.standard_normal(16000), 0.3 * rng.standard_normal(16000)
+    gt = np.stack([(s + d) / 2, (s - d) / 2])
+    half = np.stack([(s + d / 2) / 2, (s - d / 2) / 2])
+    assert width_db(gt, gt) == pytest.approx(0.0, abs=1e-9)
+    assert width_db(half, gt) == pytest.approx(-6.02, abs=0.01)
+    assert width_db(np.stack([s, s]), gt) == -120.0
+    assert width_db(3.0 * gt, gt) == pytest.approx(0.0, abs=1e-9)  # level does not matter
