@@ -9,8 +9,8 @@ Reads the ``per_clip`` rows of any number of ``benchmarks/position_ab.py --json`
 with Mono2Binaural. Prints one markdown row per subset and method: mean STFT and ENV, the STFT difference to
 Mono2Binaural in percent, the paired difference (mean +- standard error) and the share of clips where it is lower.
 
-``--placement`` prints instead what the papers' distance does not see (docs/position.md, "Placement against
-Mono2Binaural"): the median interaural time difference error over 100-ms frames (and its change against
+``--placement`` prints instead what the papers' distance does not see (docs/position.md, "The 15% target on the
+corrected generator"): the median interaural time difference error over 100-ms frames (and its change against
 Mono2Binaural), the share of off-centre frames whose level difference points to the truth's side, the width
 (side-to-mid energy against the truth's, dB; in JSONs written since 2026-12-01) and the STFT distance at the best
 level (each output scaled by the gain that minimises it). The proposed placement target is checked per row:
