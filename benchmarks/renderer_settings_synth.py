@@ -25,7 +25,7 @@ from position_table import sounding  # noqa: E402
 KEYS = [("gao2019/stft", "STFT", "{:.3f}"), ("gao2019/stft_best_level", "STFT at best level", "{:.3f}"),
         ("itd_err_us", "ITD err us", "{:.0f}"), ("azimuth_err_deg", "az err deg", "{:.1f}"),
         ("lcr_accuracy", "L/C/R", "{:.0%}"), ("ild_err_db", "ILD err dB", "{:.2f}"), ("iacc_pred", "IACC", "{:.2f}"),
-        ("iacc_gt", "IACC truth", "{:.2f}")]
+        ("iacc_gt", "IACC truth", "{:.2f}"), ("width_db", "width dB", "{:+.1f}")]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--input", choices=["real", "mix"], default="mix")
     ap.add_argument("--count", type=int, default=16, help="single-source clips")
     ap.add_argument("--json")
+    ap.add_argument("--more", action="store_true", help="also the settings with the split forced on")
     a = ap.parse_args(argv)
     from binauralize import evaluate as ev
     from binauralize.dsp.render import RenderOptions
@@ -47,6 +48,11 @@ def main(argv: list[str] | None = None) -> int:
                 ("no split", RenderOptions(reverb="off")),
                 ("reverberant part with the ITD, width 1.0", RenderOptions(reverb_itd=True, diffuse=1.0)),
                 ("reverberant part with the ITD, width 0.5", RenderOptions(reverb_itd=True))]
+    if a.more:  # the split forced on (a short room's blind T60 estimate is often under dry_below_t60)
+        settings += [("split always, width 0.5", RenderOptions(dry_below_t60=0.0)),
+                     ("split always, width 1.0", RenderOptions(dry_below_t60=0.0, diffuse=1.0)),
+                     ("split always, reverberant part with the ITD, width 1.0",
+                      RenderOptions(dry_below_t60=0.0, reverb_itd=True, diffuse=1.0))]
     t0 = time.time()
     rows, lines = [], ["| setting | " + " | ".join(k[1] for k in KEYS) + " |", "|---" * (len(KEYS) + 1) + "|"]
     for label, opts in settings:

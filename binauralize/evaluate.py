@@ -72,6 +72,40 @@ def width_db(pred: np.ndarray, gt: np.ndarray) -> float:
     return float(max(10 * np.log10(max(rp, 1e-30) / rg), -120.0))
 
 
+WIDTH_BANDS_HZ = (250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0)
+
+
+def width_bands_db(pred: np.ndarray, gt: np.ndarray, sr: float, bands=WIDTH_BANDS_HZ) -> dict:
+    """Width per octave band: how the prediction's side-to-mid energy ratio compares with the truth's, in dB
+    (``{centre_hz: dB}``; bands above Nyquist or where the truth is silent are left out). Within a band, the ratio
+    is compared frequency by frequency (Welch spectra, 2048 points) and the dB differences are averaged with the
+    truth's mid energy as weights. Unlike :func:`width_db` this does not depend on the output's tone: a broadband
+    ratio weighs each frequency by the output's own mid energy, so an output with less energy where the side is
+    strong (a microphone's tone without the ears' 2-4 kHz resonance) reads narrower with the same interaural
+    differences at every frequency."""
+    from scipy.signal import welch
+
+    nper = int(min(2048, max(16, pred.shape[-1])))
+
+    def psd(x):
+        return welch(np.asarray(x, np.float64), fs=sr, nperseg=nper)
+
+    f, ps = psd(pred[0] - pred[1])
+    pm = psd(pred[0] + pred[1])[1]
+    gs = psd(gt[0] - gt[1])[1]
+    gm = psd(gt[0] + gt[1])[1]
+    tiny = 1e-30
+    ratio_db = 10 * np.log10((np.maximum(ps, tiny) / np.maximum(pm, tiny)) / (np.maximum(gs, tiny) / np.maximum(gm, tiny)))
+    ratio_db = np.clip(ratio_db, -120.0, 120.0)
+    out = {}
+    for fc in bands:
+        sel = (f >= fc / np.sqrt(2)) & (f < fc * np.sqrt(2))
+        if fc * np.sqrt(2) > sr / 2 or not sel.any() or gs[sel].sum() <= tiny or gm[sel].sum() <= tiny:
+            continue
+        out[int(fc)] = float(np.sum(gm[sel] * ratio_db[sel]) / np.sum(gm[sel]))
+    return out
+
+
 def score_pair(pred: np.ndarray, gt: np.ndarray, sr: int, mono: np.ndarray | None = None,
                azimuth: float | None = None) -> dict:
     """All metrics for one prediction ``[2, T]`` against its ground truth ``[2, T]`` at ``sr``."""
@@ -84,6 +118,10 @@ def score_pair(pred: np.ndarray, gt: np.ndarray, sr: int, mono: np.ndarray | Non
     for band, v in ce["ild_band_err_db"].items():
         r[f"ild_err_db/{band}"] = v
     r["width_db"] = width_db(pred, gt)
+    wb = width_bands_db(pred, gt, sr)
+    for fc, v in wb.items():
+        r[f"width_db/{fc}"] = v
+    r["width_band_db"] = float(np.mean(list(wb.values()))) if wb else float("nan")
     if azimuth is not None:
         r.update(direction_metrics(pred, sr, azimuth))
     if mono is not None:  # (L+R)/2 against the input the method was given (unknown: left out)

@@ -156,3 +156,24 @@ def test_width_against_the_truth_in_db():
     assert width_db(half, gt) == pytest.approx(-6.02, abs=0.01)
     assert width_db(np.stack([s, s]), gt) == -120.0
     assert width_db(3.0 * gt, gt) == pytest.approx(0.0, abs=1e-9)  # level does not matter
+
+
+def test_band_width_does_not_depend_on_the_outputs_tone():
+    """A side strong only at high frequencies: the same binaural pair through one low-pass filter (on both ears)
+    reads much narrower broadband but as wide in every octave band; halving the side reads -6 dB in every band."""
+    from scipy.signal import butter, sosfilt
+
+    from binauralize.evaluate import width_bands_db, width_db
+
+    sr = 16000
+    rng = np.random.default_rng(4)
+    s = rng.standard_normal(4 * sr)
+    d = sosfilt(butter(4, 2000, "high", fs=sr, output="sos"), rng.standard_normal(4 * sr))
+    gt = np.stack([s + d, s - d])
+    dull = sosfilt(butter(2, 800, "low", fs=sr, output="sos"), gt, axis=-1) + 0.05 * gt  # same filter, both ears
+    assert width_db(dull, gt) < -6.0
+    bands = width_bands_db(dull, gt, sr)
+    assert set(bands) == {250, 500, 1000, 2000, 4000}  # 8 kHz is above Nyquist at 16 kHz
+    assert all(abs(v) < 0.5 for v in bands.values()), bands
+    half = width_bands_db(np.stack([s + d / 2, s - d / 2]), gt, sr)
+    assert all(abs(v + 6.02) < 0.3 for fc, v in half.items() if fc >= 2000), half

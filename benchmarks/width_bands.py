@@ -1,0 +1,114 @@
+"""Where the renderer is narrower than the synthetic truth: width (side-to-mid energy ratio over the truth's) per
+octave band, on the single-source clips of a synthetic split, for both inputs and a few renderer settings.
+
+    .venv/bin/python benchmarks/width_bands.py --data data/synth_near --split scene_test --count 45 \\
+        --json benchmarks/results/width_bands_scene_test.json
+
+Rows: the DSP renderer's default (mono-referenced "mid" timbre), the same without the direct/reverberant split,
+the plain HRTF convolution (the ears' own tone, no split), and the truth's mid spectrum against the input's
+(how far the input's tone is from the ears'). Width per band: ``binauralize.evaluate.width_bands_db`` (the output's
+side-to-mid ratio over the truth's, frequency by frequency, averaged in dB over the band), means over clips; then
+their mean over bands (``width_band_db`` of the evaluation rows) and the broadband ``width_db``, which weighs each
+frequency by the output's own mid energy and so also reads its tone.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+from position_table import sounding  # noqa: E402
+
+BANDS = (250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0)  # binauralize.evaluate.WIDTH_BANDS_HZ
+
+
+def band_energies(x: np.ndarray, sr: float, n_fft: int = 2048) -> np.ndarray:
+    """Energy per octave band of ``x`` ``[T]`` -> ``[len(BANDS)]`` (Welch power spectrum summed over each band)."""
+    from scipy.signal import welch
+
+    f, p = welch(x, fs=sr, nperseg=n_fft)
+    return np.array([p[(f >= fc / np.sqrt(2)) & (f < fc * np.sqrt(2))].sum() for fc in BANDS])
+
+
+def side_mid(y: np.ndarray, sr: float) -> tuple[np.ndarray, np.ndarray]:
+    """Band energies of L-R and L+R of a binaural ``[2, T]``."""
+    return band_energies(y[0] - y[1], sr), band_energies(y[0] + y[1], sr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--split", default="scene_test")
+    ap.add_argument("--count", type=int, default=45, help="single-source clips")
+    ap.add_argument("--json")
+    a = ap.parse_args(argv)
+    from binauralize import evaluate as ev
+    from binauralize.api import Binauralizer
+    from binauralize.dsp.render import PLAIN, RenderOptions
+    from binauralize.evaluate import load_audio
+
+    data = Path(a.data)
+    clips = [c for c in ev.discover_dataset(data, a.split) if sounding(data, c.name) == 1][: a.count]
+    settings = {"DSP default": RenderOptions(), "DSP, no split": RenderOptions(reverb="off"), "plain HRTF": PLAIN}
+    tools = {k: Binauralizer(options=o) for k, o in settings.items()}
+    rows: list[dict] = []
+    tone: dict = {}
+    t0 = time.time()
+    for i, c in enumerate(clips):
+        gt, sr = load_audio(c.gt)
+        gm = band_energies(gt[0] + gt[1], sr)
+        inputs = {"(L+R)/2": gt.mean(axis=0)}
+        if c.mono is not None:
+            m, _ = load_audio(c.mono)
+            inputs["real mono"] = m.mean(axis=0)
+        rows.append({"input": "", "output": "truth", "clip": c.name,
+                     "side_to_mid": (band_energies(gt[0] - gt[1], sr), gm)})
+        for inp, x in inputs.items():
+            tone.setdefault(inp, []).append((band_energies(x, sr), gm))
+            for name, tool in tools.items():
+                y = tool.render(x, sr, c.tracks or [])
+                n = min(y.shape[-1], gt.shape[-1])
+                rows.append({"input": inp, "output": name, "clip": c.name, "bands": ev.width_bands_db(y[:, :n], gt[:, :n], sr),
+                             "width_db": ev.width_db(y[:, :n], gt[:, :n])})
+        print(f"\r{i + 1}/{len(clips)} clips", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    names = [f"{int(b)} Hz" if b < 1000 else f"{b / 1000:g} kHz" for b in BANDS]
+    lines = ["| input | output | " + " | ".join(names) + " | mean of bands | broadband |", "|---" * (len(BANDS) + 4) + "|"]
+    truth = [r["side_to_mid"] for r in rows if r["output"] == "truth"]
+    own = 10 * np.log10(np.sum([t[0] for t in truth], axis=0) / np.sum([t[1] for t in truth], axis=0))
+    lines.append("| | the truth's own side-to-mid ratio (dB, energies over clips) | "
+                 + " | ".join(f"{v:+.1f}" for v in own) + " | | |")
+    table: dict = {"truth_side_to_mid_db": own.tolist()}
+    for inp, pairs in tone.items():
+        x = np.sum([t[0] for t in pairs], axis=0)
+        g = np.sum([t[1] for t in pairs], axis=0)
+        rel = 10 * np.log10((x / x.sum()) / (g / g.sum()))
+        lines.append(f"| {inp} | the input's tone against the ears' (dB, same total) | "
+                     + " | ".join(f"{v:+.1f}" for v in rel) + " | | |")
+        table[f"{inp} / tone"] = rel.tolist()
+        for name in tools:
+            rs = [r for r in rows if r["input"] == inp and r["output"] == name]
+            per = [np.nanmean([r["bands"].get(int(b), np.nan) for r in rs]) for b in BANDS]
+            mb = np.nanmean([np.mean(list(r["bands"].values())) for r in rs])
+            wb = float(np.mean([r["width_db"] for r in rs]))
+            lines.append(f"| {inp} | {name}: width, dB | " + " | ".join(f"{v:+.1f}" for v in per)
+                         + f" | {mb:+.1f} | {wb:+.1f} |")
+            table[f"{inp} / {name}"] = {"bands_db": per, "mean_of_bands_db": float(mb), "broadband_db": wb}
+    cmd = "python benchmarks/width_bands.py " + shlex.join(sys.argv[1:] if argv is None else argv)
+    text = (f"`{cmd}` ({(time.time() - t0) / 60:.0f} min; {len(clips)} single-source clips of {a.split}, oracle "
+            "tracks)\n\n" + "\n".join(lines))
+    print(text)
+    if a.json:
+        Path(a.json).write_text(json.dumps({"command": cmd, "table": text, "bands_hz": list(BANDS), **table}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
