@@ -12,9 +12,12 @@ Mono2Binaural in percent, the paired difference (mean +- standard error) and the
 ``--placement`` prints instead what the papers' distance does not see (docs/position.md, "The 15% target on the
 corrected generator"): the median interaural time difference error over 100-ms frames (and its change against
 Mono2Binaural), the share of off-centre frames whose level difference points to the truth's side, the width
-(side-to-mid energy against the truth's, dB; in JSONs written since 2026-12-01) and the STFT distance at the best
-level (each output scaled by the gain that minimises it). The proposed placement target is checked per row:
-ITD error at least 15% lower than Mono2Binaural, ILD side agreement higher, width within 3 dB of the truth's.
+(side-to-mid energy against the truth's, dB; in JSONs written since 2026-12-01), the width per octave band (the
+mean over bands of ``binauralize.evaluate.width_bands_db``, which does not read the output's tone; JSONs written
+since 2026-12-07, second session) and the STFT distance at the best level (each output scaled by the gain that
+minimises it). The proposed placement target is checked per row: ITD error at least 15% lower than
+Mono2Binaural, ILD side agreement higher, width within 3 dB of the truth's; once with the broadband width, once
+with the width per band.
 """
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ def placement_cells(mine: dict, ref: dict, clips: list, is_ref: bool) -> str:
     itd, itd0 = mean(mine, "itd_err_us"), mean(ref, "itd_err_us")
     side, side0 = mean(mine, "ild_side_agreement"), mean(ref, "ild_side_agreement")
     width = mean(mine, "width_db")
+    band = mean(mine, "width_band_db")
     best, best0 = mean(mine, "gao2019/stft_best_level"), mean(ref, "gao2019/stft_best_level")
     itd_pct = 100 * (itd / itd0 - 1)
     if is_ref:
@@ -43,10 +47,14 @@ def placement_cells(mine: dict, ref: dict, clips: list, is_ref: bool) -> str:
     else:
         met = itd_pct <= -15 and side > side0 and abs(width) <= 3
         verdict = "**met**" if met else "missed"
+    if is_ref or np.isnan(band):
+        verdict_band = "(the peer)" if is_ref else "n/a"
+    else:
+        verdict_band = "**met**" if itd_pct <= -15 and side > side0 and abs(band) <= 3 else "missed"
     pct = "" if is_ref else f"{itd_pct:+.0f}%"
     best_cell = f"{best:.3f}" + ("" if is_ref else f", {100 * (best / best0 - 1):+.1f}%")
-    return (f"{itd:.0f} | {pct} | {side:.0%} | " + ("n/a" if np.isnan(width) else f"{width:+.1f}") +
-            f" | {best_cell} | {verdict}")
+    return (f"{itd:.0f} | {pct} | {side:.0%} | " + ("n/a" if np.isnan(width) else f"{width:+.1f}") + " | "
+            + ("n/a" if np.isnan(band) else f"{band:+.1f}") + f" | {best_cell} | {verdict} | {verdict_band}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         methods = [m for m in methods if m in a.methods]
     if a.placement:
         print(f"| subset | input | method | clips | ITD error us | vs {a.reference} | ILD side agreement | width dB | "
-              f"STFT at best level, vs {a.reference} | placement target |")
-        print("|---|---|---|---|---|---|---|---|---|---|")
+              f"width per band dB | STFT at best level, vs {a.reference} | placement target | with width per band |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     else:
         print(f"| subset | input | method | clips | STFT | vs {a.reference} | paired difference (lower on) | ENV | "
               f"ENV {a.reference} |")

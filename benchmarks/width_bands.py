@@ -3,6 +3,8 @@ octave band, on the single-source clips of a synthetic split, for both inputs an
 
     .venv/bin/python benchmarks/width_bands.py --data data/synth_near --split scene_test --count 45 \\
         --json benchmarks/results/width_bands_scene_test.json
+    .venv/bin/python benchmarks/width_bands.py --data x --real-brir ../shared/data \\
+        --json benchmarks/results/width_bands_real_brir.json       # the measured room instead
 
 Rows: the DSP renderer's default (mono-referenced "mid" timbre), the same without the direct/reverberant split,
 the plain HRTF convolution (the ears' own tone, no split), and the truth's mid spectrum against the input's
@@ -48,7 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--split", default="scene_test")
     ap.add_argument("--count", type=int, default=45, help="single-source clips")
     ap.add_argument("--json")
+    ap.add_argument("--real-brir", metavar="SHARED_DATA",
+                    help="instead: the real room (dry_sources/ through the KEMAR BRIRs of measured_brir_kemar_seminar/ "
+                         "at -40, 0 and +40 degrees, as benchmarks/quality_real_brir.py), (L+R)/2 input, true azimuth")
     a = ap.parse_args(argv)
+    if a.real_brir:
+        return real_room(Path(a.real_brir), a.json, argv)
     from binauralize import evaluate as ev
     from binauralize.api import Binauralizer
     from binauralize.dsp.render import PLAIN, RenderOptions
@@ -107,6 +114,59 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     if a.json:
         Path(a.json).write_text(json.dumps({"command": cmd, "table": text, "bands_hz": list(BANDS), **table}, indent=1))
+    return 0
+
+
+def real_room(shared: Path, json_path: str | None, argv) -> int:
+    """Width per band in the measured seminar room (T60 ~0.58 s, sources at 6.3 m), renderer settings as above plus
+    ``--reverb itd``; prints the table and writes ``json_path``."""
+    from scipy.signal import oaconvolve
+
+    from binauralize import evaluate as ev
+    from binauralize.dsp.hrtf import HRTF
+    from binauralize.dsp.render import PLAIN, Renderer, RenderOptions
+    from binauralize.dsp.reverb import band_envelopes, estimate_t60
+    from binauralize.tracks import SourceTrack
+    from quality_real_brir import BRIRS, SOURCES, SR, load_brir, load_dry
+
+    hrtf = HRTF.default(SR)
+    settings = {"DSP default": RenderOptions(), "DSP, no split": RenderOptions(reverb="off"),
+                "DSP, --reverb itd": RenderOptions(reverb_itd=True, diffuse=1.0),
+                "DSP, diffuse width 1.0": RenderOptions(diffuse=1.0), "plain HRTF": PLAIN}
+    renderers = {k: Renderer(hrtf, o) for k, o in settings.items()}
+    t0 = time.time()
+    res: dict = {k: [] for k in settings}
+    own = []
+    for az_true, fname in BRIRS.items():
+        brir, az = load_brir(shared / "measured_brir_kemar_seminar" / fname)
+        for src in SOURCES:
+            dry = load_dry(shared / "dry_sources" / src)
+            gt = np.stack([oaconvolve(dry, brir[0]), oaconvolve(dry, brir[1])])[:, : len(dry) + SR // 2]
+            own.append((band_energies(gt[0] - gt[1], SR), band_energies(gt[0] + gt[1], SR)))
+            mono = gt.mean(axis=0)
+            t60 = estimate_t60(band_envelopes(mono, SR))
+            for name, r in renderers.items():
+                y = r.render(mono, [SourceTrack.static(az)], t60=t60)
+                res[name].append((ev.width_bands_db(y, gt, SR), ev.width_db(y, gt), az_true))
+    names = [f"{int(b)} Hz" if b < 1000 else f"{b / 1000:g} kHz" for b in BANDS]
+    lines = ["| output | sources | " + " | ".join(names) + " | mean of bands | broadband |", "|---" * (len(BANDS) + 4) + "|"]
+    o = 10 * np.log10(np.sum([t[0] for t in own], axis=0) / np.sum([t[1] for t in own], axis=0))
+    lines.append("| the truth's own side-to-mid ratio (dB) | all | " + " | ".join(f"{v:+.1f}" for v in o) + " | | |")
+    table: dict = {"truth_side_to_mid_db": o.tolist()}
+    for name, rs in res.items():
+        for label, sel in (("lateral (+-40 deg)", lambda z: z != 0), ("frontal", lambda z: z == 0)):
+            rr = [r for r in rs if sel(r[2])]
+            per = [float(np.mean([r[0][int(b)] for r in rr])) for b in BANDS]
+            mb = float(np.mean([np.mean(list(r[0].values())) for r in rr]))
+            wb = float(np.mean([r[1] for r in rr]))
+            lines.append(f"| {name} | {label} | " + " | ".join(f"{v:+.1f}" for v in per) + f" | {mb:+.1f} | {wb:+.1f} |")
+            table[f"{name} / {label}"] = {"bands_db": per, "mean_of_bands_db": mb, "broadband_db": wb}
+    cmd = "python benchmarks/width_bands.py " + shlex.join(sys.argv[1:] if argv is None else argv)
+    text = (f"`{cmd}` ({(time.time() - t0) / 60:.1f} min; {len(SOURCES)} dry recordings x {len(BRIRS)} measured BRIRs, "
+            "seminar room, (L+R)/2 input, true azimuth)\n\n" + "\n".join(lines))
+    print(text)
+    if json_path:
+        Path(json_path).write_text(json.dumps({"command": cmd, "table": text, "bands_hz": list(BANDS), **table}, indent=1))
     return 0
 
 
