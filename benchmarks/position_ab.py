@@ -36,6 +36,25 @@ def paired(a: dict, b: dict, key: str) -> str:
     return f"{d.mean():+.3f} +- {se:.3f} ({np.mean(d < 0):.0%})"
 
 
+def render_options(pairs: list[str]):
+    """``["reverb=off", "diffuse=1.0", "reverb_itd=true"]`` -> :class:`RenderOptions` (None when empty)."""
+    from binauralize.dsp.render import RenderOptions
+
+    if not pairs:
+        return None
+    kw = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        if value.lower() in ("true", "false"):
+            kw[key] = value.lower() == "true"
+        else:
+            try:
+                kw[key] = float(value)
+            except ValueError:
+                kw[key] = value
+    return RenderOptions(**kw)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True)
@@ -51,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
                          "\"DSP, object tracks=dsp-objects\" \"DSP, detected tracks=dsp-detected\")")
     ap.add_argument("--hrtf", metavar="SOFA", help="render every method with this HRTF instead of the bundled KEMAR "
                     "(e.g. the held-out head of hrtf_test: what a listener whose own HRTF is known gets)")
+    ap.add_argument("--render", nargs="+", default=[], metavar="KEY=VALUE",
+                    help="DSP renderer options for every method (binauralize.dsp.render.RenderOptions, e.g. reverb=off "
+                         "or reverb_itd=true diffuse=1.0); default: the tool's")
     ap.add_argument("checkpoints", nargs="+", help="NAME=PATH of position-model checkpoints (a PATH may end in "
                     "@detected or @objects: the tracks the tool finds)")
     a = ap.parse_args(argv)
@@ -59,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     from binauralize import evaluate as ev
 
     data = Path(a.data)
+    options = render_options(a.render)
     cks = [c.split("=", 1) for c in a.checkpoints]
     refs = [r.rsplit("=", 1) for r in a.refs]
     methods = [(n, m) for n, m in refs] + [(n, f"Position={p}") for n, p in cks]
@@ -73,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
             per = {}
             with tqdm(total=len(clips) * len(methods), desc=f"{split}/{a.input}/{n}") as bar:
                 for label, spec in methods:
-                    r = ev.evaluate_model(spec, clips, hrtf=a.hrtf, data=data, input=a.input, progress=bar.update)
+                    r = ev.evaluate_model(spec, clips, hrtf=a.hrtf, data=data, input=a.input, progress=bar.update,
+                                          options=options)
                     per[label] = {x["clip"]: x for x in r}
                     rows += [{**x, "split": split, "input": a.input, "sources": n, "method": label} for x in r]
             means = {m: np.mean([x["gao2019/stft"] for x in per[m].values()]) for m, _ in methods}
