@@ -20,14 +20,15 @@ from scipy.signal import oaconvolve
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
-def reverberant_share(x: np.ndarray, sr: float) -> tuple[float | None, float | None]:
-    """Blind T60 (s) and the split's reverberant energy share of ``x`` [T] (None, None when no T60 is found)."""
+def reverberant_share(x: np.ndarray, sr: float, early_ms: float = 10.0) -> tuple[float | None, float | None]:
+    """Blind T60 (s) and the split's reverberant energy share of ``x`` [T] (None, None when no T60 is found);
+    ``early_ms``: the split's window (sound later than that counts as reverberant)."""
     from binauralize.dsp.reverb import band_envelopes, estimate_t60, split_direct_reverberant
 
     t60 = estimate_t60(band_envelopes(x, sr))
     if not t60:
         return None, None
-    _, r = split_direct_reverberant(x, sr, t60, early_ms=10.0)
+    _, r = split_direct_reverberant(x, sr, t60, early_ms=early_ms)
     return t60, float(np.sum(r ** 2) / max(np.sum(x ** 2), 1e-20))
 
 
@@ -37,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shared", required=True, help="folder with dry_sources/ and measured_brir_kemar_seminar/")
     ap.add_argument("--split-ab", required=True, help="position_ab.py JSON with 'DSP, oracle tracks' (default)")
     ap.add_argument("--nosplit-ab", required=True, help="position_ab.py JSON with 'DSP, no split' (--render reverb=off)")
+    ap.add_argument("--early-ms", type=float, default=10.0,
+                    help="the split's window for the share (10 = the renderer's; longer counts only later sound)")
     a = ap.parse_args(argv)
     from binauralize.dsp.render import RenderOptions
     from binauralize.evaluate import load_audio
@@ -53,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         if len(d) < 2:
             continue
         gt, sr = load_audio(Path(a.data) / "binaural_audios" / f"{cid}.wav")
-        t60, share = reverberant_share(gt.mean(axis=0), sr)
+        t60, share = reverberant_share(gt.mean(axis=0), sr, a.early_ms)
         if t60 is not None and t60 >= dry_below:
             near.append((share, d["DSP, oracle tracks"]["gao2019/stft"] - d["DSP, no split"]["gao2019/stft"],
                          d["DSP, oracle tracks"]["width_band_db"] - d["DSP, no split"]["width_band_db"]))
@@ -67,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         for src in SOURCES:
             dry = load_dry(Path(a.shared) / "dry_sources" / src)
             gt = np.stack([oaconvolve(dry, brir[0]), oaconvolve(dry, brir[1])])[:, : len(dry) + SR // 2]
-            room.append(reverberant_share(gt.mean(axis=0), SR))
+            room.append(reverberant_share(gt.mean(axis=0), SR, a.early_ms))
     shares = [s for t, s in room if t is not None and t >= dry_below]
     print(f"seminar room (T60 ~0.58 s, DRR ~-8.7 dB): split on {len(shares)} of {len(room)} recordings, reverberant "
           f"share {min(shares):.2f}-{max(shares):.2f} (median {np.median(shares):.2f})")
