@@ -52,7 +52,10 @@ def render_options(pairs: list[str]):
                 kw[key] = float(value)
             except ValueError:
                 kw[key] = value
-    return RenderOptions(**kw)
+    try:
+        return RenderOptions(**kw)
+    except TypeError as e:  # an unknown key
+        raise SystemExit(f"position_ab.py: --render: {e}") from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,21 +40,18 @@ def placement_cells(mine: dict, ref: dict, clips: list, is_ref: bool) -> str:
     band = mean(mine, "width_band_db")
     best, best0 = mean(mine, "gao2019/stft_best_level"), mean(ref, "gao2019/stft_best_level")
     itd_pct = 100 * (itd / itd0 - 1)
-    if is_ref:
-        verdict = "(the peer)"
-    elif np.isnan(width):
-        verdict = "width not measured"
-    else:
-        met = itd_pct <= -15 and side > side0 and abs(width) <= 3
-        verdict = "**met**" if met else "missed"
-    if is_ref or np.isnan(band):
-        verdict_band = "(the peer)" if is_ref else "n/a"
-    else:
-        verdict_band = "**met**" if itd_pct <= -15 and side > side0 and abs(band) <= 3 else "missed"
+
+    def verdict(w: float) -> str:
+        if is_ref:
+            return "(the peer)"
+        if np.isnan(w):
+            return "n/a"
+        return "**met**" if itd_pct <= -15 and side > side0 and abs(w) <= 3 else "missed"
+
     pct = "" if is_ref else f"{itd_pct:+.0f}%"
     best_cell = f"{best:.3f}" + ("" if is_ref else f", {100 * (best / best0 - 1):+.1f}%")
     return (f"{itd:.0f} | {pct} | {side:.0%} | " + ("n/a" if np.isnan(width) else f"{width:+.1f}") + " | "
-            + ("n/a" if np.isnan(band) else f"{band:+.1f}") + f" | {best_cell} | {verdict} | {verdict_band}")
+            + ("n/a" if np.isnan(band) else f"{band:+.1f}") + f" | {best_cell} | {verdict(width)} | {verdict(band)}")
 
 
 def main(argv: list[str] | None = None) -> int:
