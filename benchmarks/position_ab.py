@@ -75,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
                     "(e.g. the held-out head of hrtf_test: what a listener whose own HRTF is known gets)")
     ap.add_argument("--render", nargs="+", default=[], metavar="KEY=VALUE",
                     help="DSP renderer options for every method (binauralize.dsp.render.RenderOptions, e.g. reverb=off "
-                         "or reverb_itd=true diffuse=1.0); default: the tool's")
+                         "or reverb_itd=true diffuse=1.0; follow it with another option, or it takes the checkpoints "
+                         "too); default: the tool's")
     ap.add_argument("checkpoints", nargs="+", help="NAME=PATH of position-model checkpoints (a PATH may end in "
                     "@detected or @objects: the tracks the tool finds)")
     a = ap.parse_args(argv)
