@@ -37,6 +37,7 @@ HEADLINE = [("gao2019/stft", "STFT", "{:.3f}"), ("gao2019/env", "ENV", "{:.4f}")
             ("richard2021/phase", "phase", "{:.3f}"), ("mrstft/distance", "MR-STFT", "{:.3f}"),
             ("itd_err_us", "ITD err us", "{:.0f}"), ("ild_err_db", "ILD err dB", "{:.2f}"),
             ("azimuth_err_deg", "az err deg", "{:.1f}"), ("lcr_accuracy", "L/C/R acc", "{:.0%}"),
+            ("width_band_db", "width dB (per band)", "{:+.1f}"),
             ("mono_compat_db", "mono dev dB", "{:.1f}")]
 
 
@@ -488,7 +489,8 @@ def markdown_table(summary: dict, title: str = "Results") -> str:
     lines = [f"# {title}", "", "Mean +- standard error over clips. STFT/ENV/Mag/D_phase/SNR: protocols gao2019 and "
              "pseudobinaural (16 kHz, peak-normalised, sums over channels); wave L2 / amplitude / phase: richard2021 "
              "(48 kHz, no normalisation); mono dev: the level of (L+R)/2 minus the input, dB re the "
-             "input (\"exact\": equal to float precision); lower is better except SNR and L/C/R accuracy.", "",
+             "input (\"exact\": equal to float precision); width: side-to-mid energy against the ground truth's per "
+             "octave band, dB (0 = as wide, -120 = mono); lower is better except SNR, L/C/R accuracy and width.", "",
              "| method | " + " | ".join(c[1] for c in cols) + " | clips |", "|---" * (len(cols) + 2) + "|"]
     for m, s in summary.items():
         n = max((v["n"] for v in s.values()), default=0)
