@@ -41,7 +41,7 @@ COLS = [("gao2019/stft", "STFT", "{:.3f}"), ("gao2019/stft_sum", "L+R part", "{:
         ("gao2019/stft_diff", "L-R part", "{:.3f}"), ("gao2019/stft_best_level", "STFT at best level", "{:.3f}"),
         ("gao2019/env", "ENV", "{:.4f}"), ("ild_err_db", "ILD err dB", "{:.2f}"),
         ("itd_err_us", "ITD err us", "{:.0f}"), ("side_agreement", "ILD side agr", "{:.0%}"),
-        ("si_sdri_db", "SI-SDRi dB", "{:+.1f}")]
+        ("width_band_db", "width per band dB", "{:+.1f}"), ("si_sdri_db", "SI-SDRi dB", "{:+.1f}")]
 
 
 def frame_with(sources: list[tuple[str, float]], seed: int = 0) -> np.ndarray:
@@ -63,6 +63,7 @@ def scores(pred: np.ndarray, gt: np.ndarray) -> dict:
     """The table's metrics of ``pred`` against ``gt`` ``[2, T]`` at SR (COLS, without SI-SDRi)."""
     from binauralize.metrics.signal import (gao2019_metrics, prepare_gao2019, stft_distance_best_level,
                                             stft_distance_split)
+    from binauralize.evaluate import width_bands_db
     from binauralize.metrics.spatial import cue_errors
 
     r = {f"gao2019/{k}": v for k, v in gao2019_metrics(pred, gt, SR).items()}
@@ -70,6 +71,8 @@ def scores(pred: np.ndarray, gt: np.ndarray) -> dict:
     r["gao2019/stft_sum"], r["gao2019/stft_diff"] = stft_distance_split(p16, g16)
     r["gao2019/stft_best_level"] = stft_distance_best_level(p16, g16)
     r.update({k: v for k, v in cue_errors(pred, gt, SR).items() if k != "ild_band_err_db"})
+    bands = width_bands_db(pred, gt, SR)
+    r["width_band_db"] = float(np.mean(list(bands.values()))) if bands else float("nan")
     return r
 
 
@@ -103,6 +106,9 @@ def main(argv=None) -> int:
     ap.add_argument("--models", nargs="*", default=[], metavar="NAME=CKPT[@stepsN]",
                     help="more track-driven models (position, class-nmf, flow; @stepsN: the flow model's sampling steps)")
     ap.add_argument("--frame-png", default=str(ROOT / "docs" / "position_real_brir_frame.png"))
+    ap.add_argument("--reverb-itd", action="store_true",
+                    help="also every track-driven method with the renderer's --reverb itd (the reverberant part keeps "
+                         "the sources' time differences, diffuse width 1)")
     args = ap.parse_args(argv)
 
     from binauralize.dsp.hrtf import HRTF
@@ -123,11 +129,15 @@ def main(argv=None) -> int:
     if args.class_nmf:
         models["Class NMF (classes from the frame)"] = open_spatializer(args.class_nmf, renderer_factory=lambda sr: renderer,
                                                                        fov_deg=FOV)
+    itd_renderer = renderer.with_options(reverb_itd=True, diffuse=1.0)
     for spec in args.models:
         name, _, ck = spec.rpartition("=")
         ck, _, steps = ck.partition("@steps")
         models[name or Path(ck).stem] = open_spatializer(ck, renderer_factory=lambda sr: renderer, fov_deg=FOV,
                                                          steps=int(steps or 4))
+        if args.reverb_itd:
+            models[f"{name or Path(ck).stem}, --reverb itd"] = open_spatializer(
+                ck, renderer_factory=lambda sr: itd_renderer, fov_deg=FOV, steps=int(steps or 4))
     if not models:
         print(f"no position_<input>/best.safetensors under {args.runs}", file=sys.stderr)
     rows, t0 = [], time.time()
@@ -139,6 +149,8 @@ def main(argv=None) -> int:
                  "DSP, one position (centre)": renderer.render(mono, [SourceTrack.static(0.0, distance=6.3)], t60=t60),
                  "DSP, one position (the louder source)": renderer.render(mono, [loud], t60=t60),
                  "DSP, both tracks (no separation)": renderer.render(mono, tracks, t60=t60)}
+        if args.reverb_itd:
+            preds["DSP, both tracks, --reverb itd"] = itd_renderer.render(mono, tracks, t60=t60)
         frame = frame_with([(CLASS[a], az_a), (CLASS[b], az_b)])
         if not saved_frame:
             import imageio.v3 as iio
