@@ -332,3 +332,23 @@ def test_short_hrirs_keep_their_cues(timbre):
         want = 0.65e-3 * np.sin(np.deg2rad(az))
         assert abs(gcc_phat_itd(y[0], y[1], sr) - want) < 60e-6, (az, gcc_phat_itd(y[0], y[1], sr), want)
         assert np.sign(ild_db(y[0], y[1], sr)) == np.sign(az) and abs(ild_db(y[0], y[1], sr)) > 3
+
+
+@pytest.mark.parametrize("az", [30.0, 60.0, -90.0])
+def test_mid_timbre_is_as_wide_as_the_hrtf_in_every_band(hrtf48, rng, az):
+    """A dry noise at a lateral direction: the mono-referenced rendering keeps the input's tone but, with a small
+    regularisation, has the plain HRTF convolution's side-to-mid ratio in every octave band (its side filter is the
+    least-squares side of the pair from its mid); the default regularisation (0.05) takes up to a few dB of it
+    (the side shrinks where the mid is weak); a frontal rendering is far narrower than a lateral truth."""
+    from binauralize.evaluate import width_bands_db
+
+    x = noise(rng, 2.0)
+    track = [SourceTrack.static(az)]
+    plain = Renderer(hrtf48, PLAIN).render(x, track)
+    exact = width_bands_db(Renderer(hrtf48, RenderOptions(reverb="off", regularization=0.01)).render(x, track), plain, SR)
+    assert set(exact) == {250, 500, 1000, 2000, 4000, 8000}
+    assert all(abs(v) < 0.75 for v in exact.values()), exact
+    default = width_bands_db(Renderer(hrtf48, RenderOptions(reverb="off")).render(x, track), plain, SR)
+    assert all(-3.0 < d < e + 0.05 for d, e in zip(default.values(), exact.values())), (default, exact)
+    centre = width_bands_db(Renderer(hrtf48, RenderOptions(reverb="off")).render(x, [SourceTrack.static(0.0)]), plain, SR)
+    assert all(v < -10 for v in centre.values()), centre
