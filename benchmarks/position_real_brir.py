@@ -63,7 +63,7 @@ def scores(pred: np.ndarray, gt: np.ndarray) -> dict:
     """The table's metrics of ``pred`` against ``gt`` ``[2, T]`` at SR (COLS, without SI-SDRi)."""
     from binauralize.metrics.signal import (gao2019_metrics, prepare_gao2019, stft_distance_best_level,
                                             stft_distance_split)
-    from binauralize.evaluate import width_bands_db
+    from binauralize.evaluate import mean_width_db, width_bands_db
     from binauralize.metrics.spatial import cue_errors
 
     r = {f"gao2019/{k}": v for k, v in gao2019_metrics(pred, gt, SR).items()}
@@ -71,8 +71,7 @@ def scores(pred: np.ndarray, gt: np.ndarray) -> dict:
     r["gao2019/stft_sum"], r["gao2019/stft_diff"] = stft_distance_split(p16, g16)
     r["gao2019/stft_best_level"] = stft_distance_best_level(p16, g16)
     r.update({k: v for k, v in cue_errors(pred, gt, SR).items() if k != "ild_band_err_db"})
-    bands = width_bands_db(pred, gt, SR)
-    r["width_band_db"] = float(np.mean(list(bands.values()))) if bands else float("nan")
+    r["width_band_db"] = mean_width_db(width_bands_db(pred, gt, SR))
     return r
 
 

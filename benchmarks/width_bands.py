@@ -24,11 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
+from binauralize.evaluate import WIDTH_BANDS_HZ as BANDS
+from binauralize.evaluate import mean_width_db, width_bands_db, width_db
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 from position_table import sounding  # noqa: E402
 
-BANDS = (250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0)  # binauralize.evaluate.WIDTH_BANDS_HZ
+BAND_NAMES = [f"{int(b)} Hz" if b < 1000 else f"{b / 1000:g} kHz" for b in BANDS]
 
 
 def band_energies(x: np.ndarray, sr: float, n_fft: int = 2048) -> np.ndarray:
@@ -44,6 +47,17 @@ def side_mid(y: np.ndarray, sr: float) -> tuple[np.ndarray, np.ndarray]:
     return band_energies(y[0] - y[1], sr), band_energies(y[0] + y[1], sr)
 
 
+def own_ratio_db(pairs: list) -> np.ndarray:
+    """The truth's own side-to-mid ratio per band in dB, energies summed over clips (``pairs`` of side_mid)."""
+    return 10 * np.log10(np.sum([t[0] for t in pairs], axis=0) / np.sum([t[1] for t in pairs], axis=0))
+
+
+def width_cells(rows: list) -> tuple[list, float, float]:
+    """(per band, mean of bands, broadband) means over ``rows`` of (width_bands_db result, width_db)."""
+    per = [float(np.nanmean([r[0].get(int(b), np.nan) for r in rows])) for b in BANDS]
+    return per, float(np.nanmean([mean_width_db(r[0]) for r in rows])), float(np.mean([r[1] for r in rows]))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True)
@@ -56,43 +70,37 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     if a.real_brir:
         return real_room(Path(a.real_brir), a.json, argv)
-    from binauralize import evaluate as ev
     from binauralize.api import Binauralizer
     from binauralize.dsp.render import PLAIN, RenderOptions
-    from binauralize.evaluate import load_audio
+    from binauralize.evaluate import discover_dataset, load_audio
 
     data = Path(a.data)
-    clips = [c for c in ev.discover_dataset(data, a.split) if sounding(data, c.name) == 1][: a.count]
+    clips = [c for c in discover_dataset(data, a.split) if sounding(data, c.name) == 1][: a.count]
     settings = {"DSP default": RenderOptions(), "DSP, no split": RenderOptions(reverb="off"), "plain HRTF": PLAIN}
     tools = {k: Binauralizer(options=o) for k, o in settings.items()}
-    rows: list[dict] = []
-    tone: dict = {}
+    own, tone, res = [], {}, {}
     t0 = time.time()
     for i, c in enumerate(clips):
         gt, sr = load_audio(c.gt)
-        gm = band_energies(gt[0] + gt[1], sr)
+        gs, gm = side_mid(gt, sr)
+        own.append((gs, gm))
         inputs = {"(L+R)/2": gt.mean(axis=0)}
         if c.mono is not None:
             m, _ = load_audio(c.mono)
             inputs["real mono"] = m.mean(axis=0)
-        rows.append({"input": "", "output": "truth", "clip": c.name,
-                     "side_to_mid": (band_energies(gt[0] - gt[1], sr), gm)})
         for inp, x in inputs.items():
             tone.setdefault(inp, []).append((band_energies(x, sr), gm))
             for name, tool in tools.items():
                 y = tool.render(x, sr, c.tracks or [])
                 n = min(y.shape[-1], gt.shape[-1])
-                rows.append({"input": inp, "output": name, "clip": c.name, "bands": ev.width_bands_db(y[:, :n], gt[:, :n], sr),
-                             "width_db": ev.width_db(y[:, :n], gt[:, :n])})
+                res.setdefault((inp, name), []).append((width_bands_db(y[:, :n], gt[:, :n], sr), width_db(y[:, :n], gt[:, :n])))
         print(f"\r{i + 1}/{len(clips)} clips", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
-    names = [f"{int(b)} Hz" if b < 1000 else f"{b / 1000:g} kHz" for b in BANDS]
-    lines = ["| input | output | " + " | ".join(names) + " | mean of bands | broadband |", "|---" * (len(BANDS) + 4) + "|"]
-    truth = [r["side_to_mid"] for r in rows if r["output"] == "truth"]
-    own = 10 * np.log10(np.sum([t[0] for t in truth], axis=0) / np.sum([t[1] for t in truth], axis=0))
+    lines = ["| input | output | " + " | ".join(BAND_NAMES) + " | mean of bands | broadband |", "|---" * (len(BANDS) + 4) + "|"]
+    o = own_ratio_db(own)
     lines.append("| | the truth's own side-to-mid ratio (dB, energies over clips) | "
-                 + " | ".join(f"{v:+.1f}" for v in own) + " | | |")
-    table: dict = {"truth_side_to_mid_db": own.tolist()}
+                 + " | ".join(f"{v:+.1f}" for v in o) + " | | |")
+    table: dict = {"truth_side_to_mid_db": o.tolist()}
     for inp, pairs in tone.items():
         x = np.sum([t[0] for t in pairs], axis=0)
         g = np.sum([t[1] for t in pairs], axis=0)
@@ -101,13 +109,10 @@ def main(argv: list[str] | None = None) -> int:
                      + " | ".join(f"{v:+.1f}" for v in rel) + " | | |")
         table[f"{inp} / tone"] = rel.tolist()
         for name in tools:
-            rs = [r for r in rows if r["input"] == inp and r["output"] == name]
-            per = [np.nanmean([r["bands"].get(int(b), np.nan) for r in rs]) for b in BANDS]
-            mb = np.nanmean([np.mean(list(r["bands"].values())) for r in rs])
-            wb = float(np.mean([r["width_db"] for r in rs]))
+            per, mb, wb = width_cells(res[(inp, name)])
             lines.append(f"| {inp} | {name}: width, dB | " + " | ".join(f"{v:+.1f}" for v in per)
                          + f" | {mb:+.1f} | {wb:+.1f} |")
-            table[f"{inp} / {name}"] = {"bands_db": per, "mean_of_bands_db": float(mb), "broadband_db": wb}
+            table[f"{inp} / {name}"] = {"bands_db": per, "mean_of_bands_db": mb, "broadband_db": wb}
     cmd = "python benchmarks/width_bands.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     text = (f"`{cmd}` ({(time.time() - t0) / 60:.0f} min; {len(clips)} single-source clips of {a.split}, oracle "
             "tracks)\n\n" + "\n".join(lines))
@@ -122,7 +127,6 @@ def real_room(shared: Path, json_path: str | None, argv) -> int:
     ``--reverb itd``; prints the table and writes ``json_path``."""
     from scipy.signal import oaconvolve
 
-    from binauralize import evaluate as ev
     from binauralize.dsp.hrtf import HRTF
     from binauralize.dsp.render import PLAIN, Renderer, RenderOptions
     from binauralize.dsp.reverb import band_envelopes, estimate_t60
@@ -142,23 +146,19 @@ def real_room(shared: Path, json_path: str | None, argv) -> int:
         for src in SOURCES:
             dry = load_dry(shared / "dry_sources" / src)
             gt = np.stack([oaconvolve(dry, brir[0]), oaconvolve(dry, brir[1])])[:, : len(dry) + SR // 2]
-            own.append((band_energies(gt[0] - gt[1], SR), band_energies(gt[0] + gt[1], SR)))
+            own.append(side_mid(gt, SR))
             mono = gt.mean(axis=0)
             t60 = estimate_t60(band_envelopes(mono, SR))
             for name, r in renderers.items():
                 y = r.render(mono, [SourceTrack.static(az)], t60=t60)
-                res[name].append((ev.width_bands_db(y, gt, SR), ev.width_db(y, gt), az_true))
-    names = [f"{int(b)} Hz" if b < 1000 else f"{b / 1000:g} kHz" for b in BANDS]
-    lines = ["| output | sources | " + " | ".join(names) + " | mean of bands | broadband |", "|---" * (len(BANDS) + 4) + "|"]
-    o = 10 * np.log10(np.sum([t[0] for t in own], axis=0) / np.sum([t[1] for t in own], axis=0))
+                res[name].append((width_bands_db(y, gt, SR), width_db(y, gt), az_true))
+    lines = ["| output | sources | " + " | ".join(BAND_NAMES) + " | mean of bands | broadband |", "|---" * (len(BANDS) + 4) + "|"]
+    o = own_ratio_db(own)
     lines.append("| the truth's own side-to-mid ratio (dB) | all | " + " | ".join(f"{v:+.1f}" for v in o) + " | | |")
     table: dict = {"truth_side_to_mid_db": o.tolist()}
     for name, rs in res.items():
         for label, sel in (("lateral (+-40 deg)", lambda z: z != 0), ("frontal", lambda z: z == 0)):
-            rr = [r for r in rs if sel(r[2])]
-            per = [float(np.mean([r[0][int(b)] for r in rr])) for b in BANDS]
-            mb = float(np.mean([np.mean(list(r[0].values())) for r in rr]))
-            wb = float(np.mean([r[1] for r in rr]))
+            per, mb, wb = width_cells([r for r in rs if sel(r[2])])
             lines.append(f"| {name} | {label} | " + " | ".join(f"{v:+.1f}" for v in per) + f" | {mb:+.1f} | {wb:+.1f} |")
             table[f"{name} / {label}"] = {"bands_db": per, "mean_of_bands_db": mb, "broadband_db": wb}
     cmd = "python benchmarks/width_bands.py " + shlex.join(sys.argv[1:] if argv is None else argv)

@@ -107,6 +107,11 @@ def width_bands_db(pred: np.ndarray, gt: np.ndarray, sr: float, bands=WIDTH_BAND
     return out
 
 
+def mean_width_db(bands: dict) -> float:
+    """The mean over bands of a :func:`width_bands_db` result (NaN when it has none): ``width_band_db``."""
+    return float(np.mean(list(bands.values()))) if bands else float("nan")
+
+
 def score_pair(pred: np.ndarray, gt: np.ndarray, sr: int, mono: np.ndarray | None = None,
                azimuth: float | None = None) -> dict:
     """All metrics for one prediction ``[2, T]`` against its ground truth ``[2, T]`` at ``sr``."""
@@ -122,7 +127,7 @@ def score_pair(pred: np.ndarray, gt: np.ndarray, sr: int, mono: np.ndarray | Non
     wb = width_bands_db(pred, gt, sr)
     for fc, v in wb.items():
         r[f"width_db/{fc}"] = v
-    r["width_band_db"] = float(np.mean(list(wb.values()))) if wb else float("nan")
+    r["width_band_db"] = mean_width_db(wb)
     if azimuth is not None:
         r.update(direction_metrics(pred, sr, azimuth))
     if mono is not None:  # (L+R)/2 against the input the method was given (unknown: left out)
