@@ -34,6 +34,8 @@ from quality_real_brir import BRIRS, SR, load_brir, load_dry  # noqa: E402
 # dry recording -> the glyph class drawn for it (the generator's classes; voices are not among its training classes)
 CLASS = {"castanets_dry.wav": "percussion", "xmas.wav": "synth", "singing.wav": "voice", "198-209-0000.hq.ogg": "voice",
          "sorohanro_-_solo-trumpet-06.hq.ogg": "other"}
+# --glyphs true: each recording's own class, as drawn in a set made with `binauralize dataset sources` (voice, trumpet)
+TRUE_CLASS = {**CLASS, "xmas.wav": "voice", "sorohanro_-_solo-trumpet-06.hq.ogg": "trumpet"}
 PAIRS = [("castanets_dry.wav", "198-209-0000.hq.ogg"), ("sorohanro_-_solo-trumpet-06.hq.ogg", "singing.wav"),
          ("xmas.wav", "castanets_dry.wav"), ("198-209-0000.hq.ogg", "sorohanro_-_solo-trumpet-06.hq.ogg")]
 W, H, FOV = 320, 180, 100.0
@@ -57,6 +59,14 @@ def frame_with(sources: list[tuple[str, float]], seed: int = 0) -> np.ndarray:
         a = g[..., 3:4] / 255.0
         img[y0:y0 + 44, x0:x0 + 44] = (a * g[..., :3] + (1 - a) * img[y0:y0 + 44, x0:x0 + 44]).astype(np.uint8)
     return img
+
+
+def _shown_path(p: str) -> str:
+    """``p`` relative to the checkout when inside it (as the docs cite it), else as given."""
+    try:
+        return str(Path(p).resolve().relative_to(ROOT))
+    except ValueError:
+        return p
 
 
 def scores(pred: np.ndarray, gt: np.ndarray) -> dict:
@@ -108,7 +118,12 @@ def main(argv=None) -> int:
     ap.add_argument("--reverb-itd", action="store_true",
                     help="also every track-driven method with the renderer's --reverb itd (the reverberant part keeps "
                          "the sources' time differences, diffuse width 1)")
+    ap.add_argument("--glyphs", choices=["near", "true"], default="near",
+                    help="the glyph drawn for each recording: 'near' (the near set's classes, the tables' frame: the "
+                         "trumpet as 'other', the male voice as 'synth') or 'true' (its own class: voice, trumpet; for "
+                         "models trained on a set with speech and instrument phrases)")
     args = ap.parse_args(argv)
+    glyph_of = TRUE_CLASS if args.glyphs == "true" else CLASS
 
     from binauralize.dsp.hrtf import HRTF
     from binauralize.dsp.render import MonoMono, Renderer, RenderOptions
@@ -150,7 +165,7 @@ def main(argv=None) -> int:
                  "DSP, both tracks (no separation)": renderer.render(mono, tracks, t60=t60)}
         if args.reverb_itd:
             preds["DSP, both tracks, --reverb itd"] = itd_renderer.render(mono, tracks, t60=t60)
-        frame = frame_with([(CLASS[a], az_a), (CLASS[b], az_b)])
+        frame = frame_with([(glyph_of[a], az_a), (glyph_of[b], az_b)])
         if not saved_frame:
             import imageio.v3 as iio
 
@@ -166,7 +181,7 @@ def main(argv=None) -> int:
             refs = [img_a.mean(axis=0), img_b.mean(axis=0)]
             seps[name] = float(np.mean([si_sdr(parts[k], refs[k]) - si_sdr(mono, refs[k]) for k in range(2)]))
             if hasattr(sp, "last_classes"):
-                print(f"{name}: classes seen {sp.last_classes} (drawn: {CLASS[a]}, {CLASS[b]})", file=sys.stderr)
+                print(f"{name}: classes seen {sp.last_classes} (drawn: {glyph_of[a]}, {glyph_of[b]})", file=sys.stderr)
         for name, pred in preds.items():
             r = {"method": name, "clip": f"{a}@{az_a:+d} + {b}@{az_b:+d}", "t60_est": t60}
             r.update(scores(pred, gt))
@@ -181,7 +196,7 @@ def main(argv=None) -> int:
              f"Regenerate with `{cmd}` ({(time.time() - t0) / 60:.1f} min). {len(rows) // len(methods)} mixtures: "
              f"{len(PAIRS)} pairs of different dry recordings, each pair in both placements, equal levels, convolved "
              "with BRIRs measured on a KEMAR in a seminar room (6.3 m) and summed; input (L+R)/2 of that mix; every "
-             "method told the true azimuths. The frame the position model sees: docs/position_real_brir_frame.png. "
+             f"method told the true azimuths. The frame the position model sees: {_shown_path(args.frame_png)} (glyphs: {args.glyphs}). "
              "Mean +- standard error; lower is better except SI-SDRi (each separated part against that source's own "
              "real contribution to the mono, minus the unseparated mono's SI-SDR). L+R and L-R part: the STFT distance "
              "split exactly between the sum and difference channels; STFT at best level: with each output scaled by "
