@@ -15,6 +15,7 @@ Writes docs/results_position_real_brir.md and benchmarks/results/position_real_b
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import shlex
 import sys
@@ -34,6 +35,10 @@ from quality_real_brir import BRIRS, SR, load_brir, load_dry  # noqa: E402
 # dry recording -> the glyph class drawn for it (the generator's classes; voices are not among its training classes)
 CLASS = {"castanets_dry.wav": "percussion", "xmas.wav": "synth", "singing.wav": "voice", "198-209-0000.hq.ogg": "voice",
          "sorohanro_-_solo-trumpet-06.hq.ogg": "other"}
+# --pairs all: every pair of different recordings in dry_sources/ (the three more read-speech clips drawn as voices)
+CLASS.update({"result.wav": "voice", "3436-172162-0000.hq.ogg": "voice", "5703-47212-0000.hq.ogg": "voice"})
+ALL_RECORDINGS = ["castanets_dry.wav", "xmas.wav", "result.wav", "singing.wav", "198-209-0000.hq.ogg",
+                  "3436-172162-0000.hq.ogg", "5703-47212-0000.hq.ogg", "sorohanro_-_solo-trumpet-06.hq.ogg"]
 # --glyphs true: each recording's own class, as drawn in a set made with `binauralize dataset sources` (voice, trumpet)
 TRUE_CLASS = {**CLASS, "xmas.wav": "voice", "sorohanro_-_solo-trumpet-06.hq.ogg": "trumpet"}
 PAIRS = [("castanets_dry.wav", "198-209-0000.hq.ogg"), ("sorohanro_-_solo-trumpet-06.hq.ogg", "singing.wav"),
@@ -85,14 +90,14 @@ def scores(pred: np.ndarray, gt: np.ndarray) -> dict:
     return r
 
 
-def real_mixtures(data: Path):
-    """The real test's mixtures: for each pair of PAIRS in both placements -> (a, b, az_a, az_b, img_a, img_b, gt,
+def real_mixtures(data: Path, pairs=None):
+    """The real test's mixtures: for each pair of ``pairs`` (default PAIRS) in both placements -> (a, b, az_a, az_b, img_a, img_b, gt,
     mono, t60): each dry recording (equal levels) convolved with the measured BRIR of its azimuth, their sum ``gt``
     ``[2, T]``, its (L+R)/2 ``mono`` and the T60 estimated on it."""
     from binauralize.dsp.reverb import band_envelopes, estimate_t60
 
     brirs = {az: load_brir(data / "measured_brir_kemar_seminar" / BRIRS[az])[0] for az in (-40, 40)}
-    for a, b in PAIRS:
+    for a, b in pairs or PAIRS:
         for az_a, az_b in ((40, -40), (-40, 40)):
             da, db = load_dry(data / "dry_sources" / a), load_dry(data / "dry_sources" / b)
             n = min(len(da), len(db))
@@ -122,7 +127,11 @@ def main(argv=None) -> int:
                     help="the glyph drawn for each recording: 'near' (the near set's classes, the tables' frame: the "
                          "trumpet as 'other', the male voice as 'synth') or 'true' (its own class: voice, trumpet; for "
                          "models trained on a set with speech and instrument phrases)")
+    ap.add_argument("--pairs", choices=["four", "all"], default="four",
+                    help="'four': the tables' four pairs (8 mixtures); 'all': every pair of the eight different "
+                         "recordings in dry_sources/ (28 pairs, 56 mixtures; two talkers among them)")
     args = ap.parse_args(argv)
+    pairs = list(itertools.combinations(ALL_RECORDINGS, 2)) if args.pairs == "all" else PAIRS
     glyph_of = TRUE_CLASS if args.glyphs == "true" else CLASS
 
     from binauralize.dsp.hrtf import HRTF
@@ -156,7 +165,7 @@ def main(argv=None) -> int:
         print(f"no position_<input>/best.safetensors under {args.runs}", file=sys.stderr)
     rows, t0 = [], time.time()
     saved_frame = False
-    for a, b, az_a, az_b, img_a, img_b, gt, mono, t60 in real_mixtures(data):
+    for a, b, az_a, az_b, img_a, img_b, gt, mono, t60 in real_mixtures(data, pairs):
         tracks = [SourceTrack.static(az_a, distance=6.3, name="a"), SourceTrack.static(az_b, distance=6.3, name="b")]
         loud = tracks[0] if np.std(img_a) >= np.std(img_b) else tracks[1]
         preds = {"Mono-Mono": MonoMono().render(mono, []),
@@ -194,7 +203,7 @@ def main(argv=None) -> int:
     methods = list(dict.fromkeys(r["method"] for r in rows))
     lines = ["# Two real sources at -40 and +40 degrees (measured BRIRs): issue 7", "",
              f"Regenerate with `{cmd}` ({(time.time() - t0) / 60:.1f} min). {len(rows) // len(methods)} mixtures: "
-             f"{len(PAIRS)} pairs of different dry recordings, each pair in both placements, equal levels, convolved "
+             f"{len(pairs)} pairs of different dry recordings, each pair in both placements, equal levels, convolved "
              "with BRIRs measured on a KEMAR in a seminar room (6.3 m) and summed; input (L+R)/2 of that mix; every "
              f"method told the true azimuths. The frame the position model sees: {_shown_path(args.frame_png)} (glyphs: {args.glyphs}). "
              "Mean +- standard error; lower is better except SI-SDRi (each separated part against that source's own "
