@@ -123,10 +123,11 @@ def main(argv=None) -> int:
     ap.add_argument("--reverb-itd", action="store_true",
                     help="also every track-driven method with the renderer's --reverb itd (the reverberant part keeps "
                          "the sources' time differences, diffuse width 1)")
-    ap.add_argument("--glyphs", choices=["near", "true"], default="near",
+    ap.add_argument("--glyphs", choices=["near", "true", "none"], default="near",
                     help="the glyph drawn for each recording: 'near' (the near set's classes, the tables' frame: the "
                          "trumpet as 'other', the male voice as 'synth') or 'true' (its own class: voice, trumpet; for "
-                         "models trained on a set with speech and instrument phrases)")
+                         "models trained on a set with speech and instrument phrases) or 'none' (the photo alone: what the models do "
+                         "when they see nothing where the sources are)")
     ap.add_argument("--pairs", choices=["four", "all"], default="four",
                     help="'four': the tables' four pairs (8 mixtures); 'all': every pair of the eight different "
                          "recordings in dry_sources/ (28 pairs, 56 mixtures; two talkers among them)")
@@ -174,7 +175,7 @@ def main(argv=None) -> int:
                  "DSP, both tracks (no separation)": renderer.render(mono, tracks, t60=t60)}
         if args.reverb_itd:
             preds["DSP, both tracks, --reverb itd"] = itd_renderer.render(mono, tracks, t60=t60)
-        frame = frame_with([(glyph_of[a], az_a), (glyph_of[b], az_b)])
+        frame = frame_with([] if args.glyphs == "none" else [(glyph_of[a], az_a), (glyph_of[b], az_b)])
         if not saved_frame:
             import imageio.v3 as iio
 
