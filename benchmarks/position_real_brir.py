@@ -34,9 +34,9 @@ from quality_real_brir import BRIRS, SR, load_brir, load_dry  # noqa: E402
 
 # dry recording -> the glyph class drawn for it (the generator's classes; voices are not among its training classes)
 CLASS = {"castanets_dry.wav": "percussion", "xmas.wav": "synth", "singing.wav": "voice", "198-209-0000.hq.ogg": "voice",
-         "sorohanro_-_solo-trumpet-06.hq.ogg": "other"}
-# --pairs all: every pair of different recordings in dry_sources/ (the three more read-speech clips drawn as voices)
-CLASS.update({"result.wav": "voice", "3436-172162-0000.hq.ogg": "voice", "5703-47212-0000.hq.ogg": "voice"})
+         "sorohanro_-_solo-trumpet-06.hq.ogg": "other", "result.wav": "voice", "3436-172162-0000.hq.ogg": "voice",
+         "5703-47212-0000.hq.ogg": "voice"}
+# --pairs all: every pair of different recordings in dry_sources/
 ALL_RECORDINGS = ["castanets_dry.wav", "xmas.wav", "result.wav", "singing.wav", "198-209-0000.hq.ogg",
                   "3436-172162-0000.hq.ogg", "5703-47212-0000.hq.ogg", "sorohanro_-_solo-trumpet-06.hq.ogg"]
 # --glyphs true: each recording's own class, as drawn in a set made with `binauralize dataset sources` (voice, trumpet)
@@ -91,9 +91,9 @@ def scores(pred: np.ndarray, gt: np.ndarray) -> dict:
 
 
 def real_mixtures(data: Path, pairs=None):
-    """The real test's mixtures: for each pair of ``pairs`` (default PAIRS) in both placements -> (a, b, az_a, az_b, img_a, img_b, gt,
-    mono, t60): each dry recording (equal levels) convolved with the measured BRIR of its azimuth, their sum ``gt``
-    ``[2, T]``, its (L+R)/2 ``mono`` and the T60 estimated on it."""
+    """The real test's mixtures: for each pair of ``pairs`` (default PAIRS) in both placements -> (a, b, az_a, az_b,
+    img_a, img_b, gt, mono, t60): each dry recording (equal levels) convolved with the measured BRIR of its azimuth,
+    their sum ``gt`` ``[2, T]``, its (L+R)/2 ``mono`` and the T60 estimated on it."""
     from binauralize.dsp.reverb import band_envelopes, estimate_t60
 
     brirs = {az: load_brir(data / "measured_brir_kemar_seminar" / BRIRS[az])[0] for az in (-40, 40)}
@@ -125,9 +125,9 @@ def main(argv=None) -> int:
                          "the sources' time differences, diffuse width 1)")
     ap.add_argument("--glyphs", choices=["near", "true", "none"], default="near",
                     help="the glyph drawn for each recording: 'near' (the near set's classes, the tables' frame: the "
-                         "trumpet as 'other', the male voice as 'synth') or 'true' (its own class: voice, trumpet; for "
-                         "models trained on a set with speech and instrument phrases) or 'none' (the photo alone: what the models do "
-                         "when they see nothing where the sources are)")
+                         "trumpet as 'other', the male voice as 'synth'), 'true' (its own class: voice, trumpet; for "
+                         "models trained on a set with speech and instrument phrases) or 'none' (the photo alone: "
+                         "what the models do when they see nothing where the sources are)")
     ap.add_argument("--pairs", choices=["four", "all"], default="four",
                     help="'four': the tables' four pairs (8 mixtures); 'all': every pair of the eight different "
                          "recordings in dry_sources/ (28 pairs, 56 mixtures; two talkers among them)")
@@ -206,7 +206,8 @@ def main(argv=None) -> int:
              f"Regenerate with `{cmd}` ({(time.time() - t0) / 60:.1f} min). {len(rows) // len(methods)} mixtures: "
              f"{len(pairs)} pairs of different dry recordings, each pair in both placements, equal levels, convolved "
              "with BRIRs measured on a KEMAR in a seminar room (6.3 m) and summed; input (L+R)/2 of that mix; every "
-             f"method told the true azimuths. The frame the position model sees: {_shown_path(args.frame_png)} (glyphs: {args.glyphs}). "
+             f"method told the true azimuths. The frame the position model sees: {_shown_path(args.frame_png)} "
+             f"(the first mixture's; glyphs: {args.glyphs}). "
              "Mean +- standard error; lower is better except SI-SDRi (each separated part against that source's own "
              "real contribution to the mono, minus the unseparated mono's SI-SDR). L+R and L-R part: the STFT distance "
              "split exactly between the sum and difference channels; STFT at best level: with each output scaled by "
