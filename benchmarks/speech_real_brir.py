@@ -39,6 +39,9 @@ from position_real_brir import CLASS, COLS, FOV, PAIRS, frame_with, real_mixture
 from quality_real_brir import SR  # noqa: E402
 
 VOICES = {"xmas.wav", "singing.wav", "198-209-0000.hq.ogg"}  # speech or singing; the others are instruments
+# --pairs all: every voice recording in dry_sources/ with each instrument (12 pairs, 24 mixtures)
+ALL_VOICES = VOICES | {"result.wav", "3436-172162-0000.hq.ogg", "5703-47212-0000.hq.ogg"}
+INSTRUMENTS = ["castanets_dry.wav", "sorohanro_-_solo-trumpet-06.hq.ogg"]
 VIDEO_W, VIDEO_H = 960, 360
 
 
@@ -153,7 +156,11 @@ def main(argv=None) -> int:
                     help="also a talker beside a silent object: each voice alone at -40/+40 deg, a face photograph "
                          "where it is and a cat photograph (silent) at the mirrored azimuth")
     ap.add_argument("--only-extra", action="store_true", help="skip the mixtures (with --single / --silent-object)")
+    ap.add_argument("--pairs", choices=["four", "all"], default="four",
+                    help="'four': the four pairs of position_real_brir.py (8 mixtures); 'all': every voice recording "
+                         "with each instrument (12 pairs, 24 mixtures)")
     args = ap.parse_args(argv)
+    pairs = [(v, i) for v in sorted(ALL_VOICES) for i in INSTRUMENTS] if args.pairs == "all" else PAIRS
 
     from binauralize.dsp.hrtf import HRTF
     from binauralize.dsp.render import MonoMono, Renderer, RenderOptions
@@ -167,8 +174,8 @@ def main(argv=None) -> int:
     speech = open_spatializer("speech", renderer_factory=lambda sr: renderer)
     position = open_spatializer("position", renderer_factory=lambda sr: renderer, fov_deg=FOV)
     rows, t0, saved_frame, found = [], time.time(), False, []
-    for a, b, az_a, az_b, img_a, img_b, gt, mono, t60 in ([] if args.only_extra else real_mixtures(data)):
-        voice_first = a in VOICES
+    for a, b, az_a, az_b, img_a, img_b, gt, mono, t60 in ([] if args.only_extra else real_mixtures(data, pairs)):
+        voice_first = a in ALL_VOICES
         az_v, az_o = (az_a, az_b) if voice_first else (az_b, az_a)
         ref_v, ref_o = ((img_a, img_b) if voice_first else (img_b, img_a))
         voice = SourceTrack.static(az_v, distance=6.3, name="voice")
@@ -211,7 +218,7 @@ def main(argv=None) -> int:
     methods = list(dict.fromkeys(r["method"] for r in rows))
     lines = ["# A voice and an instrument at -40 and +40 degrees (measured BRIRs): `--model speech`", "",
              f"Regenerate with `{cmd}` ({(time.time() - t0) / 60:.1f} min). {len(rows) // max(1, len(methods))} mixtures: "
-             f"{len(PAIRS)} pairs of a voice (speech or singing) and an instrument (castanets or trumpet), each pair in "
+             f"{len(pairs)} pairs of a voice (speech or singing) and an instrument (castanets or trumpet), each pair in "
              "both placements, equal levels, convolved with BRIRs measured on a KEMAR in a seminar room (6.3 m) and "
              "summed; input (L+R)/2 of that mix. Oracle rows are told the true azimuths and which one is the voice; "
              "detected rows run the whole tool with `--objects` on a video whose frame shows a face photograph where "
