@@ -159,6 +159,9 @@ def main(argv=None) -> int:
     ap.add_argument("--pairs", choices=["four", "all"], default="four",
                     help="'four': the four pairs of position_real_brir.py (8 mixtures); 'all': every voice recording "
                          "with each instrument (12 pairs, 24 mixtures)")
+    ap.add_argument("--photo-position", action="store_true",
+                    help="also the position model shown the detected rows' frame (a face photograph and a cat "
+                         "photograph where the sources are) instead of the class glyphs")
     args = ap.parse_args(argv)
     pairs = [(v, i) for v in sorted(ALL_VOICES) for i in INSTRUMENTS] if args.pairs == "all" else PAIRS
 
@@ -188,6 +191,15 @@ def main(argv=None) -> int:
         feats = position.features_from_frames(np.array([0.0]), glyphs[None])
         ptracks = [SourceTrack.static(az_a, distance=6.3, name="a"), SourceTrack.static(az_b, distance=6.3, name="b")]
         preds["Position, shipped (oracle)"] = position.render(mono, SR, ptracks, t60=t60, feature_at=feats)
+        seps = {}
+        if args.photo_position:  # what it sees in footage: photographs (a face, a cat) where the sources are
+            photo = position.features_from_frames(np.array([0.0]), two_photo_frame(az_v, az_o)[None])
+            preds["Position, shipped (oracle, photo frame)"] = position.render(mono, SR, ptracks, t60=t60,
+                                                                               feature_at=photo)
+            for name, f in (("Position, shipped (oracle)", feats), ("Position, shipped (oracle, photo frame)", photo)):
+                p = position.separate(mono, SR, ptracks, f)
+                refs = [img_a.mean(axis=0), img_b.mean(axis=0)]
+                seps[name] = float(np.mean([si_sdr(p[k], refs[k]) - si_sdr(mono, refs[k]) for k in range(2)]))
         preds["Speech (oracle)"] = speech.render(mono, SR, tracks, t60=t60)
         parts = speech.separate(mono, SR, t60=t60)
         sep = float(np.mean([si_sdr(parts[0], ref_v.mean(axis=0)) - si_sdr(mono, ref_v.mean(axis=0)),
@@ -208,7 +220,7 @@ def main(argv=None) -> int:
         for name, pred in preds.items():
             r = {"method": name, "clip": f"{a}@{az_a:+d} + {b}@{az_b:+d}", "t60_est": t60}
             r.update(scores(pred, gt))
-            r["si_sdri_db"] = sep if name == "Speech (oracle)" else float("nan")
+            r["si_sdri_db"] = sep if name == "Speech (oracle)" else seps.get(name, float("nan"))
             rows.append(r)
         print(f"{a}@{az_a:+d} + {b}@{az_b:+d}: " + ", ".join(
             f"{r['method']} {r['gao2019/stft']:.3f}" for r in rows[-len(preds):]), file=sys.stderr)
