@@ -290,3 +290,16 @@ def test_metric_weighting_follows_the_peak_normalised_distance():
     assert loss(stems, "metric", []) < 1e-12
     with pytest.raises(InputError, match="weighting"):
         loss(stems, "loudness", [0])
+
+
+def test_the_user_is_told_when_separation_rests_on_pictures_it_was_not_trained_on():
+    """A visual model with two sources separates from each crop (glyphs in training): the tool says so; with one
+    source (the DSP renderer's output) or a positions-only model there is nothing to say."""
+    render = lambda sr: Renderer(HRTF.default(sr))  # noqa: E731
+    looks = PositionSpatializer(PositionMasker(hidden=8, extra_dim=5), render)
+    blind = PositionSpatializer(PositionMasker(hidden=8), render)
+    two = [SourceTrack.static(30.0, name="a"), SourceTrack.static(-30.0, name="b")]
+    msg = looks.tell(two)
+    assert msg and "real footage" in msg and "glyphs" in msg
+    assert looks.tell(two[:1]) is None and looks.tell([]) is None
+    assert blind.tell(two) is None

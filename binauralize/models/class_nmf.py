@@ -189,6 +189,8 @@ class ClassNMFSpatializer(PositionSpatializer):
     class averaged over the frames where the source is on screen, else unknown (an unknown source is explained by
     every class's atoms, shared equally with the other unknown ones)."""
 
+    glyph_notice = False  # it tells the user the classes it gave each source (api._TrackModelRenderer)
+
     how = "the mono is split by class-conditioned NMF (one part per source), each part rendered along its track"
 
     def __init__(self, model: ClassNMF, renderer_factory, device: str = "cpu", fov_deg: float | None = None,

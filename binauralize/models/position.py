@@ -346,6 +346,18 @@ class PositionSpatializer(TrunkFeatures):
     def uses_visual(self) -> bool:
         return self.model.use_visual
 
+    glyph_notice = True  # class-conditioned subclasses tell the user about their classes instead
+
+    def tell(self, tracks: list) -> str | None:
+        """One line for the user when the separation depends on pictures the model was not trained on (None: nothing
+        to say): with two or more sources a visual model separates from each source's crop, and it has seen only
+        the synthetic set's glyphs; shown real photographs it swapped the sources (docs/position.md)."""
+        if not (self.glyph_notice and self.uses_visual and len(tracks) >= 2):
+            return None
+        return ("position: the sound is separated by what the model sees at each source, and it was trained on the "
+                "synthetic set's glyphs; on real footage (faces, objects) it can give a source another's sound "
+                "(measured: docs/position.md, \"The position model shown photographs instead of glyphs\")")
+
     def masks(self, mono16: np.ndarray, tracks: list, feature_at=None,
               chunk_frames: int = 3000) -> tuple[np.ndarray, np.ndarray]:
         """-> (masks ``[K + 1, F, N]`` at 16 kHz, frame times ``[N]`` s). The network runs over ``chunk_frames``
