@@ -74,6 +74,13 @@ def _shown_path(p: str) -> str:
         return p
 
 
+def si_sdr_improvement(parts: np.ndarray, refs: list[np.ndarray], mono: np.ndarray) -> float:
+    """Mean over sources of SI-SDR(part k, ref k) - SI-SDR(mono, ref k), dB (``parts`` ``[>= K, T]``, K refs ``[T]``)."""
+    from binauralize.metrics.separation import si_sdr
+
+    return float(np.mean([si_sdr(parts[k], r) - si_sdr(mono, r) for k, r in enumerate(refs)]))
+
+
 def scores(pred: np.ndarray, gt: np.ndarray) -> dict:
     """The table's metrics of ``pred`` against ``gt`` ``[2, T]`` at SR (COLS, without SI-SDRi)."""
     from binauralize.metrics.signal import (gao2019_metrics, prepare_gao2019, stft_distance_best_level,
@@ -138,7 +145,6 @@ def main(argv=None) -> int:
     from binauralize.dsp.hrtf import HRTF
     from binauralize.dsp.render import MonoMono, Renderer, RenderOptions
     from binauralize.evaluate import summarize, summary_table_lines
-    from binauralize.metrics.separation import si_sdr
     from binauralize.models.spatializer import open_spatializer
     from binauralize.tracks import SourceTrack
 
@@ -189,7 +195,7 @@ def main(argv=None) -> int:
                 continue
             parts = sp.separate(mono, SR, tracks, feats)
             refs = [img_a.mean(axis=0), img_b.mean(axis=0)]
-            seps[name] = float(np.mean([si_sdr(parts[k], refs[k]) - si_sdr(mono, refs[k]) for k in range(2)]))
+            seps[name] = si_sdr_improvement(parts, refs, mono)
             if hasattr(sp, "last_classes"):
                 print(f"{name}: classes seen {sp.last_classes} (drawn: {glyph_of[a]}, {glyph_of[b]})", file=sys.stderr)
         for name, pred in preds.items():

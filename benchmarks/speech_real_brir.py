@@ -35,13 +35,14 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
-from position_real_brir import CLASS, COLS, FOV, PAIRS, frame_with, real_mixtures, scores  # noqa: E402
+from position_real_brir import (ALL_RECORDINGS, CLASS, COLS, FOV, PAIRS, frame_with, real_mixtures,  # noqa: E402
+                                scores, si_sdr_improvement)
 from quality_real_brir import SR  # noqa: E402
 
 VOICES = {"xmas.wav", "singing.wav", "198-209-0000.hq.ogg"}  # speech or singing; the others are instruments
 # --pairs all: every voice recording in dry_sources/ with each instrument (12 pairs, 24 mixtures)
-ALL_VOICES = VOICES | {"result.wav", "3436-172162-0000.hq.ogg", "5703-47212-0000.hq.ogg"}
 INSTRUMENTS = ["castanets_dry.wav", "sorohanro_-_solo-trumpet-06.hq.ogg"]
+ALL_VOICES = set(ALL_RECORDINGS) - set(INSTRUMENTS)
 VIDEO_W, VIDEO_H = 960, 360
 
 
@@ -168,7 +169,6 @@ def main(argv=None) -> int:
     from binauralize.dsp.hrtf import HRTF
     from binauralize.dsp.render import MonoMono, Renderer, RenderOptions
     from binauralize.evaluate import summarize, summary_table_lines
-    from binauralize.metrics.separation import si_sdr
     from binauralize.models.spatializer import open_spatializer
     from binauralize.tracks import SourceTrack
 
@@ -197,13 +197,11 @@ def main(argv=None) -> int:
             preds["Position, shipped (oracle, photo frame)"] = position.render(mono, SR, ptracks, t60=t60,
                                                                                feature_at=photo)
             for name, f in (("Position, shipped (oracle)", feats), ("Position, shipped (oracle, photo frame)", photo)):
-                p = position.separate(mono, SR, ptracks, f)
-                refs = [img_a.mean(axis=0), img_b.mean(axis=0)]
-                seps[name] = float(np.mean([si_sdr(p[k], refs[k]) - si_sdr(mono, refs[k]) for k in range(2)]))
+                seps[name] = si_sdr_improvement(position.separate(mono, SR, ptracks, f),
+                                                [img_a.mean(axis=0), img_b.mean(axis=0)], mono)
         preds["Speech (oracle)"] = speech.render(mono, SR, tracks, t60=t60)
         parts = speech.separate(mono, SR, t60=t60)
-        sep = float(np.mean([si_sdr(parts[0], ref_v.mean(axis=0)) - si_sdr(mono, ref_v.mean(axis=0)),
-                             si_sdr(parts[1], ref_o.mean(axis=0)) - si_sdr(mono, ref_o.mean(axis=0))]))
+        sep = si_sdr_improvement(parts, [ref_v.mean(axis=0), ref_o.mean(axis=0)], mono)
         if not args.no_detected:
             frame = two_photo_frame(az_v, az_o)
             if not saved_frame:
