@@ -36,6 +36,9 @@ def main() -> int:
     ap.add_argument("--class-nmf", help="also time this class-nmf checkpoint (localized and 2 given sources)")
     ap.add_argument("--peer", help="also time this second position-family model (shipped name or checkpoint), "
                     "localized and with 2 given sources, labelled 'peer'")
+    ap.add_argument("--peer-checkout", metavar="DIR",
+                    help="run the peer variants with the code of this checkout (e.g. `git worktree add /tmp/old "
+                    "c0f114c`): the same model before and after a change, side by side in one run")
     ap.add_argument("--objects", action="store_true", help="also time the localized variants with --objects (the "
                     "object detector on 2 frames per second; on this clip it finds nothing and the faces/motion "
                     "tracks are used)")
@@ -73,14 +76,22 @@ def main() -> int:
                 (["--sources", str(two)] if "given" in label else []) + \
                 (["--objects"] if label.endswith("--objects") else [])
             cmd = [str(ROOT / ".venv/bin/binauralize"), str(video), "-o", str(out), "--overwrite", "-q", *extra]
-            variants[label].append(timed(cmd))
+            env = None
+            if args.peer_checkout and label.startswith("peer"):  # the same tool, an older checkout's code
+                # (the venv's editable install would import this checkout's package: its finder is taken out)
+                boot = ("import sys; sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]; "
+                        f"sys.path.insert(0, {str(Path(args.peer_checkout).resolve())!r}); "
+                        "from binauralize.cli import main; sys.argv[0] = 'binauralize'; raise SystemExit(main())")
+                cmd = [str(ROOT / ".venv/bin/python"), "-c", boot, *cmd[1:]]
+            variants[label].append(timed(cmd, env))
     rows = []
     for label, v in variants.items():
         med = statistics.median(t for t, _ in v)
         rows.append({"variant": label, "seconds": [t for t, _ in v], "median_s": med,
                      "realtime_factor": args.seconds / med, "peak_rss_mib": max(r for _, r in v)})
     res = {"machine": {"cpus": __import__("os").cpu_count(), "platform": platform.platform()}, "clip_seconds": args.seconds,
-           "model": args.model, "peer": args.peer, "inference": rows, "command": "python benchmarks/position_speed.py " + shlex.join(sys.argv[1:])}
+           "model": args.model, "peer": args.peer,
+           "peer_checkout": args.peer_checkout, "inference": rows, "command": "python benchmarks/position_speed.py " + shlex.join(sys.argv[1:])}
     (HERE / "results").mkdir(exist_ok=True)
     Path(args.json).parent.mkdir(exist_ok=True)
     Path(args.json).write_text(json.dumps(res, indent=1))

@@ -129,11 +129,16 @@ class Binauralizer:
         from .vision.localize import LocalizeOptions
 
         if method not in ("dsp", "mono"):
-            from .models.spatializer import open_spatializer
+            from .models.spatializer import DeferredSpatializer, open_spatializer, spatializer_traits
 
-            self.learned = open_spatializer(  # InputError for unknown names
-                method, hop_s=hop_s, fov_deg=(localize or LocalizeOptions()).fov, steps=steps,
-                renderer_factory=lambda sr: Renderer(HRTF.load(self.hrtf_path, float(sr)), self.options))
+            def opener():
+                return open_spatializer(  # InputError for unknown names
+                    method, hop_s=hop_s, fov_deg=(localize or LocalizeOptions()).fov, steps=steps,
+                    renderer_factory=lambda sr: Renderer(HRTF.load(self.hrtf_path, float(sr)), self.options))
+
+            traits = spatializer_traits(method, (localize or LocalizeOptions()).fov)  # InputError: unknown, unreadable
+            # a track-driven model is built when first used (process_file: while the frames are analysed)
+            self.learned = opener() if traits is None else DeferredSpatializer(opener, traits)
         # track-driven models (position-conditioned) take tracks like the DSP renderer; frame-driven ones do not
         self.uses_tracks = self.learned is None or self.learned.uses_tracks
         self.notice = notice or (lambda m: print(f"binauralize: {m}", file=sys.stderr))
@@ -542,9 +547,17 @@ class _LearnedRenderer:
     on_block = None  # (start_s, end_s) -> None, called before each block is computed (the bar tells the user)
 
     def warm(self) -> None:
-        """Import what the models' signal processing needs (``scipy.signal``: its STFTs; about 1 s on this machine,
-        the DSP default does without it) ahead of the rendering."""
+        """Build the model if it is not yet (:class:`~binauralize.models.spatializer.DeferredSpatializer`: PyTorch's
+        import and the weights) and import what its signal processing needs (``scipy.signal``: its STFTs; about 1 s
+        on this machine, the DSP default does without it), ahead of the rendering."""
         import scipy.signal  # noqa: F401
+
+        from .models.spatializer import DeferredSpatializer
+
+        if isinstance(self.sp, DeferredSpatializer):
+            self.sp.load()
+        if self.sp.uses_visual and hasattr(self.sp, "trunk"):
+            self.sp.trunk  # noqa: B018 - builds the frozen visual trunk (its weights) now
 
     def preload(self, tracks=None) -> None:
         """Compute the frame features now (before the rendering bar starts), for the next ``process`` call with

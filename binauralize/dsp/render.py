@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Iterable, Iterator
 
+import os
+
 import numpy as np
 
 from ..tracks import SourceTrack, block_directions
@@ -123,6 +125,23 @@ def _fftconvolve_same_start(x: np.ndarray, h: np.ndarray) -> np.ndarray:
     from scipy import signal
 
     return signal.oaconvolve(x, h)[: len(x)]
+
+
+_PARTS_POOL = None
+
+
+def map_parts(fn, *args) -> list:
+    """``[fn(*a) for a in zip(*args)]``, the parts two at a time in threads when there are several (the FFTs and
+    products release the GIL: the parts of a separated mono render on both cores)."""
+    items = list(zip(*args))
+    if len(items) < 2 or (os.cpu_count() or 1) < 2:
+        return [fn(*a) for a in items]
+    global _PARTS_POOL
+    if _PARTS_POOL is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _PARTS_POOL = ThreadPoolExecutor(2, thread_name_prefix="binauralize-parts")
+    return list(_PARTS_POOL.map(lambda a: fn(*a), items))
 
 
 class Renderer:
@@ -264,7 +283,7 @@ class Renderer:
         else:
             _, reverberant, directs = split_direct_reverberant(xx, self.sample_rate, t60, start=start,
                                                                early_ms=self.options.early_ms, also=pp)
-        d = sum(self.direct(dk, start, trs) for dk, trs in zip(directs, track_sets))
+        d = sum(map_parts(lambda dk, trs: self.direct(dk, start, trs), directs, track_sets))
         if reverberant is not None and self.options.reverb_itd and self.options.timbre == "mid":
             # each part's own reverberant sound (part - its direct part) keeps its own source's time difference
             d = d + sum(self.direct(pk - dk, start, trs, kind="itd") for pk, dk, trs in zip(pp, directs, track_sets))

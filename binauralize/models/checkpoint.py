@@ -60,7 +60,7 @@ def read_metadata(path: str | Path) -> dict:
     if not path.is_file():
         raise InputError(f"no checkpoint {path}")
     try:
-        with safe_open(str(path), framework="pt") as f:
+        with safe_open(str(path), framework="numpy") as f:  # the metadata alone: no PyTorch import
             meta = dict(f.metadata() or {})
     except Exception as exc:  # safetensors raises its own error types for non-safetensors files
         raise InputError(f"{path.name} is not a safetensors checkpoint ({exc})") from None

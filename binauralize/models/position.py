@@ -305,6 +305,8 @@ def iter_masked_full_rate(x: np.ndarray, sr: int, masks: np.ndarray, tt: np.ndar
     from scipy.signal import istft as sp_istft
     from scipy.signal import stft as sp_stft
 
+    from ..dsp.render import map_parts
+
     nper = int(round(WIN * sr / SR))
     hop = int(round(HOP * sr / SR))
     nfft = int(2 ** np.ceil(np.log2(nper)))
@@ -324,15 +326,15 @@ def iter_masked_full_rate(x: np.ndarray, sr: int, masks: np.ndarray, tt: np.ndar
         ti, ta = _linear_weights(tt, t + lo / sr)  # full-rate frames on the 16-kHz frames
         j0, j1 = int(ti.min()), int(ti.max()) + 2   # the 16-kHz frames this piece needs
         ti = ti - j0
-        piece = np.empty((len(masks), b - a))
-        for k, mk in enumerate(masks):
+        def masked(mk: np.ndarray) -> np.ndarray:
             mk = mk[:, j0:j1]
             mf = mk[fi] * (1 - fa)[:, None] + mk[fi + 1] * fa[:, None]  # [F, frames of the piece at 16 kHz]
             mt = mf[:, ti] * (1 - ta) + mf[:, ti + 1] * ta               # [F, N]
             _, y = sp_istft(z * mt, sr, "hann", nper, nper - hop, nfft, boundary=True)
             y = np.pad(y, (0, max(0, hi - lo - len(y))))
-            piece[k] = y[a - lo:b - lo]
-        yield a, piece
+            return y[a - lo:b - lo]
+
+        yield a, np.stack(map_parts(masked, masks)).reshape(len(masks), b - a)  # the parts on both cores
 
 
 class PositionSpatializer(TrunkFeatures):

@@ -227,6 +227,77 @@ def open_spatializer(name_or_path: str | Path, hop_s: float = 0.1, device: str =
     return PositionSpatializer(model, renderer_factory, device=device, fov_deg=fov_deg, path=path, meta=meta)
 
 
+DEFERRABLE = ("position", "class-nmf", "flow")  # track-driven checkpoints whose traits the metadata tells
+PRE_LOAD = ("uses_tracks", "uses_visual", "separates_speech", "fov_deg")  # what the tool asks before the frames
+
+
+def spatializer_traits(name_or_path: str | Path, fov_deg: float | None = None) -> dict | None:
+    """What the tool needs to know of a track-driven checkpoint before it starts the frame analysis
+    (:data:`PRE_LOAD`), read from its metadata without PyTorch; None for other kinds (open them at once).
+    Raises InputError for unknown names and unreadable checkpoints, as :func:`open_spatializer` does."""
+    from . import checkpoint as ck
+
+    if str(name_or_path) in WITHOUT_CHECKPOINT:
+        return None
+    path = resolve_checkpoint(name_or_path)
+    meta = ck.read_metadata(path)
+    kind, args = meta.get("model"), meta.get("args", {})
+    if kind not in DEFERRABLE:
+        return None
+    if kind == "position":  # PositionMasker: a crop embedding when extra_dim > 0
+        visual = int(args.get("extra_dim", 0)) > 0
+    elif kind == "class-nmf":  # ClassNMF: a crop classifier stored beside the dictionaries
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="numpy") as f:
+            visual = any(k.startswith("classifier.") for k in f.keys())
+    else:
+        visual = False
+    traits = {"uses_tracks": True, "uses_visual": visual, "separates_speech": False}
+    if kind != "flow":
+        from ..dsp.geometry import DEFAULT_FOV_DEG
+
+        traits["fov_deg"] = fov_deg or DEFAULT_FOV_DEG  # as the spatializer takes it (the tool sets the picture's)
+    return traits
+
+
+class DeferredSpatializer:
+    """Stands in for a track-driven spatializer until it is first used: the tool reads its :data:`PRE_LOAD` traits
+    (from the checkpoint's metadata), starts the frame analysis in a worker process, and only then imports PyTorch
+    and builds the network (about 1.3 s on this machine) while the frames are analysed. Any other attribute loads
+    it; attributes set before that (the camera's ``fov_deg``) are passed on."""
+
+    def __init__(self, opener: Callable[[], object], traits: dict):
+        object.__setattr__(self, "_opener", opener)
+        object.__setattr__(self, "_traits", dict(traits))
+        object.__setattr__(self, "_set", {})
+        object.__setattr__(self, "_real", None)
+
+    def load(self):
+        """The spatializer itself (built on the first call)."""
+        real = object.__getattribute__(self, "_real")
+        if real is None:
+            real = object.__getattribute__(self, "_opener")()
+            for k, v in object.__getattribute__(self, "_set").items():
+                setattr(real, k, v)
+            object.__setattr__(self, "_real", real)
+        return real
+
+    def __getattr__(self, name):
+        real, traits = object.__getattribute__(self, "_real"), object.__getattribute__(self, "_traits")
+        if real is None and name in PRE_LOAD:
+            if name not in traits:
+                raise AttributeError(name)
+            return object.__getattribute__(self, "_set").get(name, traits[name])
+        return getattr(self.load(), name)
+
+    def __setattr__(self, name, value):
+        if object.__getattribute__(self, "_real") is None and name in object.__getattribute__(self, "_traits"):
+            object.__getattribute__(self, "_set")[name] = value
+        else:
+            setattr(self.load(), name, value)
+
+
 def video_features(spatializer, video: str | Path, fps: float = 1.0,
                    progress: Callable | None = None) -> Callable[[float], np.ndarray]:
     """Decode ``video`` at ``fps`` frames per second and run the trunk: t -> feature map (nearest frame)."""
