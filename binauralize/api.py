@@ -291,6 +291,9 @@ class Binauralizer:
                 renderer.progress = self.progress
             if isinstance(renderer, _TrackModelRenderer):
                 renderer.notice = say  # into the report's notices too
+            if isinstance(renderer, _LearnedRenderer):
+                renderer.warm()  # builds the model while the frames are analysed in the background (a bad
+                # checkpoint fails here, and the analysis is stopped with it)
         except BaseException:
             if loc is not None:
                 loc.cancel()
@@ -313,8 +316,6 @@ class Binauralizer:
         t60 = self.options.t60
         if need_t60:
             t60 = estimate_t60(np.concatenate(envs, axis=1)) if envs else None
-        if isinstance(renderer, _LearnedRenderer):
-            renderer.warm()  # while the frames are analysed in the background, not on the rendering's one core
         loc_report, fa = None, None
         if loc is not None:
             from .vision.localize import decide

@@ -468,3 +468,36 @@ def test_train_cache_says_how_to_restore_lost_clips(tmp_path, sources_dir, capsy
     err = capsys.readouterr().err
     assert "lost files (first 000001)" in err and "dataset synth" in err and err.count("\n") == 1
     assert not (data / "cache").exists()  # nothing half-made
+
+
+def test_a_track_model_is_built_after_the_frame_analysis_starts_and_a_bad_one_fails_cleanly(tmp_path, capsys):
+    """Track-driven models are built while the frames are analysed (DeferredSpatializer): constructing the tool reads
+    only the checkpoint's metadata, so the traits it needs first equal the built model's; a checkpoint whose weights
+    are damaged (metadata intact) still ends in one clear error, exit code 1 and no output."""
+    import struct
+    from pathlib import Path
+
+    from binauralize.api import Binauralizer
+    from binauralize.models.spatializer import DeferredSpatializer, spatializer_traits
+    from binauralize.testing.clips import make_clip
+
+    for name in ("position", "position-nmf", "class-nmf", "flow"):
+        b = Binauralizer(method=name)
+        assert isinstance(b.learned, DeferredSpatializer) and b.learned._real is None
+        traits = spatializer_traits(name)
+        b.learned.fov_deg = 55.0  # set before it is built: passed on
+        real = b.learned.load()
+        for k, v in traits.items():
+            assert getattr(real, k, False) == (55.0 if k == "fov_deg" else v), (name, k)  # the tool: getattr(.., False)
+        assert not hasattr(real, "fov_deg") or real.fov_deg == 55.0
+    src = Path(__file__).resolve().parents[1] / "binauralize" / "models" / "weights" / "position.safetensors"
+    data = bytearray(src.read_bytes())
+    head = struct.unpack("<Q", bytes(data[:8]))[0]
+    data[8 + head + 1000: 8 + head + 1008] = b"\xff" * 8  # in the weights, past the header
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(bytes(data))
+    clip = make_clip(tmp_path / "c.mp4", seconds=1.0)
+    assert main([str(clip), "-o", str(tmp_path / "o.mp4"), "--model", str(bad), "-q"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "SHA-256" in err[0] and "Traceback" not in err[0]
+    assert not (tmp_path / "o.mp4").exists() and not list(tmp_path.glob(".o.partial*"))
