@@ -118,6 +118,11 @@ def test_staged_position_nmf_permutation_invariant_and_round_trip(tmp_path, rng)
     assert np.abs(ya - inner.render(x, SR, a)).max() > 1e-3  # the stage acts
     sp.fov_deg = 50.0  # what the tool sets goes to the mask model
     assert inner.fov_deg == 50.0
+    from binauralize.api import _TrackModelRenderer
+
+    tool = _TrackModelRenderer(sp, SR)  # the tool streams the mask models in pieces: the stage must still act
+    np.testing.assert_allclose(np.concatenate(list(tool.render_pieces(x, a, None, None)), axis=1),
+                               sp.render(x, SR, a), atol=1e-9)
     pn = checkpoint.save(tmp_path / "pn.safetensors", inner.model)
     st = checkpoint.save(tmp_path / "stage.safetensors", stage, config={"inner": "elsewhere/pn.safetensors"})
     back = open_spatializer(st, renderer_factory=lambda sr: Renderer(HRTF.default(sr)))  # found beside the stage

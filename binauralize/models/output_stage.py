@@ -183,3 +183,8 @@ class StagedSpatializer:
     def render(self, mono, sample_rate, tracks, *args, **kwargs):
         out = self.inner.render(mono, sample_rate, tracks, *args, **kwargs)
         return apply_stage(self.stage, out, np.asarray(mono, np.float32), sample_rate)
+
+    def render_iter(self, mono, sample_rate, tracks, *args, **kwargs):
+        """:meth:`render` as one piece (the stage works on the whole output; the inner model's pieces would skip
+        it)."""
+        yield self.render(mono, sample_rate, tracks, *args, **kwargs)
