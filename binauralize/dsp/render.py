@@ -17,8 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Iterable, Iterator
 
-import os
-
 import numpy as np
 
 from ..tracks import SourceTrack, block_directions
@@ -131,10 +129,13 @@ _PARTS_POOL = None
 
 
 def map_parts(fn, *args) -> list:
-    """``[fn(*a) for a in zip(*args)]``, the parts two at a time in threads when there are several (the FFTs and
-    products release the GIL: the parts of a separated mono render on both cores)."""
+    """``[fn(*a) for a in zip(*args)]``, the parts two at a time in threads when there are several and the process
+    has two cores or more (the FFTs and products release the GIL: the parts of a separated mono render on both
+    cores); in order, so sums over the result are the same as one at a time."""
     items = list(zip(*args))
-    if len(items) < 2 or (os.cpu_count() or 1) < 2:
+    from ..io.frames_parallel import default_workers  # this process's share of the cores (--jobs gives each its own)
+
+    if len(items) < 2 or default_workers() < 2:
         return [fn(*a) for a in items]
     global _PARTS_POOL
     if _PARTS_POOL is None:
