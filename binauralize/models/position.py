@@ -326,6 +326,7 @@ def iter_masked_full_rate(x: np.ndarray, sr: int, masks: np.ndarray, tt: np.ndar
         ti, ta = _linear_weights(tt, t + lo / sr)  # full-rate frames on the 16-kHz frames
         j0, j1 = int(ti.min()), int(ti.max()) + 2   # the 16-kHz frames this piece needs
         ti = ti - j0
+
         def masked(mk: np.ndarray) -> np.ndarray:
             mk = mk[:, j0:j1]
             mf = mk[fi] * (1 - fa)[:, None] + mk[fi + 1] * fa[:, None]  # [F, frames of the piece at 16 kHz]
@@ -334,7 +335,7 @@ def iter_masked_full_rate(x: np.ndarray, sr: int, masks: np.ndarray, tt: np.ndar
             y = np.pad(y, (0, max(0, hi - lo - len(y))))
             return y[a - lo:b - lo]
 
-        yield a, np.stack(map_parts(masked, masks)).reshape(len(masks), b - a)  # the parts on both cores
+        yield a, np.stack(map_parts(masked, masks))  # the parts on both cores
 
 
 class PositionSpatializer(TrunkFeatures):
