@@ -94,3 +94,33 @@ def test_flow_objective_decreases_on_a_repeated_batch_and_checkpoints_round_trip
     cond = torch.randn(1, 4, 256, 32)
     g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
     torch.testing.assert_close(sample(m, cond, 3, g1), sample(m2, cond, 3, g2))
+
+
+def test_the_linear_loss_term_is_the_relative_error_of_the_decompressed_difference():
+    """[loss] linear = 1: the loss is ||D^ - D||^2 / ||D||^2 on the linear difference spectrogram. Known answers: a
+    model predicting no residual scores the DSP rendering's own relative error, computed here from the STFTs
+    directly; a model predicting x_1 exactly scores 0; with a = 0.5 the total is the mean of the two terms."""
+    from binauralize.train.objectives import flow_losses
+
+    class Exact(torch.nn.Module):
+        """Predicts x_1 itself (read from the batch it is given)."""
+
+        def __init__(self, x1):
+            super().__init__()
+            self.x1 = x1
+
+        def forward(self, xt, t, cond):
+            return self.x1
+
+    batch = _flow_batch()
+    d_true = stft16(batch["target"][:, 0] - batch["target"][:, 1])
+    d_dsp = stft16(batch["dsp"][:, 0] - batch["dsp"][:, 1])
+    want = float((d_dsp - d_true).abs().pow(2).mean() / d_true.abs().pow(2).mean())
+    zero = flow_losses(ToZero().eval(), batch, {"linear": 1.0})
+    assert float(zero["total"]) == pytest.approx(want, rel=1e-3) and float(zero["linear"]) == float(zero["total"])
+    x1 = (compress(d_true) - compress(d_dsp)).permute(0, 3, 1, 2)
+    exact = flow_losses(Exact(x1).eval(), batch, {"linear": 1.0})
+    assert float(exact["linear"]) < 1e-8 and float(exact["flow"]) < 1e-10
+    half = flow_losses(ToZero().eval(), batch, {"linear": 0.5})
+    assert float(half["total"]) == pytest.approx(0.5 * (float(half["flow"]) + float(half["linear"])), rel=1e-6)
+    assert "linear" not in flow_losses(ToZero().eval(), batch)  # the default: the plain flow-matching loss
