@@ -14,9 +14,10 @@ import json
 
 import numpy as np
 
-COLS = [("gao2019/stft", "STFT"), ("gao2019/stft_diff", "L-R part"), ("gao2019/stft_best_level", "STFT at best level"),
-        ("gao2019/env", "ENV"), ("itd_err_us", "ITD err us"), ("ild_side_agreement", "ILD side agr"),
-        ("width_band_db", "width per band dB")]
+COLS = [("gao2019/stft", "STFT", ".3f"), ("gao2019/stft_diff", "L-R part", ".3f"),
+        ("gao2019/stft_best_level", "STFT at best level", ".3f"), ("gao2019/env", "ENV", ".3f"),
+        ("itd_err_us", "ITD err us", ".0f"), ("ild_side_agreement", "ILD side agr", ".2f"),
+        ("width_band_db", "width per band dB", ".1f")]
 
 
 def main(argv=None) -> int:
@@ -31,13 +32,13 @@ def main(argv=None) -> int:
     for f in a.jsons:
         for r in json.load(open(f))["per_clip"]:
             rows.setdefault((r["split"], int(r["sources"])), {}).setdefault(r["method"], {})[r["clip"]] = r
-    print("| subset | method | clips | " + " | ".join(n for _, n in COLS) + " |")
+    print("| subset | method | clips | " + " | ".join(n for _, n, _ in COLS) + " |")
     print("|---|---|---|" + "---|" * len(COLS))
     for key in sorted(rows):
         for m, clips in rows[key].items():
-            vals = [np.nanmean([float(c.get(k, np.nan)) for c in clips.values()]) for k, _ in COLS]
-            print(f"| {key[0]}, {key[1]} | {m} | {len(clips)} | " + " | ".join(f"{v:.3f}" if abs(v) < 10 else f"{v:.0f}"
-                                                                       for v in vals) + " |")
+            vals = [np.nanmean([float(c.get(k, np.nan)) for c in clips.values()]) for k, _, _ in COLS]
+            print(f"| {key[0]}, {key[1]} | {m} | {len(clips)} | "
+                  + " | ".join(format(v, f) for v, (_, _, f) in zip(vals, COLS)) + " |")
     print("\nPaired differences (A - B, mean +- standard error; share of clips where A is lower):\n")
     print("| subset | A vs B | STFT | STFT at best level | L-R part |\n|---|---|---|---|---|")
     for key in sorted(rows):
