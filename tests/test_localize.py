@@ -123,14 +123,16 @@ def test_a_video_stored_sideways_is_localized_as_it_is_shown(tmp_path, capsys, r
         assert any(m.startswith("upright picture: field of view taken as 46 deg") for m in rep["notices"])
     import av
 
+    from binauralize.io.media import frame_side_data
+
     assert main([str(clip), "-o", str(tmp_path / "phone_3d.mp4"), "-q"]) == 0
     with av.open(str(tmp_path / "phone_3d.mp4")) as c:  # the video stream and its display matrix are kept
         f = next(c.decode(video=0))
         with av.open(str(clip)) as c0:
             f0 = next(c0.decode(video=0))
         assert (f.rotation, f.width, f.height) == (f0.rotation, 160, 96)
-        assert [bytes(s) for s in f.side_data if s.type.name == "DISPLAYMATRIX"] == \
-            [bytes(s) for s in f0.side_data if s.type.name == "DISPLAYMATRIX"]
+        assert [bytes(s) for s in frame_side_data(f) if s.type.name == "DISPLAYMATRIX"] == \
+            [bytes(s) for s in frame_side_data(f0) if s.type.name == "DISPLAYMATRIX"]
 
 
 def test_given_sources_on_an_upright_video_use_the_upright_camera(tmp_path):

@@ -225,6 +225,13 @@ Orientation = tuple[int, int, int, int]
 UPRIGHT: Orientation = (1, 0, 0, 1)
 
 
+def frame_side_data(frame) -> list:
+    """A decoded frame's side-data entries (``av.sidedata.SideData``: ``.type``, ``bytes()``). PyAV up to 18.1.0
+    iterates over the entries themselves, 18.1.1 over their types, as a mapping (type -> entry)."""
+    container = frame.side_data
+    return [x if hasattr(x, "type") else container[x] for x in container]
+
+
 def display_orientation(path: str | Path) -> Orientation:
     """How the video of ``path`` is shown: the display matrix of its first frame (phone videos shot upright are
     stored sideways with a matrix saying so; front cameras and edited files may also mirror), reduced to the signs
@@ -242,7 +249,7 @@ def display_orientation(path: str | Path) -> Orientation:
             s = video_stream(c)
             if s is not None:
                 for frame in c.decode(s):
-                    for sd in frame.side_data:
+                    for sd in frame_side_data(frame):
                         if sd.type.name == "DISPLAYMATRIX":
                             m = np.frombuffer(bytes(sd), "<i4")[:5].tolist()
                     break
