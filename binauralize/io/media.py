@@ -255,6 +255,9 @@ def display_orientation(path: str | Path) -> Orientation:
                     break
     except (av.error.FFmpegError, InputError):
         m = None
+    except Exception:  # noqa: BLE001 - a side-data API PyAV changed (18.1.1 did): shown as stored, not a hang
+        # (an escaping exception would keep the side data alive in its traceback, into the forked decoders)
+        m = None
     finally:
         gc.collect()  # free the side data's reference cycles here, not in a forked child
     if not m:
