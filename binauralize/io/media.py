@@ -140,6 +140,24 @@ def video_stream(container):
     return next((s for s in container.streams.video if not _is_cover_art(s)), None)
 
 
+_RGB_ONE_THREAD = {"threads": 1}
+
+
+def _rgb(frame, **kw) -> np.ndarray:
+    """VideoFrame -> RGB uint8 ``[H, W, 3]`` (``kw``: width, height, interpolation), scaled on the calling thread.
+    PyAV 18.1.1 scales with a pool of threads by default and keeps its scaler between calls: a process forked
+    after one scale inherited the scaler without its threads and hung in the next (the tool's frame decoders
+    are forked). Older PyAV has no ``threads`` and scales on one thread anyway."""
+    global _RGB_ONE_THREAD
+    try:
+        return frame.to_ndarray(format="rgb24", **kw, **_RGB_ONE_THREAD)
+    except TypeError:
+        if not _RGB_ONE_THREAD:
+            raise
+        _RGB_ONE_THREAD = {}
+        return frame.to_ndarray(format="rgb24", **kw)
+
+
 def _frame_to_float(frame) -> np.ndarray:
     """AudioFrame -> float32 ``[C, n]`` in [-1, 1]."""
     arr = frame.to_ndarray()
@@ -343,9 +361,9 @@ def sample_frames(path: str | Path, fps: float, max_width: int | None = 640, fas
                     k = max_width / shown_w  # scaled to max_width across as shown, the other side even
                     nw, nh = ((max(2, int(round(w * k / 2)) * 2), max_width) if turned
                               else (max_width, max(2, int(round(h * k / 2)) * 2)))
-                    img = frame.to_ndarray(format="rgb24", width=nw, height=nh, interpolation="FAST_BILINEAR")
+                    img = _rgb(frame, width=nw, height=nh, interpolation="FAST_BILINEAR")
                 else:
-                    img = frame.to_ndarray(format="rgb24")
+                    img = _rgb(frame)
                 yield t, (img if orientation == UPRIGHT else orient_image(img, orientation))
                 while next_t <= t + 1e-6:
                     next_t += 1.0 / fps
