@@ -273,8 +273,8 @@ def display_orientation(path: str | Path) -> Orientation:
                     break
     except (av.error.FFmpegError, InputError):
         m = None
-    except Exception:  # noqa: BLE001 - a side-data API PyAV changed (18.1.1 did): shown as stored, not a hang
-        # (an escaping exception would keep the side data alive in its traceback, into the forked decoders)
+    except Exception:  # noqa: BLE001 - e.g. a side-data API PyAV changed (18.1.1 did): the picture is shown as
+        # stored rather than the run stopped (the rotation tests catch such a change)
         m = None
     finally:
         gc.collect()  # free the side data's reference cycles here, not in a forked child
