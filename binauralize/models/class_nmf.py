@@ -186,8 +186,9 @@ class ClassNMFSpatializer(PositionSpatializer):
     """:class:`PositionSpatializer` whose masks come from class-conditioned NMF instead of the network.
 
     Each track's class: its name when that is a known class (``use_names``), else the classifier's most probable
-    class averaged over the frames where the source is on screen, else unknown (an unknown source is explained by
-    every class's atoms, shared equally with the other unknown ones)."""
+    class averaged over the frames where the source is on screen (crops unlike the training pictures, by the crop
+    bank of models/crop_bank.py, are not looked at), else unknown (an unknown source is explained by every class's
+    atoms, shared equally with the other unknown ones)."""
 
     glyph_notice = False  # it tells the user the classes it gave each source (api._TrackModelRenderer)
 
@@ -214,8 +215,8 @@ class ClassNMFSpatializer(PositionSpatializer):
                 for t, a, e, wt in zip(probe, az, el, w):
                     fmap = feature_at(t) if wt > 0 else None
                     emb = crop_embedding(fmap, a, e, self.fov_deg) if fmap is not None else None
-                    if emb is not None and emb[-1] > 0:
-                        embs.append(emb[:-1])
+                    if emb is not None and emb[-1] > 0 and (self.crop_bank is None or self.crop_bank.known(emb[:-1])):
+                        embs.append(emb[:-1])  # crops unlike the training pictures are not looked at (crop_bank.py)
                 if embs:
                     c = m.classes[int(np.argmax(m.class_probabilities(np.stack(embs)).mean(axis=0)))]
             out.append(c)

@@ -101,10 +101,13 @@ def crop_embedding(fmap: np.ndarray | None, az_deg: float, el_deg: float, fov_de
 
 
 def source_tokens(tracks: list, times: np.ndarray, n_freq: int = 4, feature_at=None, fov_deg: float | None = None,
-                  visual_dim: int = 0, frame_size: tuple[int, int] = (320, 180)) -> tuple[np.ndarray, np.ndarray]:
+                  visual_dim: int = 0, frame_size: tuple[int, int] = (320, 180),
+                  known=None) -> tuple[np.ndarray, np.ndarray]:
     """Tracks -> (tokens ``[K, N, 4 n_freq + 1 + visual_dim]``, presence ``[K, N]`` in [0, 1]) at frame times
     ``times`` (s). With ``visual_dim`` > 0, each token ends with the source's :func:`crop_embedding` from
-    ``feature_at(t)`` (t -> trunk map ``[C, h, w]`` of the nearest frame, or None)."""
+    ``feature_at(t)`` (t -> trunk map ``[C, h, w]`` of the nearest frame, or None). ``known``: embedding -> bool
+    (a :class:`~binauralize.models.crop_bank.CropBank`'s ``known``); a crop it rejects is given as not seen (the
+    off-screen embedding), so a picture unlike the training pictures cannot steer the separation."""
     d = 4 * n_freq + 1 + visual_dim
     if not tracks:
         return np.zeros((0, len(times), d), np.float32), np.zeros((0, len(times)), np.float32)
@@ -127,6 +130,8 @@ def source_tokens(tracks: list, times: np.ndarray, n_freq: int = 4, feature_at=N
             for a, b, m in runs:  # one crop per frame map, where the source is at the run's middle (as in training:
                 c = (a + b - 1) // 2  # one crop per window)
                 e = crop_embedding(m, az[c], el[c], fov_deg or 60.0, *frame_size)
+                if known is not None and e[-1] > 0 and not known(e[:-1]):
+                    e = np.zeros_like(e)  # unlike every training picture: as if not seen
                 vis[a:b, : len(e)] = e[:visual_dim]
             tok = np.concatenate([tok, vis], axis=-1)
         toks.append(tok)
@@ -360,6 +365,10 @@ class PositionSpatializer(TrunkFeatures):
         self.fov_deg = fov_deg or DEFAULT_FOV_DEG
         self.path, self.meta, self.hop_s = path, meta or {"model": "position", "args": model.init_args}, None
         self._trunk = None
+        from .crop_bank import CropBank
+
+        # what its training pictures look like: crops unlike them count as not seen (models/crop_bank.py)
+        self.crop_bank = CropBank.for_checkpoint(path) if model.use_visual else None
 
     @property
     def uses_visual(self) -> bool:
@@ -367,15 +376,42 @@ class PositionSpatializer(TrunkFeatures):
 
     glyph_notice = True  # class-conditioned subclasses tell the user about their classes instead
 
-    def tell(self, tracks: list) -> str | None:
+    def crop_familiarity(self, tracks: list, feature_at, times: np.ndarray | None = None) -> list[float | None]:
+        """Per track, the share of its on-screen crops (one per frame map, where it has weight) that the crop bank
+        calls like the training pictures; None where the track is never on screen, or without frames or a bank."""
+        if self.crop_bank is None or feature_at is None:
+            return [None] * len(tracks)
+        if times is None:
+            end = max([1.0] + [float(np.max(t.times)) for t in tracks] + [float(np.max(t.weight_times)) for t in tracks])
+            times = np.arange(0.0, end + 1.0, 1.0)
+        out = []
+        for tr in tracks:
+            az, el, _, w = tr.at(times)
+            seen = [crop_embedding(feature_at(t), a, e, self.fov_deg) for t, a, e, wt in zip(times, az, el, w) if wt > 0]
+            seen = [e[:-1] for e in seen if e[-1] > 0]
+            out.append(float(np.mean([self.crop_bank.known(e) for e in seen])) if seen else None)
+        return out
+
+    def tell(self, tracks: list, feature_at=None) -> str | None:
         """One line for the user when the separation depends on pictures the model was not trained on (None: nothing
-        to say): with two or more sources a visual model separates from each source's crop, and it has seen only
-        the synthetic set's glyphs; shown real photographs it swapped the sources (docs/position.md)."""
+        to say). With two or more sources a visual model separates from each source's crop, and it has seen only
+        the synthetic set's glyphs; shown real photographs it swapped the sources (docs/position.md). With a crop
+        bank (the shipped models), crops unlike the training pictures are not looked at: the line names the
+        sources whose picture is mostly unlike them (``feature_at`` given) and says they are separated by position
+        only; without a bank it warns that sources can be swapped."""
         if not (self.glyph_notice and self.uses_visual and len(tracks) >= 2):
             return None
-        return ("position: the sound is separated by what the model sees at each source, and it was trained on the "
-                "synthetic set's glyphs; on real footage (faces, objects) it can give a source another's sound "
-                "(measured: docs/position.md, \"The position model shown photographs instead of glyphs\")")
+        if self.crop_bank is None:
+            return ("position: the sound is separated by what the model sees at each source, and it was trained on "
+                    "the synthetic set's glyphs; on real footage (faces, objects) it can give a source another's "
+                    "sound (measured: docs/position.md, \"The position model shown photographs instead of glyphs\")")
+        shares = self.crop_familiarity(tracks, feature_at)
+        odd = [t.name for t, s in zip(tracks, shares) if s is not None and s < 0.5]
+        if not odd:
+            return None
+        return (f"position: what it sees at {', '.join(odd)} is unlike the synthetic set's glyphs it was trained on, "
+                f"so {'that source is' if len(odd) == 1 else 'those sources are'} separated by position only (the "
+                "picture is not looked at there; docs/position.md, \"Pictures unlike the training glyphs\")")
 
     def masks(self, mono16: np.ndarray, tracks: list, feature_at=None,
               chunk_frames: int = 3000) -> tuple[np.ndarray, np.ndarray]:
@@ -399,7 +435,8 @@ class PositionSpatializer(TrunkFeatures):
                 b = min(n, a + chunk_frames)
                 lo, hi = max(0, a - ctx), min(n, b + ctx)
                 tok, pres = source_tokens(tracks, tt[lo:hi], self.model.n_freq, feature_at, self.fov_deg,
-                                          self.model.extra_dim)  # per piece: visual tokens are large
+                                          self.model.extra_dim,  # per piece: visual tokens are large
+                                          known=self.crop_bank.known if self.crop_bank is not None else None)
                 if onehot is not None:
                     tok = np.concatenate([tok, np.repeat(onehot[:, None], hi - lo, axis=1)], axis=-1)
                 args = [logmag[None, :, lo:hi], torch.from_numpy(tok)[None], torch.from_numpy(pres)[None]]

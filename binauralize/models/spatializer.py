@@ -20,7 +20,8 @@ SHIPPED = Path(__file__).parent / "weights"
 SR = 16000
 
 
-NOT_SPATIALIZERS = {"objects"}  # shipped weights of another kind: the object detector (binauralize/vision/objects.py)
+NOT_SPATIALIZERS = {"objects", "crop-bank"}  # shipped weights of other kinds: the object detector
+# (binauralize/vision/objects.py) and the crop bank of the visual models (binauralize/models/crop_bank.py)
 WITHOUT_CHECKPOINT = ("speech",)  # spatializers whose weights come from another package (models/speech.py)
 
 

@@ -1,4 +1,4 @@
-"""``binauralize train CONFIG`` and ``binauralize train-cache DATA``."""
+"""``binauralize train CONFIG``, ``binauralize train-cache DATA`` and ``binauralize train-crop-bank DATA``."""
 from __future__ import annotations
 
 import argparse
@@ -50,6 +50,55 @@ def cache_main(argv: list[str]) -> int:
         print(f"binauralize train-cache: {sum('_' not in q.stem for q in Path(out).glob('*.npz'))} clips cached in {out}")
         return 0
     return _guarded("binauralize train-cache", args.debug, work)
+
+
+def crop_bank_main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="binauralize train-crop-bank",
+        description="Fit the crop bank of a visual track-driven model (binauralize/models/crop_bank.py): prototypes "
+                    "of the training pictures' crop embeddings and a similarity threshold, so that at run time a "
+                    "source whose picture is unlike them is treated as not seen. Put the file beside the checkpoint "
+                    "as <checkpoint stem>.crops.safetensors.")
+    p.add_argument("data", help="dataset folder with a feature cache (`binauralize train-cache DATA`)")
+    p.add_argument("--out", required=True, help="bank file to write (.safetensors)")
+    p.add_argument("--cache", help="feature cache folder (default DATA/cache/efficientnet-lite0)")
+    p.add_argument("--train-split", default="scene_train")
+    p.add_argument("--held-out-split", default="scene_val", help="clips whose crops set the threshold")
+    p.add_argument("--exclude", nargs="*", default=["hrtf_test"], help="splits whose clips are left out of both")
+    p.add_argument("--prototypes", type=int, default=32)
+    p.add_argument("--quantile", type=float, default=0.01,
+                   help="share of held-out crops allowed below the threshold (default 0.01)")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--debug", action="store_true")
+    args = p.parse_args(argv)
+
+    def work() -> int:
+        from ..errors import InputError
+        from ..models.crop_bank import fit_crop_bank
+        from .class_nmf_fit import _embeddings
+        from .loop import _split_ids
+
+        root = Path(args.data)
+        cache = Path(args.cache) if args.cache else root / "cache" / "efficientnet-lite0"
+        out = Path(args.out)
+        if out.exists() and not args.overwrite:
+            raise InputError(f"{out} exists (pass --overwrite to replace it)")
+        if not 0 < args.quantile < 0.5:
+            raise InputError("--quantile must be in (0, 0.5)")
+        ex = tuple(args.exclude)
+        xtr, _ = _embeddings(root, cache, _split_ids(root, args.train_split, cache, 0, ex))
+        xho, _ = _embeddings(root, cache, _split_ids(root, args.held_out_split, cache, 0, ex))
+        if not len(xtr) or not len(xho):
+            raise InputError(f"no on-screen source crops in the {args.train_split} or {args.held_out_split} clips")
+        bank = fit_crop_bank(xtr, xho, args.prototypes, args.quantile,
+                             meta={"data": str(root), "train_split": args.train_split,
+                                   "held_out_split": args.held_out_split, "exclude": list(ex),
+                                   "trunk": cache.name})
+        bank.save(out)
+        print(f"binauralize train-crop-bank: {args.prototypes} prototypes of {len(xtr)} crops, threshold "
+              f"{bank.threshold:.3f} (the {args.quantile:g} quantile of {len(xho)} held-out crops) -> {out}")
+        return 0
+    return _guarded("binauralize train-crop-bank", args.debug, work)
 
 
 def train_main(argv: list[str]) -> int:
