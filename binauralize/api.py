@@ -408,7 +408,8 @@ class Binauralizer:
             "renderer": asdict(self.options) if renders_dsp else None,
             "learned_model": ({"checkpoint": str(self.learned.path), "model": self.learned.meta["model"],
                                "args": self.learned.meta["args"], "hop_s": self.learned.hop_s,
-                               "full_band": self.learned.full_band}
+                               "full_band": self.learned.full_band,
+                               "crop_bank": _crop_bank_report(getattr(self.learned, "crop_bank", None))}
                               if self.learned is not None else None),
             "hrtf": self.hrtf_path or f"bundled: {DEFAULT_HRTF_CITATION}",
             "decisions": {
@@ -751,6 +752,15 @@ class _TrackModelRenderer(_LearnedRenderer):
             self.notice(f"{getattr(self.sp, 'label', 'class-nmf')} separated by class ({names}); it knows only "
                         f"{', '.join(self.sp.model.classes)} (the synthetic set's), so on other material its classes "
                         "are guesses")
+
+
+def _crop_bank_report(bank) -> dict | None:
+    """What the report says of a visual model's crop bank (models/crop_bank.py): None when it has none."""
+    if bank is None:
+        return None
+    return {"prototypes": int(bank.prototypes.shape[0]), "threshold": bank.threshold,
+            "rule": "a source's crop less similar than the threshold to every prototype of the training pictures "
+                    "is treated as not seen"}
 
 
 def output_cues_over_time(path: Path, tracks: list[SourceTrack], frame_s: float = 0.1) -> dict:

@@ -280,6 +280,7 @@ def test_train_cache_train_resume_evaluate_and_tool(tmp_path, sources_dir, capsy
                  str(data / "mono_audios" / "000001.wav"), "--report", str(tmp_path / "rep.json"), "-q"]) == 0
     rep = json.loads((tmp_path / "rep.json").read_text())
     assert rep["learned_model"]["model"] == "position" and rep["renderer"] is not None
+    assert rep["learned_model"]["crop_bank"] is None  # a checkpoint of one's own: no bank beside it, every crop used
     assert sf.read(out2)[0].shape == (len(mono), 2)
     assert main(["--model", "no-such-model", str(data / "videos" / "000001.mp4"), "-o", str(tmp_path / "x.wav")]) == 1
     assert "unknown model" in capsys.readouterr().err
@@ -291,6 +292,7 @@ def test_shipped_weights_load_and_keep_the_mono():
     ship = shipped_models()
     assert {"mono2binaural", "geometry"} <= set(ship)
     assert "objects" not in ship  # the object detector's weights are not a spatializer (--model objects: unknown)
+    assert "crop-bank" not in ship  # nor is the visual models' crop bank
     for name in ("mono2binaural", "geometry"):
         sp = LearnedSpatializer(name)
         assert sp.meta["model"] == name and sp.uses_visual
