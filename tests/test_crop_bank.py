@@ -48,6 +48,16 @@ def test_bank_knows_its_clusters_and_nothing_else(tmp_path):
     assert CropBank.for_checkpoint(ck).threshold == pytest.approx(bank.threshold)
 
 
+def test_a_bank_made_for_another_trunk_is_refused(tmp_path):
+    ck = tmp_path / "run.safetensors"
+    CropBank(np.eye(4), 0.5, {"trunk": "resnet18"}).save(tmp_path / "run.crops.safetensors")
+    model = PositionMasker(hidden=8, extra_dim=5)
+    with pytest.raises(InputError, match="rebuild it"):
+        PositionSpatializer(model, lambda sr: Renderer(HRTF.default(sr)), path=ck)
+    CropBank(np.eye(4), 0.5, {"trunk": model.trunk}).save(tmp_path / "run.crops.safetensors")
+    assert PositionSpatializer(model, lambda sr: Renderer(HRTF.default(sr)), path=ck).crop_bank is not None
+
+
 def _scene(c: int = 6):
     """Two static sources on screen and a constant feature map ``[c, 5, 10]`` (every crop the same vector)."""
     rng = np.random.default_rng(1)

@@ -369,6 +369,14 @@ class PositionSpatializer(TrunkFeatures):
 
         # what its training pictures look like: crops unlike them count as not seen (models/crop_bank.py)
         self.crop_bank = CropBank.for_checkpoint(path) if model.use_visual else None
+        made_for = self.crop_bank.meta.get("trunk") if self.crop_bank is not None else None
+        if made_for and made_for != getattr(model, "trunk", made_for):
+            from pathlib import Path
+
+            from ..errors import InputError
+
+            raise InputError(f"the crop bank beside {Path(path).name} was made from {made_for} crops, but the model "
+                             f"reads {model.trunk}'s: rebuild it with `binauralize train-crop-bank`")
 
     @property
     def uses_visual(self) -> bool:
