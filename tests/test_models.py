@@ -282,6 +282,13 @@ def test_train_cache_train_resume_evaluate_and_tool(tmp_path, sources_dir, capsy
     assert rep["learned_model"]["model"] == "position" and rep["renderer"] is not None
     assert rep["learned_model"]["crop_bank"] is None  # a checkpoint of one's own: no bank beside it, every crop used
     assert sf.read(out2)[0].shape == (len(mono), 2)
+    bank = prun / "best.crops.safetensors"  # its own crop bank beside it: the tool then uses it
+    assert main(["train-crop-bank", str(data), "--out", str(bank), "--prototypes", "2", "--exclude"]) == 0
+    assert main(["train-crop-bank", str(data), "--out", str(bank), "--prototypes", "2"]) == 1  # exists: refused
+    assert main(["--model", pck, str(data / "videos" / "000001.mp4"), "-o", str(out2), "--audio",
+                 str(data / "mono_audios" / "000001.wav"), "--report", str(tmp_path / "rep.json"), "-q",
+                 "--overwrite"]) == 0
+    assert json.loads((tmp_path / "rep.json").read_text())["learned_model"]["crop_bank"]["prototypes"] == 2
     assert main(["--model", "no-such-model", str(data / "videos" / "000001.mp4"), "-o", str(tmp_path / "x.wav")]) == 1
     assert "unknown model" in capsys.readouterr().err
 

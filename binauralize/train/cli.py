@@ -85,6 +85,10 @@ def crop_bank_main(argv: list[str]) -> int:
             raise InputError(f"{out} exists (pass --overwrite to replace it)")
         if not 0 < args.quantile < 0.5:
             raise InputError("--quantile must be in (0, 0.5)")
+        if not out.parent.is_dir():
+            raise InputError(f"no folder {out.parent} for --out")
+        if not root.is_dir():
+            raise InputError(f"dataset folder {root} not found")
         ex = tuple(args.exclude)
         xtr, _ = _embeddings(root, cache, _split_ids(root, args.train_split, cache, 0, ex))
         xho, _ = _embeddings(root, cache, _split_ids(root, args.held_out_split, cache, 0, ex))
