@@ -712,7 +712,7 @@ class _TrackModelRenderer(_LearnedRenderer):
         """A class-conditioned model decides each source's class once, over the whole clip."""
         sp = self.sp
         sp.fixed_classes = None
-        if hasattr(sp, "tell") and self.notice is not None and (msg := sp.tell(tracks or [], feats)):
+        if hasattr(sp, "tell") and self.notice is not None and (msg := sp.tell(tracks or [], feats, self.duration_s)):
             self.notice(msg)
         if tracks and hasattr(sp, "track_classes"):
             end = self.duration_s or 0.0

@@ -38,6 +38,8 @@ def test_bank_knows_its_clusters_and_nothing_else(tmp_path):
     assert back.threshold == pytest.approx(bank.threshold)
     np.testing.assert_allclose(back.prototypes, bank.prototypes)
     assert back.meta["prototypes"] == 8 and back.meta["quantile"] == 0.02
+    with pytest.raises(InputError, match="rebuild it"):  # a model whose trunk gives other channels: one line
+        bank.known(np.zeros(65))
     (tmp_path / "bad.safetensors").write_bytes(b"not a bank")
     with pytest.raises(InputError, match="not a readable crop bank"):
         CropBank.load(tmp_path / "bad.safetensors")
@@ -53,6 +55,9 @@ def test_a_bank_made_for_another_trunk_is_refused(tmp_path):
     CropBank(np.eye(4), 0.5, {"trunk": "resnet18"}).save(tmp_path / "run.crops.safetensors")
     model = PositionMasker(hidden=8, extra_dim=5)
     with pytest.raises(InputError, match="rebuild it"):
+        PositionSpatializer(model, lambda sr: Renderer(HRTF.default(sr)), path=ck)
+    CropBank(np.eye(6), 0.5, {"trunk": model.trunk}).save(tmp_path / "run.crops.safetensors")
+    with pytest.raises(InputError, match="rebuild it"):  # the right trunk name, but 6 channels against the model's 4
         PositionSpatializer(model, lambda sr: Renderer(HRTF.default(sr)), path=ck)
     CropBank(np.eye(4), 0.5, {"trunk": model.trunk}).save(tmp_path / "run.crops.safetensors")
     assert PositionSpatializer(model, lambda sr: Renderer(HRTF.default(sr)), path=ck).crop_bank is not None
@@ -103,6 +108,13 @@ def test_position_model_shown_unfamiliar_pictures_renders_as_with_no_picture():
     np.testing.assert_array_equal(sp.render(x, sr, tracks, feature_at=lambda t: fmap), none)
     msg = sp.tell(tracks, lambda t: fmap)
     assert msg and "a, b" in msg and "position only" in msg
+    # judged over the whole clip: static tracks, a picture unlike the training ones only after the first 2 s of 60
+    familiar = CropBank(vec[None], 0.5)
+    late = lambda t: fmap if t > 2.0 else np.zeros_like(fmap)  # noqa: E731 (zeros: a crop the bank knows)
+    familiar.known = lambda e: not np.allclose(e, vec)  # the picture is the unfamiliar one here
+    sp.crop_bank = familiar
+    assert "a, b" in sp.tell(tracks, late, duration_s=60.0)
+    assert sp.tell(tracks, lambda t: fmap if t < 2.0 else np.zeros_like(fmap), duration_s=60.0) is None
     sp.crop_bank = CropBank(vec[None], 0.5)  # the picture is a training picture
     np.testing.assert_array_equal(sp.render(x, sr, tracks, feature_at=lambda t: fmap), pictured)
     assert sp.tell(tracks, lambda t: fmap) is None

@@ -49,17 +49,26 @@ class CropBank:
 
     def known(self, emb: np.ndarray) -> bool:
         """Whether one crop embedding ``[C]`` is like the training crops (similarity at least the threshold)."""
-        return bool(self.similarity(np.asarray(emb)[: self.dim]) >= self.threshold)
+        emb = np.asarray(emb)
+        if emb.shape[-1] != self.dim:
+            from ..errors import InputError
+
+            raise InputError(f"the crop bank holds {self.dim}-channel crops, the model's trunk gives "
+                             f"{emb.shape[-1]}: rebuild it with `binauralize train-crop-bank`")
+        return bool(self.similarity(emb) >= self.threshold)
 
     def save(self, path: str | Path) -> Path:
         from safetensors.numpy import save_file
 
         path = Path(path)
         tmp = path.with_name(f".{path.name}.partial")
-        save_file({"prototypes": self.prototypes}, str(tmp),
-                  metadata={"format": "binauralize-crop-bank/1", "threshold": repr(self.threshold),
-                            "meta": json.dumps(self.meta)})
-        tmp.replace(path)
+        try:
+            save_file({"prototypes": self.prototypes}, str(tmp),
+                      metadata={"format": "binauralize-crop-bank/1", "threshold": repr(self.threshold),
+                                "meta": json.dumps(self.meta)})
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)
         return path
 
     @classmethod
@@ -74,7 +83,10 @@ class CropBank:
                 protos = f.get_tensor("prototypes")
             if md.get("format") != "binauralize-crop-bank/1":
                 raise ValueError("not a crop bank")
-            return cls(protos, float(md["threshold"]), json.loads(md.get("meta", "{}")))
+            threshold = float(md["threshold"])
+            if protos.ndim != 2 or not len(protos) or not np.isfinite(threshold) or not np.isfinite(protos).all():
+                raise ValueError("damaged")
+            return cls(protos, threshold, json.loads(md.get("meta", "{}")))
         except Exception as exc:  # unreadable, truncated, another kind of file
             raise InputError(f"{Path(path).name}: not a readable crop bank ({exc.__class__.__name__})") from None
 

@@ -370,13 +370,16 @@ class PositionSpatializer(TrunkFeatures):
         # what its training pictures look like: crops unlike them count as not seen (models/crop_bank.py)
         self.crop_bank = CropBank.for_checkpoint(path) if model.use_visual else None
         made_for = self.crop_bank.meta.get("trunk") if self.crop_bank is not None else None
-        if made_for and made_for != getattr(model, "trunk", made_for):
+        channels = getattr(model, "extra_dim", 0) - 1 if isinstance(model, PositionMasker) else None
+        if (made_for and made_for != getattr(model, "trunk", made_for)) or \
+                (self.crop_bank is not None and channels and channels > 0 and channels != self.crop_bank.dim):
             from pathlib import Path
 
             from ..errors import InputError
 
-            raise InputError(f"the crop bank beside {Path(path).name} was made from {made_for} crops, but the model "
-                             f"reads {model.trunk}'s: rebuild it with `binauralize train-crop-bank`")
+            raise InputError(f"the crop bank beside {Path(path).name} was made from {made_for or 'other'} crops "
+                             f"({self.crop_bank.dim} channels), but the model reads {model.trunk}'s: rebuild it "
+                             "with `binauralize train-crop-bank`")
 
     @property
     def uses_visual(self) -> bool:
@@ -384,14 +387,16 @@ class PositionSpatializer(TrunkFeatures):
 
     glyph_notice = True  # class-conditioned subclasses tell the user about their classes instead
 
-    def crop_familiarity(self, tracks: list, feature_at, times: np.ndarray | None = None) -> list[float | None]:
-        """Per track, the share of its on-screen crops (one per frame map, where it has weight) that the crop bank
-        calls like the training pictures; None where the track is never on screen, or without frames or a bank."""
+    def crop_familiarity(self, tracks: list, feature_at, duration_s: float | None = None) -> list[float | None]:
+        """Per track, the share of its on-screen crops (one a second over ``duration_s``, where it has weight) that
+        the crop bank calls like the training pictures; None where the track is never on screen, or without frames
+        or a bank. Without ``duration_s``, the span the tracks describe (at least 10 s)."""
         if self.crop_bank is None or feature_at is None:
             return [None] * len(tracks)
-        if times is None:
-            end = max([1.0] + [float(np.max(t.times)) for t in tracks] + [float(np.max(t.weight_times)) for t in tracks])
-            times = np.arange(0.0, end + 1.0, 1.0)
+        if not duration_s:
+            duration_s = max([10.0] + [float(np.max(t.times)) for t in tracks] +
+                             [float(np.max(t.weight_times)) for t in tracks])
+        times = np.arange(0.5, max(float(duration_s), 1.0), 1.0)
         out = []
         for tr in tracks:
             az, el, _, w = tr.at(times)
@@ -400,20 +405,20 @@ class PositionSpatializer(TrunkFeatures):
             out.append(float(np.mean([self.crop_bank.known(e) for e in seen])) if seen else None)
         return out
 
-    def tell(self, tracks: list, feature_at=None) -> str | None:
+    def tell(self, tracks: list, feature_at=None, duration_s: float | None = None) -> str | None:
         """One line for the user when the separation depends on pictures the model was not trained on (None: nothing
         to say). With two or more sources a visual model separates from each source's crop, and it has seen only
         the synthetic set's glyphs; shown real photographs it swapped the sources (docs/position.md). With a crop
         bank (the shipped models), crops unlike the training pictures are not looked at: the line names the
         sources whose picture is mostly unlike them (``feature_at`` given) and says they are separated by position
-        only; without a bank it warns that sources can be swapped."""
+        only (judged over ``duration_s``, the clip's length); without a bank it warns that sources can be swapped."""
         if not (self.glyph_notice and self.uses_visual and len(tracks) >= 2):
             return None
         if self.crop_bank is None:
             return ("position: the sound is separated by what the model sees at each source, and it was trained on "
                     "the synthetic set's glyphs; on real footage (faces, objects) it can give a source another's "
                     "sound (measured: docs/position.md, \"The position model shown photographs instead of glyphs\")")
-        shares = self.crop_familiarity(tracks, feature_at)
+        shares = self.crop_familiarity(tracks, feature_at, duration_s)
         odd = [t.name for t, s in zip(tracks, shares) if s is not None and s < 0.5]
         if not odd:
             return None

@@ -305,8 +305,9 @@ class SpeechSpatializer:
         return (talkers + lent(others, wt <= 1e-6, "no talker now"),
                 others + lent(talkers, wo <= 1e-6, "with the voice"))
 
-    def tell(self, tracks: list, feature_at=None) -> str:
-        """One line for the user: where the speech and the rest go (``feature_at``: unused, it does not look)."""
+    def tell(self, tracks: list, feature_at=None, duration_s: float | None = None) -> str:
+        """One line for the user: where the speech and the rest go (``feature_at``, ``duration_s``: unused, it does
+        not look at the picture)."""
         if not tracks:
             return "speech: no sources, everything in front"
         speech, rest = self.groups(tracks)

@@ -85,10 +85,16 @@ def crop_bank_main(argv: list[str]) -> int:
             raise InputError(f"{out} exists (pass --overwrite to replace it)")
         if not 0 < args.quantile < 0.5:
             raise InputError("--quantile must be in (0, 0.5)")
+        if args.prototypes < 1:
+            raise InputError("--prototypes must be at least 1")
         if not out.parent.is_dir():
             raise InputError(f"no folder {out.parent} for --out")
         if not root.is_dir():
             raise InputError(f"dataset folder {root} not found")
+        info = cache / "trunk.json"
+        if not info.is_file():
+            raise InputError(f"no feature cache in {cache}: run `binauralize train-cache {root}` first")
+        trunk = json.loads(info.read_text()).get("trunk", cache.name)
         ex = tuple(args.exclude)
         xtr, _ = _embeddings(root, cache, _split_ids(root, args.train_split, cache, 0, ex))
         xho, _ = _embeddings(root, cache, _split_ids(root, args.held_out_split, cache, 0, ex))
@@ -97,7 +103,7 @@ def crop_bank_main(argv: list[str]) -> int:
         bank = fit_crop_bank(xtr, xho, args.prototypes, args.quantile,
                              meta={"data": str(root), "train_split": args.train_split,
                                    "held_out_split": args.held_out_split, "exclude": list(ex),
-                                   "trunk": cache.name})
+                                   "trunk": trunk})
         bank.save(out)
         print(f"binauralize train-crop-bank: {args.prototypes} prototypes of {len(xtr)} crops, threshold "
               f"{bank.threshold:.3f} (the {args.quantile:g} quantile of {len(xho)} held-out crops) -> {out}")
