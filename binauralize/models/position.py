@@ -368,18 +368,25 @@ class PositionSpatializer(TrunkFeatures):
         from .crop_bank import CropBank
 
         # what its training pictures look like: crops unlike them count as not seen (models/crop_bank.py)
-        self.crop_bank = CropBank.for_checkpoint(path) if model.use_visual else None
-        made_for = self.crop_bank.meta.get("trunk") if self.crop_bank is not None else None
-        channels = getattr(model, "extra_dim", 0) - 1 if isinstance(model, PositionMasker) else None
-        if (made_for and made_for != getattr(model, "trunk", made_for)) or \
-                (self.crop_bank is not None and channels and channels > 0 and channels != self.crop_bank.dim):
+        self.crop_bank = None
+        bank = CropBank.for_checkpoint(path) if model.use_visual else None
+        if bank is not None:
+            self.set_crop_bank(bank, path)
+
+    def set_crop_bank(self, bank, checkpoint) -> None:
+        """Use ``bank`` (a :class:`~binauralize.models.crop_bank.CropBank` found beside ``checkpoint``); one-line
+        InputError when it was made from another trunk's crops than the model reads."""
+        made_for = bank.meta.get("trunk")
+        channels = self.model.extra_dim - 1 if isinstance(self.model, PositionMasker) else 0
+        if (made_for and made_for != getattr(self.model, "trunk", made_for)) or (channels > 0 and channels != bank.dim):
             from pathlib import Path
 
             from ..errors import InputError
 
-            raise InputError(f"the crop bank beside {Path(path).name} was made from {made_for or 'other'} crops "
-                             f"({self.crop_bank.dim} channels), but the model reads {model.trunk}'s: rebuild it "
-                             "with `binauralize train-crop-bank`")
+            raise InputError(f"the crop bank beside {Path(checkpoint).name} was made from {made_for or 'other'} crops "
+                             f"({bank.dim} channels), but the model reads {self.model.trunk}'s: rebuild it with "
+                             "`binauralize train-crop-bank`")
+        self.crop_bank = bank
 
     @property
     def uses_visual(self) -> bool:

@@ -206,10 +206,10 @@ def open_spatializer(name_or_path: str | Path, hop_s: float = 0.1, device: str =
         inner = open_spatializer(inner_path, hop_s=hop_s, device=device, renderer_factory=renderer_factory,
                                  fov_deg=fov_deg, steps=steps)
         own_bank = path.with_name(f"{path.stem}.crops.safetensors")  # a bank beside the stage wins over the inner's
-        if own_bank.is_file() and getattr(inner, "crop_bank", None) is not None:
+        if own_bank.is_file() and getattr(inner, "uses_visual", False) and hasattr(inner, "set_crop_bank"):
             from .crop_bank import CropBank
 
-            inner.crop_bank = CropBank.load(own_bank)
+            inner.set_crop_bank(CropBank.load(own_bank), path)
         stage, smeta = ck.load(path, map_location=device)
         return StagedSpatializer(inner, stage, path=path, meta=smeta)
     if kind not in ("position", "flow", "class-nmf"):
