@@ -160,6 +160,9 @@ def main(argv=None) -> int:
     ap.add_argument("--pairs", choices=["four", "all"], default="four",
                     help="'four': the four pairs of position_real_brir.py (8 mixtures); 'all': every voice recording "
                          "with each instrument (12 pairs, 24 mixtures)")
+    ap.add_argument("--position", default="position", metavar="CKPT",
+                    help="the position checkpoint of the 'Position' rows (default: the shipped one; a checkpoint outside "
+                         "the package has no crop bank unless one lies beside it)")
     ap.add_argument("--photo-position", action="store_true",
                     help="also the position model shown the detected rows' frame (a face photograph and a cat "
                          "photograph where the sources are) instead of the class glyphs")
@@ -175,7 +178,8 @@ def main(argv=None) -> int:
     data = Path(args.data)
     renderer = Renderer(HRTF.default(SR), RenderOptions())
     speech = open_spatializer("speech", renderer_factory=lambda sr: renderer)
-    position = open_spatializer("position", renderer_factory=lambda sr: renderer, fov_deg=FOV)
+    position = open_spatializer(args.position, renderer_factory=lambda sr: renderer, fov_deg=FOV)
+    pos_label = "Position, shipped" if args.position == "position" else f"Position ({args.position})"
     rows, t0, saved_frame, found = [], time.time(), False, []
     for a, b, az_a, az_b, img_a, img_b, gt, mono, t60 in ([] if args.only_extra else real_mixtures(data, pairs)):
         voice_first = a in ALL_VOICES
@@ -190,13 +194,13 @@ def main(argv=None) -> int:
         glyphs = frame_with([(CLASS[a], az_a), (CLASS[b], az_b)])
         feats = position.features_from_frames(np.array([0.0]), glyphs[None])
         ptracks = [SourceTrack.static(az_a, distance=6.3, name="a"), SourceTrack.static(az_b, distance=6.3, name="b")]
-        preds["Position, shipped (oracle)"] = position.render(mono, SR, ptracks, t60=t60, feature_at=feats)
+        preds[f"{pos_label} (oracle)"] = position.render(mono, SR, ptracks, t60=t60, feature_at=feats)
         seps = {}
         if args.photo_position:  # what it sees in footage: photographs (a face, a cat) where the sources are
             photo = position.features_from_frames(np.array([0.0]), two_photo_frame(az_v, az_o)[None])
-            preds["Position, shipped (oracle, photo frame)"] = position.render(mono, SR, ptracks, t60=t60,
+            preds[f"{pos_label} (oracle, photo frame)"] = position.render(mono, SR, ptracks, t60=t60,
                                                                                feature_at=photo)
-            for name, f in (("Position, shipped (oracle)", feats), ("Position, shipped (oracle, photo frame)", photo)):
+            for name, f in ((f"{pos_label} (oracle)", feats), (f"{pos_label} (oracle, photo frame)", photo)):
                 seps[name] = si_sdr_improvement(position.separate(mono, SR, ptracks, f),
                                                 [img_a.mean(axis=0), img_b.mean(axis=0)], mono)
         preds["Speech (oracle)"] = speech.render(mono, SR, tracks, t60=t60)
