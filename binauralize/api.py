@@ -19,25 +19,14 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from .dsp.hrtf import HRTF, DEFAULT_HRTF_CITATION
+from .dsp.limiter import LookaheadLimiter
 from .dsp.render import MonoMono, Renderer, RenderOptions
 from .dsp.reverb import band_envelopes, estimate_t60
 from .errors import InputError, LossNotice, OutputError
 from .io import media
 from .tracks import SourceTrack, load_tracks, tracks_to_json
 
-LIMIT_THRESHOLD = 0.9
-
-
-def soft_limit(x: np.ndarray, threshold: float = LIMIT_THRESHOLD) -> tuple[np.ndarray, int]:
-    """Soft-clip samples above ``threshold`` smoothly towards 1.0 (tanh knee). Returns (signal, samples touched)."""
-    a = np.abs(x)
-    over = a > threshold
-    n = int(np.count_nonzero(over))
-    if n:
-        x = x.copy()
-        k = 1.0 - threshold
-        x[over] = np.sign(x[over]) * (threshold + k * np.tanh((a[over] - threshold) / k))
-    return x, n
+LIMIT_THRESHOLD = 0.9  # the written output's ceiling (linear; -0.9 dBFS), kept by a look-ahead limiter
 
 
 class EnvelopeMeter:
@@ -166,8 +155,8 @@ class Binauralizer:
 
         ``tracks``: the sources (None or ``[]``: one source straight ahead). ``t60``: the recording's reverberation
         time in seconds (None: estimated from the signal when the options ask for it). The output is not limited:
-        a loud source to one side can exceed 1.0 in the nearer ear (``process_file`` soft-limits, see
-        :func:`soft_limit`).
+        a loud source to one side can exceed 1.0 in the nearer ear (``process_file`` limits, both ears alike:
+        :class:`binauralize.dsp.limiter.LookaheadLimiter`).
 
         The whole signal is held in memory (the result is float64, twice the input's channels); for long material use
         :meth:`process_file`, which streams. One Binauralizer may render in several threads at once: a call keeps
@@ -350,7 +339,8 @@ class Binauralizer:
         # pass 2: decode -> render -> limit -> encode/mux, streaming
         if isinstance(renderer, _LearnedRenderer):
             renderer.preload(tracks)  # the model's frames are read before the rendering bar starts
-        limited = {"n": 0, "done": 0}
+        limited = {"done": 0}
+        limiter = LookaheadLimiter(sr, ceiling=LIMIT_THRESHOLD)
         bar = _progress(seen / sr, self.progress, f"rendering {inp.name}")
         if isinstance(renderer, _LearnedRenderer):  # a learned model works a block at a time: say which
             renderer.on_block = None if bar is None else (
@@ -358,9 +348,7 @@ class Binauralizer:
 
         def rendered() -> Iterator[np.ndarray]:
             chunks = (mon(c) for c in _Chunker(media.iter_audio(audio_src, ainfo.audio_index), sr))
-            for y in renderer.process(chunks, tracks, t60=t60):
-                y, n = soft_limit(y)
-                limited["n"] += n
+            for y in limiter.process(renderer.process(chunks, tracks, t60=t60)):
                 limited["done"] += y.shape[-1]
                 if bar is not None:  # the bar's total is rounded to 0.01 s: never step past it
                     bar.update(max(0.0, min(limited["done"] / sr, bar.total) - bar.n))
@@ -398,8 +386,10 @@ class Binauralizer:
         finally:
             if bar is not None:
                 bar.close()
-        if limited["n"]:
-            say(f"{limited['n']} output samples were above {LIMIT_THRESHOLD} and were soft-limited")
+        if limiter.samples_reduced:
+            say(f"the output would have passed {LIMIT_THRESHOLD} of full scale: a look-ahead limiter lowered both ears "
+                f"alike (interaural differences kept) by up to {limiter.max_reduction_db:.1f} dB, "
+                f"{limiter.samples_reduced / sr:.2f} s of the {seen / sr:.1f} s in all")
 
         rep = {
             "input": str(inp), "output": str(out), "audio_source": str(audio_src),
@@ -429,7 +419,8 @@ class Binauralizer:
             "localization": loc_report,
             "also_written": written,
             "notices": notices,
-            "limited_samples": limited["n"],
+            "limiter": {"ceiling": LIMIT_THRESHOLD, "seconds_reduced": limiter.samples_reduced / sr,
+                        "max_reduction_db": limiter.max_reduction_db},
             "mux": stats,
             "timings_s": {"analysis": t_analysis, "render_and_write": t_render, "total": time.perf_counter() - t_start},
             "realtime_factor": (seen / sr) / max(time.perf_counter() - t_start, 1e-9),
