@@ -377,7 +377,8 @@ class Binauralizer:
             t_render = time.perf_counter() - t1
             # the side outputs are drawn from the finished but not yet committed output: an interrupted or failed
             # preview leaves neither the output nor a part of the run behind (all or nothing)
-            written, output_cues = self._write_side_outputs(inp, tmp, tracks, fa, lo, seen / sr, save_tracks, preview)
+            written, output_cues = self._write_side_outputs(inp, tmp, tracks, fa, lo, seen / sr, save_tracks, preview,
+                                                            limiter)
             os.replace(tmp, out)
         except BaseException:
             if tmp.exists():
@@ -430,9 +431,10 @@ class Binauralizer:
         return rep
 
     def _write_side_outputs(self, inp: Path, rendered: Path, tracks, fa, lo, duration_s: float, save_tracks,
-                            preview) -> tuple[list[str], dict | None]:
+                            preview, limiter: LookaheadLimiter | None = None) -> tuple[list[str], dict | None]:
         """--save-tracks and --preview (video and PNG), from the rendered output file -> (paths written, the
-        output's interaural cues summary or None). Interrupted or failed, it removes what it wrote."""
+        output's interaural cues summary or None); the PNG also shows where ``limiter`` lowered the output.
+        Interrupted or failed, it removes what it wrote."""
         written, output_cues = [], None
         try:
             if preview:
@@ -440,6 +442,9 @@ class Binauralizer:
 
                 cues = output_cues_over_time(rendered, tracks)
                 output_cues = cues["summary"]
+                if limiter is not None and limiter.samples_reduced:
+                    cues["limiter_db"] = limiter.trace_db
+                    cues["limiter_hop_s"] = limiter.trace_hop / limiter.sample_rate
                 parts = None
                 if getattr(self.learned, "separates_speech", False) and tracks:
                     speech_tracks, rest_tracks = self.learned.groups(tracks)

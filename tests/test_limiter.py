@@ -9,9 +9,15 @@ import soundfile as sf
 from binauralize.api import LIMIT_THRESHOLD, Binauralizer
 from binauralize.cli import main
 from binauralize.dsp.limiter import LookaheadLimiter, limit
+from binauralize.io.media import iter_audio
+from binauralize.testing.clips import make_clip
 from binauralize.tracks import SourceTrack
 
 SR = 48000
+
+
+def decode(path) -> np.ndarray:
+    return np.concatenate(list(iter_audio(path)), axis=1)
 
 
 def thd(x: np.ndarray, f0: int) -> float:
@@ -64,6 +70,9 @@ def test_the_gain_comes_down_before_a_click_and_back_after_it():
     assert 0.5 < gain[t0 - a // 2] < 1.0  # coming down
     back = t0 + int((0.012 + 6.02 / 200.0 + 0.002) * SR) + 2  # hold, release of 6 dB, smoothing
     assert np.all(gain[back:] == 1.0) and np.all(gain[t0 + 1:t0 + int(0.012 * SR)] < 0.51)  # held, then released
+    trace = lim.trace_db  # the largest reduction per 50-ms frame: the click's frame, and the release after it
+    assert len(trace) == 20 and abs(trace[t0 // lim.trace_hop] - 20 * np.log10(2.0)) < 1e-6
+    assert np.count_nonzero(trace) <= 2 and lim.samples_reduced < int(0.06 * SR)
 
 
 def test_streaming_in_any_chunk_sizes_equals_one_pass():
@@ -89,12 +98,14 @@ def test_the_tool_limits_what_it_writes_and_keeps_the_level_difference(tmp_path,
     rng = np.random.default_rng(2)
     n = 2 * SR
     mono = np.clip(rng.standard_normal(n) * 0.3, -0.98, 0.98)  # loud: the nearer ear passes full scale
-    wav = tmp_path / "loud.wav"
-    sf.write(wav, mono, SR, subtype="FLOAT")
+    wav = make_clip(tmp_path / "loud.mkv", seconds=2.0, audio=mono[None].astype(np.float32), acodec="flac")
+    mono = decode(wav)[0]  # as the tool reads it (FLAC: the input to 24 bits)
     src = tmp_path / "s.json"
     src.write_text(json.dumps({"sources": [{"name": "s", "azimuth": 60}]}))
     out, rep = tmp_path / "out.wav", tmp_path / "rep.json"
-    assert main([str(wav), "-o", str(out), "--sources", str(src), "--report", str(rep)]) == 0
+    png = tmp_path / "p.png"  # the preview draws where the limiter worked (the PNG's third panel)
+    assert main([str(wav), "-o", str(out), "--sources", str(src), "--report", str(rep), "--preview", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     err = capsys.readouterr().err
     assert "look-ahead limiter lowered both ears alike" in err
     y, sr = sf.read(out)

@@ -51,6 +51,16 @@ class LookaheadLimiter:
         self.samples_reduced = 0
         self.max_reduction_db = 0.0
         self.samples = 0
+        self.trace_hop = max(1, int(round(0.05 * sample_rate)))  # samples per frame of :attr:`trace_db`
+        self._trace = np.zeros(0)
+        self._emitted = 0
+
+    @property
+    def trace_db(self) -> np.ndarray:
+        """The largest gain reduction (dB, >= 0) in each 50-ms frame of what has been output so far ``[frames]``
+        (frame k starts at sample ``k * trace_hop``), for a plot of where the limiter worked."""
+        frames = -(-self._emitted // self.trace_hop)
+        return np.pad(self._trace, (0, max(0, frames - len(self._trace))))[:frames]
 
     def _required_db(self, x: np.ndarray) -> np.ndarray:
         peak = np.max(np.abs(x), axis=0)
@@ -76,6 +86,8 @@ class LookaheadLimiter:
             x = np.concatenate(pending, axis=1) if len(pending) > 1 else pending[0]
             out, rest = x[:, :count], x[:, count:]
             pending, pending_n = ([rest] if rest.shape[1] else []), rest.shape[1]
+            start = self._emitted
+            self._emitted += count
             if not env.any():  # nothing near the ceiling: the samples pass unchanged (the common case)
                 return out
             # forward running maximum over [n, n + a]: maximum_filter1d centred on a/2 (size a + 1), shifted
@@ -84,9 +96,14 @@ class LookaheadLimiter:
             smooth = np.maximum(oaconvolve(fwd, self.window[::-1], mode="valid")[:count], 0.0)
             # the FFT convolution's rounding (~1e-16 dB) where nothing is needed: no change there
             smooth[(fwd[wlen - 1:wlen - 1 + count] == 0.0) & (smooth < 1e-9)] = 0.0
-            self.samples_reduced += int(np.count_nonzero(smooth > 0.01))
-            if count:
-                self.max_reduction_db = max(self.max_reduction_db, float(smooth.max()))
+            where = np.nonzero(smooth > 0.01)[0]
+            self.samples_reduced += len(where)
+            if len(where):
+                self.max_reduction_db = max(self.max_reduction_db, float(smooth[where].max()))
+                frame = (start + where) // self.trace_hop
+                if frame[-1] >= len(self._trace):
+                    self._trace = np.pad(self._trace, (0, max(int(frame[-1]) + 1 - len(self._trace), len(self._trace))))
+                np.maximum.at(self._trace, frame, smooth[where])
             # 1e-9 dB of margin for the convolution's rounding: the ceiling is never passed
             return out * 10.0 ** (-(smooth + (smooth > 0) * 1e-9) / 20.0)
 

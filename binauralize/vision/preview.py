@@ -190,6 +190,13 @@ def summary_png(path: Path, tracks: list[SourceTrack], fa, dur: float, cues: dic
         ax[2].plot(ct, np.asarray(cues["ild"])[act], ".", color="crimson", ms=3)
         ax[2].axhline(0, color="grey", lw=0.5)
         ax[2].set_ylabel("output ILD (dB)\n+ = left louder")
+        lim = cues.get("limiter_db")
+        if lim is not None and len(lim) and np.max(lim) > 0:  # where the look-ahead limiter lowered both ears
+            lt = (np.arange(len(lim)) + 0.5) * cues.get("limiter_hop_s", 0.05)
+            tw = ax[2].twinx()
+            tw.fill_between(lt, 0, -np.asarray(lim), step="mid", color="grey", alpha=0.35, lw=0)
+            tw.set_ylim(-max(6.0, 1.1 * float(np.max(lim))), 0.5)
+            tw.set_ylabel("limiter gain (dB)\nboth ears", color="dimgrey")
     ax[0].set_ylabel("azimuth (deg), + = left")
     ax[0].axhline(0, color="grey", lw=0.5)
     ax[0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
