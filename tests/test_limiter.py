@@ -75,6 +75,30 @@ def test_the_gain_comes_down_before_a_click_and_back_after_it():
     assert np.count_nonzero(trace) <= 2 and lim.samples_reduced < int(0.06 * SR)
 
 
+def test_a_broken_sample_stays_one_broken_sample():
+    x = np.full((2, SR // 10), 0.1)
+    x[0, 1000], x[0, 3000], x[1, 3000] = np.inf, np.nan, 5.0  # and the other ear's peak beside a NaN
+    with np.errstate(all="raise"):
+        y, _ = limit(x, SR)
+    bad = ~np.isfinite(y)
+    assert bad.sum() == 2 and bad[0, 1000] and bad[0, 3000]
+    assert np.abs(y[np.isfinite(y)]).max() <= 0.9 + 1e-12
+
+
+def test_a_producer_may_reuse_its_buffer():
+    x = np.random.default_rng(3).uniform(-0.5, 0.5, (2, SR))  # nothing limited: the fast path
+
+    def reused(n=4000):
+        buf = np.empty((2, n))
+        for i in range(0, x.shape[1], n):
+            m = min(n, x.shape[1] - i)
+            buf[:, :m] = x[:, i:i + m]
+            yield buf[:, :m]
+
+    y = np.concatenate(list(LookaheadLimiter(SR).process(reused())), axis=1)
+    assert np.array_equal(y, x)
+
+
 def test_streaming_in_any_chunk_sizes_equals_one_pass():
     rng = np.random.default_rng(1)
     x = rng.standard_normal((2, 3 * SR)) * 0.5  # limited often

@@ -65,13 +65,19 @@ class LookaheadLimiter:
 
     def _required_db(self, x: np.ndarray) -> np.ndarray:
         peak = np.max(np.abs(x), axis=0)
+        if len(peak) and not np.isfinite(peak).all():
+            # a NaN or inf sample passes as it is; it must not hide the other ear's peak or poison the envelope
+            a = np.abs(x)
+            a[~np.isfinite(a)] = 0.0
+            peak = a.max(axis=0)
         if not len(peak) or peak.max() <= self.ceiling:
             return np.zeros(len(peak))
         with np.errstate(divide="ignore"):
             return np.maximum(0.0, 20.0 * np.log10(np.maximum(peak, 1e-30) / self.ceiling))
 
     def process(self, chunks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
-        """``[C, n]`` chunks (any sizes) in -> limited ``[C, n']`` chunks out, the same samples in total, in order."""
+        """``[C, n]`` chunks (any sizes; a 1-D chunk is one channel, ``[1, n]`` out) in -> limited ``[C, n']``
+        chunks out, the same samples in total, in order. One stream per limiter (the statistics add up)."""
         a, h, wlen = self.a, self.h, len(self.window)
         gr_tail = np.zeros(h)  # the last h required reductions (hold's look-back)
         release = 0.0  # the held-and-released reduction at the last received sample
@@ -85,7 +91,8 @@ class LookaheadLimiter:
             before them and runs a samples past them)."""
             nonlocal pending, pending_n
             x = np.concatenate(pending, axis=1) if len(pending) > 1 else pending[0]
-            out, rest = x[:, :count], x[:, count:]
+            # copies: the producer may reuse its buffer for the next chunk
+            out, rest = x[:, :count].copy(), x[:, count:].copy()
             pending, pending_n = ([rest] if rest.shape[1] else []), rest.shape[1]
             start = self._emitted
             self._emitted += count
@@ -129,6 +136,8 @@ class LookaheadLimiter:
             x = np.asarray(chunk, dtype=np.float64)
             if x.ndim == 1:
                 x = x[None]
+            if channels is not None and x.shape[0] != channels:
+                raise ValueError(f"limiter: a chunk of {x.shape[0]} channels in a stream of {channels}")
             channels = x.shape[0]
             if not x.shape[1]:
                 continue
@@ -151,6 +160,8 @@ def limit(x: np.ndarray, sample_rate: float, **options) -> tuple[np.ndarray, Loo
     lim = LookaheadLimiter(sample_rate, **options)
     x = np.asarray(x, dtype=np.float64)
     x2 = x[None] if x.ndim == 1 else x
-    parts = list(lim.process([x2]))
+    # in one-second slices: the streaming path's memory, and its precision (the release ramp restarts per slice)
+    step = max(1, int(sample_rate))
+    parts = list(lim.process(x2[:, i:i + step] for i in range(0, x2.shape[1], step)))
     y = np.concatenate(parts, axis=1) if parts else np.zeros_like(x2)
     return (y[0] if x.ndim == 1 else y), lim
