@@ -24,8 +24,6 @@ from __future__ import annotations
 from typing import Iterable, Iterator
 
 import numpy as np
-from scipy.ndimage import maximum_filter1d
-from scipy.signal import oaconvolve
 
 
 class LookaheadLimiter:
@@ -85,19 +83,24 @@ class LookaheadLimiter:
         pending: list[np.ndarray] = []  # input not yet output, in order
         pending_n = 0
         channels = None
+        step = max(a + 1, int(self.sample_rate))
 
         def emit(env: np.ndarray, count: int) -> np.ndarray:
             """The first ``count`` pending samples, limited with the envelope ``env`` (which starts wlen - 1 samples
             before them and runs a samples past them)."""
             nonlocal pending, pending_n
-            x = np.concatenate(pending, axis=1) if len(pending) > 1 else pending[0]
-            # copies: the producer may reuse its buffer for the next chunk
-            out, rest = x[:, :count].copy(), x[:, count:].copy()
+            fresh = len(pending) > 1
+            x = np.concatenate(pending, axis=1) if fresh else pending[0]
+            out = x[:, :count]
+            rest = x[:, count:].copy()  # a copy: the producer may reuse its buffer, and a view would keep x alive
             pending, pending_n = ([rest] if rest.shape[1] else []), rest.shape[1]
             start = self._emitted
             self._emitted += count
             if not env.any():  # nothing near the ceiling: the samples pass unchanged (the common case)
-                return out
+                return out if fresh else out.copy()
+            from scipy.ndimage import maximum_filter1d  # here, not at import: most outputs never need them (and
+            from scipy.signal import oaconvolve         # scipy.signal's import costs the tool 0.5 s and 70 MB)
+
             # forward running maximum over [n, n + a]: maximum_filter1d centred on a/2 (size a + 1), shifted
             fwd = maximum_filter1d(env, size=a + 1, mode="nearest", origin=-(a // 2) if a % 2 == 0 else -((a + 1) // 2))
             # each n: the Hann-weighted mean over [n - wlen + 1, n]
@@ -123,6 +126,8 @@ class LookaheadLimiter:
                 gr_tail = gr[-h:] if len(gr) >= h else np.concatenate([gr_tail, gr])[-h:]
                 envelope = np.concatenate([envelope, gr])
                 return
+            from scipy.ndimage import maximum_filter1d
+
             ext = np.concatenate([gr_tail, gr])
             cen = maximum_filter1d(ext, size=h + 1, mode="nearest")  # window [i - h/2, i + h/2]
             held = cen[h - h // 2: h - h // 2 + len(gr)]  # sample j: window [j - h, j] of the original indices
@@ -139,17 +144,17 @@ class LookaheadLimiter:
             if channels is not None and x.shape[0] != channels:
                 raise ValueError(f"limiter: a chunk of {x.shape[0]} channels in a stream of {channels}")
             channels = x.shape[0]
-            if not x.shape[1]:
-                continue
-            self.samples += x.shape[1]
-            absorb(x)
-            pending.append(x)
-            pending_n += x.shape[1]
-            ready = pending_n - a  # samples whose look-ahead is complete
-            if ready > 0:
-                env = envelope[: wlen - 1 + ready + a]
-                yield emit(env, ready)
-                envelope = envelope[ready:]
+            for i in range(0, x.shape[1], step):  # in slices of a second at most: small temporaries
+                piece = x[:, i:i + step]
+                self.samples += piece.shape[1]
+                absorb(piece)
+                pending.append(piece)
+                pending_n += piece.shape[1]
+                ready = pending_n - a  # samples whose look-ahead is complete
+                if ready > 0:
+                    env = envelope[: wlen - 1 + ready + a]
+                    yield emit(env, ready)
+                    envelope = envelope[ready:]
         if pending_n:  # the end: nothing louder follows, the envelope releases into silence
             absorb(np.zeros((channels, a)))
             yield emit(envelope[: wlen - 1 + pending_n + a], pending_n)
@@ -160,8 +165,6 @@ def limit(x: np.ndarray, sample_rate: float, **options) -> tuple[np.ndarray, Loo
     lim = LookaheadLimiter(sample_rate, **options)
     x = np.asarray(x, dtype=np.float64)
     x2 = x[None] if x.ndim == 1 else x
-    # in one-second slices: the streaming path's memory, and its precision (the release ramp restarts per slice)
-    step = max(1, int(sample_rate))
-    parts = list(lim.process(x2[:, i:i + step] for i in range(0, x2.shape[1], step)))
+    parts = list(lim.process([x2]))  # in slices of a second: small temporaries, and the release ramp's offsets
     y = np.concatenate(parts, axis=1) if parts else np.zeros_like(x2)
     return (y[0] if x.ndim == 1 else y), lim
