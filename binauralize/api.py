@@ -199,12 +199,15 @@ class Binauralizer:
     def process_file(self, input: str | Path, output: str | Path, sources: list[SourceTrack] | str | Path | None = None,
                      audio: str | Path | None = None, overwrite: bool = False, report: str | Path | None = None,
                      lossless: bool = False, keep_original_audio: bool = False, preview: str | Path | None = None,
-                     save_tracks: str | Path | None = None) -> dict:
+                     save_tracks: str | Path | None = None, limit: bool = True) -> dict:
         """Binauralize a media file. See :func:`binauralize_file`."""
         t_start = time.perf_counter()
         if input is None or output is None:
             raise InputError("process_file needs an input and an output path")
         inp, out = Path(input), Path(output)
+        if not limit and out.suffix.lower() != ".wav":
+            raise OutputError(f"{out.name}: --no-limit keeps samples above full scale, which only a .wav output "
+                              "(32-bit float) can hold; other formats would clip them")
         notices: list[str] = []
         sources_file = Path(sources) if isinstance(sources, (str, Path)) else None
         sources = _checked_sources(sources)  # read once here: None or a list of SourceTrack
@@ -339,8 +342,8 @@ class Binauralizer:
         # pass 2: decode -> render -> limit -> encode/mux, streaming
         if isinstance(renderer, _LearnedRenderer):
             renderer.preload(tracks)  # the model's frames are read before the rendering bar starts
-        limited = {"done": 0}
-        limiter = LookaheadLimiter(sr, ceiling=LIMIT_THRESHOLD)
+        limited = {"done": 0, "peak": 0.0}
+        limiter = LookaheadLimiter(sr, ceiling=LIMIT_THRESHOLD) if limit else None
         bar = _progress(seen / sr, self.progress, f"rendering {inp.name}")
         if isinstance(renderer, _LearnedRenderer):  # a learned model works a block at a time: say which
             renderer.on_block = None if bar is None else (
@@ -348,8 +351,11 @@ class Binauralizer:
 
         def rendered() -> Iterator[np.ndarray]:
             chunks = (mon(c) for c in _Chunker(media.iter_audio(audio_src, ainfo.audio_index), sr))
-            for y in limiter.process(renderer.process(chunks, tracks, t60=t60)):
+            ys = renderer.process(chunks, tracks, t60=t60)
+            for y in (limiter.process(ys) if limiter is not None else ys):
                 limited["done"] += y.shape[-1]
+                if limiter is None and y.size:
+                    limited["peak"] = max(limited["peak"], float(np.max(np.abs(y))))
                 if bar is not None:  # the bar's total is rounded to 0.01 s: never step past it
                     bar.update(max(0.0, min(limited["done"] / sr, bar.total) - bar.n))
                 yield y
@@ -387,7 +393,10 @@ class Binauralizer:
         finally:
             if bar is not None:
                 bar.close()
-        if limiter.samples_reduced:
+        if limiter is None and limited["peak"] > 1.0:
+            say(f"--no-limit: the output peaks at {20 * np.log10(limited['peak']):+.1f} dB over full scale (kept in "
+                "the float WAV; lower the gain before converting it to a fixed-point format)")
+        if limiter is not None and limiter.samples_reduced:
             say(f"the output would have passed {LIMIT_THRESHOLD} of full scale: a look-ahead limiter lowered both ears "
                 f"alike (interaural differences kept) by up to {limiter.max_reduction_db:.1f} dB, "
                 f"{limiter.samples_reduced / sr:.2f} s of the {seen / sr:.1f} s in all")
@@ -420,8 +429,9 @@ class Binauralizer:
             "localization": loc_report,
             "also_written": written,
             "notices": notices,
-            "limiter": {"ceiling": LIMIT_THRESHOLD, "seconds_reduced": limiter.samples_reduced / sr,
-                        "max_reduction_db": limiter.max_reduction_db},
+            "limiter": ({"ceiling": LIMIT_THRESHOLD, "seconds_reduced": limiter.samples_reduced / sr,
+                         "max_reduction_db": limiter.max_reduction_db} if limiter is not None else
+                        {"off": True, "output_peak": limited["peak"]}),
             "mux": stats,
             "timings_s": {"analysis": t_analysis, "render_and_write": t_render, "total": time.perf_counter() - t_start},
             "realtime_factor": (seen / sr) / max(time.perf_counter() - t_start, 1e-9),
@@ -1160,7 +1170,7 @@ def binauralize_file(input: str | Path, output: str | Path, sources=None, *, hrt
                      options: RenderOptions = RenderOptions(), method: str = "dsp", audio=None, overwrite: bool = False,
                      report=None, lossless: bool = False, keep_original_audio: bool = False, progress: bool = False,
                      notice: Callable[[str], None] | None = None, localize=None, preview=None,
-                     save_tracks=None, hop_s: float = 0.1, steps: int = 4) -> dict:
+                     save_tracks=None, hop_s: float = 0.1, steps: int = 4, limit: bool = True) -> dict:
     """Binauralize ``input`` (video or audio file) into ``output`` (video with the original picture, or .wav/.flac).
 
     Args:
@@ -1181,6 +1191,8 @@ def binauralize_file(input: str | Path, output: str | Path, sources=None, *, hrt
         progress: show progress bars on stderr.
         notice: called with each one-line notice (default: printed to stderr).
         steps: sampling steps of flow-matching models.
+        limit: keep the output under 0.9 of full scale with a look-ahead limiter (both ears alike); False writes the
+            renderer's output as it is, only to a .wav output (32-bit float holds samples above full scale).
     Returns:
         The report dict (tracks used, decisions and why, timings, notices).
     Raises:
@@ -1192,4 +1204,4 @@ def binauralize_file(input: str | Path, output: str | Path, sources=None, *, hrt
                      hop_s=hop_s, steps=steps)
     return b.process_file(input, output, sources=sources, audio=audio, overwrite=overwrite, report=report,
                           lossless=lossless, keep_original_audio=keep_original_audio, preview=preview,
-                          save_tracks=save_tracks)
+                          save_tracks=save_tracks, limit=limit)

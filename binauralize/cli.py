@@ -107,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "and a diffuse late tail; default size 7x5x3 m, T60 0.5 s (off unless given)")
     p.add_argument("--lossless", action="store_true", help="lossless audio in the video container (ALAC/FLAC/PCM)")
     p.add_argument("--keep-original-audio", action="store_true", help="also keep the original audio track(s)")
+    p.add_argument("--no-limit", action="store_true",
+                   help="do not limit the output to 0.9 of full scale (a look-ahead limiter, both ears alike, by "
+                        "default): the renderer's samples as they are, for post-production; .wav output only")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--jobs", type=int, default=0, help="parallel files in batch mode (0, the default: one per core). Batch mode: several inputs and "
                    "-o FOLDER write FOLDER/<name>_binaural.<ext> (audio-only inputs other than .wav/.flac as .wav); "
@@ -201,7 +204,7 @@ def _run_one(inp: str, out: str, args_dict: dict, progress: bool) -> dict:
                                  objects=bool(args_dict.get("objects")),
                                  objects_weights=args_dict.get("objects_weights")), preview=args_dict.get("preview"),
         save_tracks=args_dict.get("save_tracks"), hop_s=args_dict.get("hop", 0.1),
-        steps=args_dict.get("steps", 4))
+        steps=args_dict.get("steps", 4), limit=not args_dict.get("no_limit", False))
 
 
 def _batch_worker_init() -> None:
@@ -584,7 +587,7 @@ def main(argv: list[str] | None = None) -> int:
         common = dict(sources=args.sources, hrtf=args.hrtf, options=asdict(opts), method=args.model or args.method,
                       hop=args.hop, steps=args.steps,
                       audio=args.audio, overwrite=args.overwrite, lossless=args.lossless,
-                      keep_original_audio=args.keep_original_audio, quiet=args.quiet, fov=args.fov,
+                      keep_original_audio=args.keep_original_audio, no_limit=args.no_limit, quiet=args.quiet, fov=args.fov,
                       flip_visual=args.flip_visual, objects=args.objects or bool(args.objects_weights),
                       objects_weights=args.objects_weights)
         if (args.objects or args.objects_weights) and args.sources:

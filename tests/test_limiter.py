@@ -142,3 +142,22 @@ def test_the_tool_limits_what_it_writes_and_keeps_the_level_difference(tmp_path,
     ild_free = 20 * np.log10(np.std(free[0, frames]) / np.std(free[1, frames]))
     ild_out = 20 * np.log10(np.std(y[frames, 0]) / np.std(y[frames, 1]))
     assert ild_free > 3.0 and abs(ild_out - ild_free) < 0.1
+
+
+def test_no_limit_writes_the_renderer_s_samples_to_a_float_wav_only(tmp_path, capsys):
+    mono = np.clip(np.random.default_rng(4).standard_normal(SR) * 0.3, -0.98, 0.98)
+    clip = make_clip(tmp_path / "loud.mkv", seconds=1.0, audio=mono[None].astype(np.float32), acodec="flac")
+    mono = decode(clip)[0]
+    src = tmp_path / "s.json"
+    src.write_text(json.dumps({"sources": [{"name": "s", "azimuth": 60}]}))
+    out, rep = tmp_path / "free.wav", tmp_path / "rep.json"
+    assert main([str(clip), "-o", str(out), "--sources", str(src), "--no-limit", "--report", str(rep)]) == 0
+    assert "--no-limit: the output peaks at +" in capsys.readouterr().err
+    y, _ = sf.read(out)
+    free = Binauralizer().render(mono, SR, [SourceTrack.static(60.0)])
+    assert np.abs(y).max() > 1.0 and np.abs(y.T - free).max() < 1e-6  # float WAV: the renderer's samples
+    assert json.loads(rep.read_text())["limiter"]["off"] is True
+    for bad in ("free.flac", "free.mp4"):  # fixed-point or lossy: refused before any work, one line
+        assert main([str(clip), "-o", str(tmp_path / bad), "--sources", str(src), "--no-limit", "-q"]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "only a .wav output" in err[0] and not (tmp_path / bad).exists()
