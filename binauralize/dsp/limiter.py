@@ -49,7 +49,6 @@ class LookaheadLimiter:
         self.window = w / w.sum()  # a weights, positive, summing to 1
         self.samples_reduced = 0
         self.max_reduction_db = 0.0
-        self.samples = 0
         self.trace_hop = max(1, int(round(0.05 * sample_rate)))  # samples per frame of :attr:`trace_db`
         self._trace = np.zeros(0)
         self._emitted = 0
@@ -98,8 +97,10 @@ class LookaheadLimiter:
             self._emitted += count
             if not env.any():  # nothing near the ceiling: the samples pass unchanged (the common case)
                 return out if fresh else out.copy()
-            from scipy.ndimage import maximum_filter1d  # here, not at import: most outputs never need them (and
-            from scipy.signal import oaconvolve         # scipy.signal's import costs the tool 0.5 s and 70 MB)
+            # imported here, not with the module: most outputs never need them, and importing scipy.signal with the
+            # tool cost every run 0.6 s and 70 MB (docs/benchmarks.md, "The output limiter")
+            from scipy.ndimage import maximum_filter1d
+            from scipy.signal import oaconvolve
 
             # forward running maximum over [n, n + a]: maximum_filter1d centred on a/2 (size a + 1), shifted
             fwd = maximum_filter1d(env, size=a + 1, mode="nearest", origin=-(a // 2) if a % 2 == 0 else -((a + 1) // 2))
@@ -146,7 +147,6 @@ class LookaheadLimiter:
             channels = x.shape[0]
             for i in range(0, x.shape[1], step):  # in slices of a second at most: small temporaries
                 piece = x[:, i:i + step]
-                self.samples += piece.shape[1]
                 absorb(piece)
                 pending.append(piece)
                 pending_n += piece.shape[1]
@@ -165,6 +165,6 @@ def limit(x: np.ndarray, sample_rate: float, **options) -> tuple[np.ndarray, Loo
     lim = LookaheadLimiter(sample_rate, **options)
     x = np.asarray(x, dtype=np.float64)
     x2 = x[None] if x.ndim == 1 else x
-    parts = list(lim.process([x2]))  # in slices of a second: small temporaries, and the release ramp's offsets
+    parts = list(lim.process([x2]))
     y = np.concatenate(parts, axis=1) if parts else np.zeros_like(x2)
     return (y[0] if x.ndim == 1 else y), lim
