@@ -611,6 +611,9 @@ def main(argv: list[str] | None = None) -> int:
                       f"{rep['realtime_factor']:.1f}x real time)", file=sys.stderr)
             return 0
         pairs = _batch_outputs(args.inputs, out)
+        if args.no_limit and any(Path(o).suffix.lower() != ".wav" for _, o in pairs):
+            raise BinauralizeError("--no-limit writes float .wav only, and a folder output keeps each input's "
+                                   "format (videos stay videos): name one .wav output per input instead")
         from .api import _check_side_outputs
 
         # no output may replace any of the batch's inputs, even with --overwrite; nor the report anything

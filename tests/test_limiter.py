@@ -161,3 +161,9 @@ def test_no_limit_writes_the_renderer_s_samples_to_a_float_wav_only(tmp_path, ca
         assert main([str(clip), "-o", str(tmp_path / bad), "--sources", str(src), "--no-limit", "-q"]) == 1
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "only a .wav output" in err[0] and not (tmp_path / bad).exists()
+    folder = tmp_path / "batch"  # a folder output keeps each input's format: refused before anything is made
+    other = tmp_path / "loud2.mkv"
+    other.write_bytes(clip.read_bytes())
+    assert main([str(clip), str(other), "-o", str(folder) + "/", "--sources", str(src), "--no-limit", "-q"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--no-limit writes float .wav only" in err[0] and not folder.exists()
