@@ -521,7 +521,10 @@ class _Background:
         self._ex.shutdown(wait=False, cancel_futures=True)
 
     def result(self, bar=None):
-        """The :class:`FrameAnalysis`; ``bar`` (a tqdm bar in seconds of video, or None) follows the worker."""
+        """The :class:`FrameAnalysis`; ``bar`` (a tqdm bar in seconds of video, or None) follows the worker.
+
+        Interrupted while it waits (Ctrl-C, SIGTERM) or failing, it stops the analysis instead of waiting for it to
+        finish (which took as long as the rest of the clip's frames)."""
         from concurrent.futures import wait
 
         try:
@@ -531,12 +534,17 @@ class _Background:
             fa = self._fut.result()
             if bar is not None:
                 bar.update(max(0.0, bar.total - bar.n))  # the frames end where the audio does, give or take a frame
-            return fa
-        finally:
+        except BaseException:
             if bar is not None:
                 bar.close()
-            self._ex.shutdown(wait=True)
-            self._fut = None  # the caller owns the result now (the future would keep it alive)
+            self.cancel()
+            self._fut = None
+            raise
+        if bar is not None:
+            bar.close()
+        self._ex.shutdown(wait=True)
+        self._fut = None  # the caller owns the result now (the future would keep it alive)
+        return fa
 
 
 class _LearnedRenderer:

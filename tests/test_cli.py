@@ -601,6 +601,46 @@ def test_sigterm_cleans_up_like_ctrl_c(tmp_path):
     assert not alive, alive
 
 
+def _group(pgid: int) -> list[int]:
+    """Live (not zombie) processes of a process group."""
+    import os
+
+    return [int(d) for d in os.listdir("/proc") if d.isdigit() and _pgid(int(d)) == pgid]
+
+
+def test_ctrl_c_while_the_frames_are_analysed(tmp_path):
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) while the frames are decoded by parallel
+    decoder processes: exit 130 at once with one line, no traceback from a worker, nothing left behind, no
+    process left (the tool used to hang here: a decoder interrupted mid-message left its pool waiting forever)."""
+    import os
+    import signal
+    import time
+
+    clip = make_clip(tmp_path / "long.mp4", seconds=60.0, width=160, height=120)  # a keyframe a second
+    out = tmp_path / "o.mp4"
+    env = dict(os.environ, BINAURALIZE_DECODE_WORKERS="2")
+    p = subprocess.Popen([sys.executable, "-m", "binauralize", str(clip), "-o", str(out), "-q"], env=env,
+                         stderr=subprocess.PIPE, start_new_session=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    t0 = time.time()
+    while len(_group(p.pid)) < 4 and p.poll() is None and time.time() - t0 < 60:  # tool, analysis, 2 decoders
+        time.sleep(0.01)
+    assert p.poll() is None and len(_group(p.pid)) >= 4, "the decoders never ran in parallel"
+    os.killpg(p.pid, signal.SIGINT)
+    t1 = time.time()
+    err = p.communicate(timeout=60)[1].decode()
+    assert p.returncode == 130 and err.strip() == "binauralize: interrupted", err
+    assert time.time() - t1 < 5
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["long.mp4"]
+    t2 = time.time()
+    while _group(p.pid) and time.time() - t2 < 5:
+        time.sleep(0.05)
+    alive = _group(p.pid)
+    for q in alive:
+        os.kill(q, signal.SIGKILL)
+    assert not alive, alive
+
+
 def test_api_files_check_sources_and_odd_audio(tmp_path):
     """process_file: wrong source types are TracksErrors (a parsed tracks JSON is taken); NaN samples in a float
     file become 0 with a notice; channels that cancel in the downmix (antiphase) are said, not left silent."""

@@ -87,3 +87,23 @@ def test_frames_stored_sideways_are_turned_upright(tmp_path, rotation, mirror):
     par = next(iter(iter_frames_parallel(clip, 5.0, None, workers=2, segment_s=0.5)))[1]
     np.testing.assert_array_equal(par, img)
 
+
+
+def test_a_reader_that_stops_early_ends_the_decoders(tmp_path):
+    """Closing the frame iterator (the caller stopped, or Ctrl-C reached it) terminates the decoder processes at
+    once instead of waiting for their segments."""
+    import multiprocessing as mp
+    import time
+
+    clip = make_clip(tmp_path / "c.mp4", seconds=8.0, fps=30, width=96, height=64, with_audio=False,
+                     draw=_noise_frames, x264={"preset": "fast", "g": "15", "crf": "30"})
+    before = set(mp.active_children())
+    frames = iter_frames_parallel(clip, 30.0, None, workers=2, segment_s=1.0)
+    next(frames)
+    decoders = [q for q in mp.active_children() if q not in before]
+    assert decoders, "no decoder process ran"
+    frames.close()
+    t0 = time.time()
+    while any(q.is_alive() for q in decoders) and time.time() - t0 < 2.0:
+        time.sleep(0.01)
+    assert not any(q.is_alive() for q in decoders)

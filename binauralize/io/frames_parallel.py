@@ -43,11 +43,18 @@ def _decode_segment(path: str, fps: float, max_width, fast: bool, orientation, t
 
 
 def _die_with_parent() -> None:
-    """Pool initializer: on Linux, ask the kernel to end this decoder when the process that started it ends (the
-    tool terminates its analysis process when the analysis is no longer needed; its decoders must not linger)."""
+    """Pool initializer: leave Ctrl-C to the tool's main process, and on Linux ask the kernel to end this process
+    when the process that started it ends (the tool terminates its analysis process when the analysis is no longer
+    needed, on Ctrl-C too; its decoders must not linger).
+
+    Ctrl-C reaches every process of the terminal's group. A decoder interrupted while it sends its frames back left
+    half a message in the pipe, and the pool that waited for the rest never ended (the tool hung after
+    "interrupted"); so the workers ignore SIGINT and the main process stops them."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         import ctypes
-        import signal
 
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
@@ -88,21 +95,24 @@ def iter_frames_parallel(path: str | Path, fps: float, max_width: int | None = 6
     bounds = list(zip(starts, starts[1:] + [None]))
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
     last_t = -math.inf
-    with ProcessPoolExecutor(max_workers=min(workers, len(bounds)), mp_context=ctx,
-                             initializer=_die_with_parent) as ex:
-        pending = []
-        nxt = 0
-        try:
-            while nxt < len(bounds) or pending:
-                while nxt < len(bounds) and len(pending) < workers + 1:
-                    a, b = bounds[nxt]
-                    pending.append(ex.submit(_decode_segment, str(path), fps, max_width, fast, orientation,
-                                             t0, a, b))
-                    nxt += 1
-                for t, img in pending.pop(0).result():
-                    if t > last_t:  # a frame can serve the last tick of one segment and the first of the next
-                        last_t = t
-                        yield t, img
-        finally:
-            for f in pending:
-                f.cancel()
+    ex = ProcessPoolExecutor(max_workers=min(workers, len(bounds)), mp_context=ctx, initializer=_die_with_parent)
+    pending = []
+    nxt = 0
+    try:
+        while nxt < len(bounds) or pending:
+            while nxt < len(bounds) and len(pending) < workers + 1:
+                a, b = bounds[nxt]
+                pending.append(ex.submit(_decode_segment, str(path), fps, max_width, fast, orientation, t0, a, b))
+                nxt += 1
+            for t, img in pending.pop(0).result():
+                if t > last_t:  # a frame can serve the last tick of one segment and the first of the next
+                    last_t = t
+                    yield t, img
+    except BaseException:  # Ctrl-C, an error, or the caller stopped early: end the decoders, do not wait for them
+        for f in pending:
+            f.cancel()
+        for proc in list((getattr(ex, "_processes", None) or {}).values()):
+            proc.terminate()
+        ex.shutdown(wait=False, cancel_futures=True)
+        raise
+    ex.shutdown(wait=True)
