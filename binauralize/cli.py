@@ -237,7 +237,7 @@ def build_evaluate_parser() -> argparse.ArgumentParser:
                     "or run a spatializer over a dataset split, or check an output's direction against tracks.",
         epilog="examples:\n"
                "  binauralize evaluate --predictions out/dsp out/mono --ground-truth data/binaural_audios --out eval/\n"
-               "  binauralize evaluate --model dsp --data mydata --split test --out eval/\n"
+               "  binauralize evaluate --model dsp --data mydata --split scene_test --out eval/\n"
                "  binauralize evaluate --direction-check clip_3d.mp4 --tracks tracks.json --out eval/",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--predictions", nargs="+", metavar="DIR", help="folders of predicted binaural files")
@@ -261,13 +261,17 @@ def build_evaluate_parser() -> argparse.ArgumentParser:
     p.add_argument("--results-page", metavar="MD", help="also write a docs page: this table beside the published "
                    "FAIR-Play numbers")
     p.add_argument("--data", metavar="DIR", help="dataset folder (binaural_audios/, meta/, splits/)")
-    p.add_argument("--split", default="test", help="split name (splits/NAME.txt)")
+    p.add_argument("--split", help="split name (splits/NAME.txt; default scene_test, the generated sets' test "
+                   "split, or test when the set has no scene_test)")
     p.add_argument("--hrtf", metavar="SOFA", help="HRTF for the dsp/plain models")
     p.add_argument("--direction-check", metavar="OUTPUT", help="binaural output to check against --tracks")
     p.add_argument("--tracks", metavar="JSON", help="tracks for --direction-check")
     p.add_argument("--out", default="evaluation", help="folder for per_clip.csv, summary.json, results.md, PNGs "
-                   "(default ./evaluation; files there are replaced)")
+                   "(default ./evaluation; those files there are replaced; a training run's folder is refused)")
     p.add_argument("--json", metavar="FILE", help="also write per-clip and summary results to this JSON file")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --json or --results-page file")
+    p.add_argument("--allow-missing", action="store_true", help="with --predictions: score a folder that lacks "
+                   "some ground-truth clips on the clips it has (each method's clip count is in the table)")
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("--debug", action="store_true")
     return p
@@ -279,12 +283,24 @@ def evaluate_main(argv: list[str]) -> int:
         from . import evaluate as ev
 
         out = Path(args.out)
+        if out.exists() and not out.is_dir():
+            raise BinauralizeError(f"--out {out} is a file: give a folder")
+        if ev.holds_training_run(out):
+            raise BinauralizeError(f"--out {out} holds a training run (config.json and a checkpoint): its "
+                                   "summary.json would be replaced; choose another --out")
+        for flag, f in (("--json", args.json), ("--results-page", args.results_page)):
+            if f and Path(f).is_dir():
+                raise BinauralizeError(f"{flag} {f} is a folder: give a file name")
+            if f and Path(f).exists() and not args.overwrite:
+                raise BinauralizeError(f"{flag} {f} exists (pass --overwrite to replace it)")
+            if f and not Path(f).parent.is_dir() and flag == "--json":
+                raise BinauralizeError(f"{flag}: no folder {Path(f).parent}")
         if args.direction_check:
             if not args.tracks:
                 raise BinauralizeError("--direction-check needs --tracks")
             res = ev.direction_check(Path(args.direction_check), Path(args.tracks))
             out.mkdir(parents=True, exist_ok=True)
-            (out / "direction_check.json").write_text(json.dumps(res))
+            ev.write_text_atomic(out / "direction_check.json", json.dumps(res))
             _direction_plot(res, out / "direction_check.png")
             print(f"direction check: {res['frames']} active 100-ms frames, left/centre (+-5 deg)/right agreement "
                   f"{res['lcr_agreement']:.0%}, correlation {res['correlation']:.2f}, median |error| "
@@ -303,6 +319,19 @@ def evaluate_main(argv: list[str]) -> int:
             az = json.loads(Path(args.azimuths).read_text()) if args.azimuths else None
             if args.inputs and not Path(args.inputs).is_dir():
                 raise BinauralizeError(f"--inputs: not a folder: {args.inputs}")
+            if not Path(args.ground_truth).is_dir():
+                raise BinauralizeError(f"--ground-truth: not a folder: {args.ground_truth}")
+            missing = ev.missing_clips([Path(d) for d in args.predictions], Path(args.ground_truth))
+            if missing:
+                what = "; ".join(f"{d} lacks {len(m)} ({', '.join(m[:3])}{', ...' if len(m) > 3 else ''})"
+                                 for d, m in missing.items())
+                if not args.allow_missing:
+                    raise BinauralizeError(f"not every ground-truth clip has a prediction: {what}; methods scored "
+                                           "on different clips are not comparable (pass --allow-missing to score "
+                                           "each folder on the clips it has)")
+                if not args.quiet:
+                    print(f"binauralize evaluate: notice: {what}: those folders are scored on the clips they have "
+                          "(the table's clips column)", file=sys.stderr)
             total = sum(len(ev.pair_folders(Path(d), Path(args.ground_truth))) for d in args.predictions)
             with tqdm(total=total, disable=args.quiet, desc="scoring") as bar:
                 rows = ev.evaluate_folders([Path(d) for d in args.predictions], Path(args.ground_truth), args.names,
@@ -325,7 +354,19 @@ def evaluate_main(argv: list[str]) -> int:
                     raise BinauralizeError(f"no checkpoint {ck}")
             ev.refuse_repeated([ev.model_label(m, args.hop) for m in args.model],
                                "label checkpoints as NAME=PATH (e.g. run1=runs/a/best.safetensors)")
+            if args.split is None:
+                args.split = ev.default_split(Path(args.data))
             clips = ev.discover_dataset(Path(args.data), args.split)
+            for m in args.model:
+                if m in ev.MODELS:
+                    continue
+                ck = m.rpartition("=")[2].split("@")[0]
+                trained = ev.training_splits(ck)
+                for kind, name in trained.items():
+                    if name == args.split and not args.quiet:
+                        print(f"binauralize evaluate: notice: {ev.model_label(m, args.hop)} was trained with "
+                              f"{args.split} as its {'training' if kind == 'train' else 'validation'} split: "
+                              "these scores are not held-out ones", file=sys.stderr)
             if args.max_clips:
                 clips = clips[:args.max_clips]
             rows = []
@@ -340,7 +381,7 @@ def evaluate_main(argv: list[str]) -> int:
         if args.results_page:
             ev.write_results_page(summary, Path(args.results_page), title, "binauralize evaluate " + shlex.join(argv))
         if args.json:
-            Path(args.json).write_text(json.dumps({"per_clip": rows, "summary": summary}, indent=1))
+            ev.write_text_atomic(Path(args.json), json.dumps({"per_clip": rows, "summary": summary}, indent=1))
         print((out / "results.md").read_text())
         return 0
     except BinauralizeError as exc:

@@ -143,6 +143,35 @@ class Clip:
     tracks: list | None = None
 
 
+def default_split(data: Path) -> str:
+    """The split ``evaluate --data`` scores when no ``--split`` is given: ``scene_test`` (the generated sets' test
+    split) when the set has it, else ``test``; InputError listing the set's splits otherwise."""
+    sd = Path(data) / "splits"
+    for name in ("scene_test", "test"):
+        if (sd / f"{name}.txt").is_file():
+            return name
+    have = sorted(p.stem for p in sd.glob("*.txt")) if sd.is_dir() else []
+    if not have:
+        raise InputError(f"{data} has no splits/*.txt (not a dataset folder?)")
+    raise InputError(f"{data} has no scene_test or test split: choose one with --split ({', '.join(have)})")
+
+
+def training_splits(checkpoint: str) -> dict:
+    """``{"train": NAME, "val": NAME}`` of a checkpoint's training data as its metadata records them (empty when
+    it does not say, or the model is a built-in without a checkpoint)."""
+    try:
+        from .models.checkpoint import read_metadata
+        from .models.spatializer import resolve_checkpoint
+
+        cfg = read_metadata(resolve_checkpoint(checkpoint)).get("config") or {}
+    except Exception:  # built-ins without weights, unreadable files: the run itself reports those
+        return {}
+    dc = cfg.get("data") if isinstance(cfg, dict) else None
+    if not isinstance(dc, dict):
+        return {}
+    return {k: dc[f"{k}_split"] for k in ("train", "val") if isinstance(dc.get(f"{k}_split"), str)}
+
+
 def discover_dataset(data: Path, split: str) -> list[Clip]:
     """Clips of a dataset split (layout in the module docstring)."""
     from .tracks import parse_tracks
@@ -185,6 +214,33 @@ def pair_folders(pred_dir: Path, gt_dir: Path) -> list[tuple[str, Path, Path]]:
     return [(k, p[k], g[k]) for k in common]
 
 
+def length_tolerance(sr: int) -> int:
+    """Samples by which a prediction may be longer or shorter than its ground truth and still be scored (cropped
+    to the shorter): one STFT hop of the papers' metrics (160 samples at 16 kHz, 10 ms at 48 kHz) or 10 ms,
+    whichever is longer. A larger difference is a truncated, padded or misaligned file, not an encoder's edge."""
+    return max(int(round(0.010 * sr)), int(round(160 * sr / 16000)), 1)
+
+
+def check_lengths(clip: str, n_pred: int, n_gt: int, sr: int) -> None:
+    """InputError when a prediction's length differs from its ground truth's by more than
+    :func:`length_tolerance` (scoring the overlap only would hide a truncated or padded prediction)."""
+    if abs(n_pred - n_gt) > length_tolerance(sr):
+        raise InputError(f"{clip}: the prediction has {n_pred} samples ({n_pred / sr:.3f} s) and the ground truth "
+                         f"{n_gt} ({n_gt / sr:.3f} s) at {sr} Hz: lengths must match to within "
+                         f"{length_tolerance(sr)} samples")
+
+
+def missing_clips(pred_dirs: list[Path], gt_dir: Path) -> dict:
+    """``{folder: [ground-truth clips it has no prediction for]}`` for the folders that lack some."""
+    gt = {p.stem for p in gt_dir.iterdir() if p.suffix.lower() in AUDIO_EXTS} if gt_dir.is_dir() else set()
+    out = {}
+    for d in pred_dirs:
+        have = {k for k, _, _ in pair_folders(d, gt_dir)}
+        if gt - have:
+            out[d] = sorted(gt - have)
+    return out
+
+
 def evaluate_folders(pred_dirs: list[Path], gt_dir: Path, names: list[str] | None = None,
                      azimuths: dict | None = None, progress: Callable | None = None,
                      inputs_dir: Path | None = None) -> list[dict]:
@@ -200,6 +256,7 @@ def evaluate_folders(pred_dirs: list[Path], gt_dir: Path, names: list[str] | Non
                 import soxr
 
                 pred = soxr.resample(pred.T, sr_p, sr_g, quality="HQ").T
+            check_lengths(f"{clip} ({pp})", pred.shape[-1], gt.shape[-1], sr_g)
             az = (azimuths or {}).get(clip)
             mono = _input_for(inputs_dir, clip, sr_g) if inputs_dir is not None else None
             r = score_pair(_stereo(pred, pp.name), _stereo(gt, gp.name), sr_g, mono=mono, azimuth=az)
@@ -516,29 +573,62 @@ PUBLISHED = """## Published FAIR-Play numbers (different data: for orientation o
 """
 
 
+def write_text_atomic(path: Path, text: str) -> None:
+    """``path`` gets ``text`` whole or not at all: a temporary file in the same folder, then ``os.replace``."""
+    import os
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def holds_training_run(folder: Path) -> bool:
+    """Whether ``folder`` holds a training run (``config.json`` beside a ``.safetensors`` checkpoint): an
+    evaluation's summary.json there would replace the run's."""
+    folder = Path(folder)
+    return (folder / "config.json").is_file() and any(folder.glob("*.safetensors"))
+
+
 def write_results_page(summary: dict, path: Path, title: str, command: str) -> None:
     """A docs page: our table (regenerated by ``command``) beside the published FAIR-Play numbers."""
     text = markdown_table(summary, title) + f"\nRegenerate with `{command}`.\n\n" + PUBLISHED
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    write_text_atomic(path, text)
 
 
 def write_outputs(rows: list[dict], out: Path, title: str, plots: list[tuple] | None = None) -> dict:
-    """per_clip.csv, summary.json, results.md and bar plots in ``out``. Returns the summary."""
+    """per_clip.csv, summary.json, results.md and bar plots in ``out`` (each written whole: a temporary file, then
+    renamed). Returns the summary."""
+    import io
+
     out.mkdir(parents=True, exist_ok=True)
     keys = list(dict.fromkeys(k for r in rows for k in r))
-    with open(out / "per_clip.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=keys)
-        w.writeheader()
-        for r in rows:
-            w.writerow(r)
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=keys)
+    w.writeheader()
+    for r in rows:
+        w.writerow(r)
+    with open(out / ".per_clip.csv.partial", "w", newline="") as f:
+        f.write(buf.getvalue())
+    (out / ".per_clip.csv.partial").replace(out / "per_clip.csv")
     summary = summarize(rows)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    (out / "results.md").write_text(markdown_table(summary, title))
+    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2))
+    write_text_atomic(out / "results.md", markdown_table(summary, title))
     _bar_plot(summary, out / "bars.png")
     for args in plots or []:
         _cue_plot(*args)
     return summary
+
+
+def _savefig_atomic(fig, path: Path, dpi: int) -> None:
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
+    fig.savefig(tmp, dpi=dpi)
+    tmp.replace(path)
 
 
 def _bar_plot(summary: dict, path: Path) -> None:
@@ -558,7 +648,7 @@ def _bar_plot(summary: dict, path: Path) -> None:
         a.set_xticklabels(methods, rotation=30, ha="right", fontsize=7)
         a.set_title(label, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    _savefig_atomic(fig, path, 80)
     plt.close(fig)
 
 
@@ -587,5 +677,5 @@ def _cue_plot(path: Path, pred: np.ndarray, gt: np.ndarray, sr: int, title: str)
         ax[j, 1].set_ylabel("Hz")
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=70)
+    _savefig_atomic(fig, path, 70)
     plt.close(fig)
