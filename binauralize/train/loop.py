@@ -37,6 +37,69 @@ DEFAULTS = {
 }
 
 
+# What each table's keys take: (kind, least value or None, allowed values or None). Kinds: "int" (a TOML integer),
+# "num" (integer or float), "bool", "str", "strs" (a list of strings). [model] keys are checked against the model's
+# arguments when it is built; the common ones are type-checked here so that `ngf = "four"` is one line, not a crash.
+_INT, _NUM = "int", "num"
+SCHEMA = {
+    "data": {"root": ("str", None, None), "cache": ("str", None, None), "train_split": ("str", None, None),
+             "val_split": ("str", None, None), "input": ("str", None, ("real", "mix")), "window_s": (_NUM, 0.01, None),
+             "trunk": ("str", None, ("efficientnet-lite0", "resnet18")), "max_train_clips": (_INT, 0, None),
+             "max_val_clips": (_INT, 0, None), "exclude_splits": ("strs", None, None), "min_sources": (_INT, 0, None),
+             "val_min_sources": (_INT, 0, None), "targets": ("str", None, ("dry", "wet")),
+             "max_sources": (_INT, 1, None), "remix": (_NUM, 0, None), "remix_always_below": (_INT, 0, None),
+             "allow_uncached": ("bool", None, None)},
+    "train": {"epochs": (_INT, 1, None), "batch_size": (_INT, 1, None), "lr": (_NUM, 1e-30, None),
+              "lr_visual": (_NUM, 0, None), "weight_decay": (_NUM, 0, None), "seed": (_INT, None, None),
+              "workers": (_INT, 0, None), "amp": ("bool", None, None), "val_every": (_INT, 1, None),
+              "max_steps_per_epoch": (_INT, 0, None), "lr_decay": (_NUM, 1e-30, None),
+              "lr_decay_every": (_INT, 1, None), "save_half": ("bool", None, None), "budget_minutes": (_NUM, 0, None)},
+    "loss": {"backbone": (_NUM, 0, None), "coherence": (_NUM, 0, None), "geometric": (_NUM, 0, None),
+             "rir": (_NUM, 0, None), "margin": (_NUM, 0, None), "binaural": (_NUM, 0, None),
+             "linear": (_NUM, 0, None), "weighting": ("str", None, ("magnitude", "metric"))},
+}
+MODEL_VALUES = {"name": ("str", None, None), "ngf": (_INT, 1, None), "hidden": (_INT, 1, None),
+                "adapter": (_INT, 1, None), "blocks": (_INT, 1, None), "coherence_ngf": (_INT, 1, None),
+                "components": (_INT, 1, None), "iters": (_INT, 1, None), "context": (_INT, 0, None),
+                "frames_per_class": (_INT, 1, None), "frames_per_clip": (_INT, 1, None),
+                "visual_reduced": (_INT, 1, None), "c": (_NUM, 0, None), "bg_weight": (_NUM, 0, None),
+                "threshold": (_NUM, 0, None), "power": (_NUM, 0, None), "use_visual": ("bool", None, None),
+                "visual": ("bool", None, None), "prior": ("str", None, None), "stems": ("str", None, None)}
+
+
+def _check_value(where: str, key: str, v, spec: tuple) -> None:
+    kind, least, allowed = spec
+    ok = {"int": isinstance(v, int) and not isinstance(v, bool),
+          "num": isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v),
+          "bool": isinstance(v, bool), "str": isinstance(v, str),
+          "strs": isinstance(v, list) and all(isinstance(x, str) for x in v)}[kind]
+    want = {"int": "an integer", "num": "a number", "bool": "true or false", "str": "a string",
+            "strs": "a list of strings"}[kind]
+    if ok and least is not None and v < least:
+        ok, want = False, (f"{want} of at least {least:g}" if least > 1e-20 else f"a positive {want[2:]}")
+    if ok and allowed is not None and v not in allowed:
+        ok, want = False, " or ".join(repr(a) for a in allowed)
+    if not ok:
+        raise InputError(f"{where} {key} must be {want}, got {v!r}")
+
+
+def check_config_values(cfg: dict, name: str = "config") -> None:
+    """InputError (one line) for a key the [data], [train] or [loss] table does not take (with the closest known
+    key) or a value of the wrong type or range in any table."""
+    import difflib
+
+    for table, keys in SCHEMA.items():
+        for k, v in (cfg.get(table) or {}).items():
+            if k not in keys:
+                close = difflib.get_close_matches(k, list(keys), n=1)
+                raise InputError(f"{name}: unknown key {k!r} in [{table}]" + (f" (did you mean {close[0]!r}?)" if close else "")
+                                 + f"; it takes: {', '.join(sorted(keys))}")
+            _check_value(f"{name}: [{table}]", k, v, keys[k])
+    for k, v in (cfg.get("model") or {}).items():
+        if k in MODEL_VALUES:
+            _check_value(f"{name}: [model]", k, v, MODEL_VALUES[k])
+
+
 def load_config(path: str | Path) -> dict:
     """A TOML config merged over :data:`DEFAULTS`; relative data paths are taken from the working directory."""
     try:
@@ -53,10 +116,7 @@ def load_config(path: str | Path) -> dict:
     unknown = sorted(k for k, v in cfg.items() if isinstance(v, dict) and k not in ("model", "data", "train", "loss"))
     if unknown:  # a misspelt table would silently train the defaults
         raise InputError(f"{path.name}: unknown table [{unknown[0]}]: the tables are [model], [data], [train], [loss]")
-    for key in ("lr", "lr_visual", "weight_decay"):
-        v = cfg.get("train", {}).get(key)
-        if v is not None and (not isinstance(v, (int, float)) or v < 0 or (key == "lr" and v == 0)):
-            raise InputError(f"{path.name}: [train] {key} must be a positive number, got {v!r}")
+    check_config_values(cfg, path.name)
     out = {k: dict(v) for k, v in DEFAULTS.items()}
     for k, v in cfg.items():
         if isinstance(v, dict):
@@ -333,6 +393,8 @@ def train(cfg: dict, out: str | Path, resume: bool = False, device: str | None =
         model = build(name, **args).to(dev)
     except KeyError as exc:  # an unknown [model] name: the user's config, not our bug
         raise InputError(f"{exc.args[0]}, and the fitted class-nmf and objects") from None
+    except (TypeError, ValueError) as exc:  # a [model] value the network cannot take (a wrong type or size)
+        raise InputError(f"[model] of {name}: {exc}".splitlines()[0]) from None
     if cfg["model"]["name"] == "position" and cfg["model"].get("classes"):
         model.set_nmf(prior_nmf)  # the prior's dictionaries and classifier travel in the checkpoint
     visual = [p for n, p in model.named_parameters() if n.startswith(("adapter", "conv1x1", "rir_", "coh_"))]
