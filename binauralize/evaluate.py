@@ -179,8 +179,11 @@ def discover_dataset(data: Path, split: str) -> list[Clip]:
     ids_file = data / "splits" / f"{split}.txt"
     if not ids_file.is_file():
         have = sorted(p.stem for p in (data / "splits").glob("*.txt")) if (data / "splits").is_dir() else []
-        raise InputError(f"no split file {ids_file}" + (f"; this set has: {', '.join(have)}" if have else
-                                                        " (not a dataset folder?)"))
+        from .data.synth import GENERATED_SPLITS
+
+        empty = " (a generated split with no clip in this set has no file)" if split in GENERATED_SPLITS and have else ""
+        raise InputError(f"no split file {ids_file}{empty}" + (f"; this set has: {', '.join(have)}" if have else
+                                                               " (not a dataset folder?)"))
     clips = []
     for line in ids_file.read_text().split():
         cid = Path(line).stem

@@ -530,9 +530,18 @@ def write_splits(out: Path, seed: int = 0) -> dict:
         splits.setdefault("position_test" if 10 <= az0 <= 25 else "position_train", []).append(m["id"])
         splits.setdefault("hrtf_test" if m["hrtf_heldout"] else "hrtf_train", []).append(m["id"])
     (out / "splits").mkdir(exist_ok=True)
-    for name, ids in splits.items():
-        (out / "splits" / f"{name}.txt").write_text("\n".join(ids) + "\n")
-    return {k: len(v) for k, v in splits.items()}
+    # every generated name is rewritten: a split with no clip this time loses its file (an old scene_val.txt whose
+    # clips are now in scene_train would leak them); each file is written whole (temporary file, then renamed)
+    for name in GENERATED_SPLITS:
+        f = out / "splits" / f"{name}.txt"
+        ids = splits.get(name, [])
+        if not ids:
+            f.unlink(missing_ok=True)
+            continue
+        tmp = out / "splits" / f".{name}.txt.partial"
+        tmp.write_text("\n".join(ids) + "\n")
+        tmp.replace(f)
+    return {k: len(splits.get(k, [])) for k in GENERATED_SPLITS}
 
 
 GENERATED_SPLITS = ("scene_train", "scene_val", "scene_test", "position_train", "position_test", "hrtf_train",

@@ -180,7 +180,12 @@ def _split_ids(root: Path, split: str, cache: Path, limit: int = 0, exclude: tup
     training run serves both the scene split and the HRTF split)."""
     f = root / "splits" / f"{split}.txt"
     if not f.is_file():
-        raise InputError(f"no split file {f}")
+        from ..data.synth import GENERATED_SPLITS
+
+        have = sorted(p.stem for p in (root / "splits").glob("*.txt")) if (root / "splits").is_dir() else []
+        raise InputError(f"no split file {f}" + (" (a generated split with no clip in this set has no file)"
+                                                 if split in GENERATED_SPLITS and have else "")
+                         + (f"; this set has: {', '.join(have)}" if have else " (not a dataset folder?)"))
     drop: set = set()
     for e in exclude:
         fe = root / "splits" / f"{e}.txt"
