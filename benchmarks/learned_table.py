@@ -1,6 +1,9 @@
 """Issue 6's results table: learned models beside the baselines on the synthetic test splits, one command.
 
-    .venv/bin/python benchmarks/learned_table.py --data data/synth --runs runs --max-clips 60
+    .venv/bin/python benchmarks/learned_table.py --data data/synth --runs runs --max-clips 60 --overwrite
+
+(--overwrite: replace the existing docs/results_learned.md and benchmarks/results/learned_table.json, the
+defaults of --out and --json; without it an existing file is refused before any work.)
 
 For each test split (scene_test: rooms and backgrounds unseen; hrtf_test: a held-out head) and each input
 condition (real: the generator's real single-microphone track; mix: (L+R)/2 of the ground truth), it scores:
@@ -27,6 +30,15 @@ COLS = [("gao2019/stft", "STFT", "{:.3f}"), ("gao2019/env", "ENV", "{:.4f}"), ("
         ("lcr_accuracy", "L/C/R acc", "{:.0%}")]
 
 
+def _write(path, text: str) -> None:
+    """Write ``text`` whole or not at all (a temporary file beside ``path``, then renamed)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True)
@@ -37,17 +49,28 @@ def main() -> int:
     ap.add_argument("--hop", type=float, default=0.1)
     ap.add_argument("--out", default=str(ROOT / "docs" / "results_learned.md"))
     ap.add_argument("--json", default=str(HERE / "results" / "learned_table.json"))
+    ap.add_argument("--overwrite", action="store_true", help="replace existing --out/--json files (the "
+                    "tracked docs page and results by default)")
     args = ap.parse_args()
+    for flag, f in (("--out", args.out), ("--json", args.json)):
+        if f and Path(f).exists() and not args.overwrite:
+            sys.exit(f"learned_table.py: error: {flag} {f} exists (pass --overwrite to replace it, or give another {flag})")
 
     from tqdm import tqdm
 
     from binauralize import evaluate as ev
 
+    from binauralize.errors import InputError
+
     data, runs = Path(args.data), Path(args.runs)
+    try:  # every split before any work: a missing hrtf_test used to fail after the whole scene_test pass
+        split_clips = {split: ev.discover_dataset(data, split)[: args.max_clips] for split in args.splits}
+    except InputError as exc:
+        sys.exit(f"learned_table.py: error: {exc}")
     results, rows_all = {}, []
     t0 = time.time()
     for split in args.splits:
-        clips = ev.discover_dataset(data, split)[: args.max_clips]
+        clips = split_clips[split]
         for inp in args.inputs:
             methods = [("Mono-Mono", "mono"), ("DSP, oracle tracks", "dsp"), ("DSP, detected tracks", "dsp-detected")]
             for label, run, flipped in (("Audio-Only", "audio_only", False), ("Mono2Binaural", "mono2binaural", False),
@@ -79,9 +102,8 @@ def main() -> int:
         split, inp = key.split("/")
         lines += [f"## {split}, input: {'real-mono microphone track' if inp == 'real' else '(L+R)/2 of the ground truth'}",
                   "", *ev.summary_table_lines(summ, COLS, blank="n/a"), ""]
-    Path(args.out).write_text("\n".join(lines))
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps({"command": cmd, "summary": results, "per_clip": rows_all}, indent=1))
+    _write(args.out, "\n".join(lines))
+    _write(args.json, json.dumps({"command": cmd, "summary": results, "per_clip": rows_all}, indent=1))
     print("\n".join(lines))
     return 0
 

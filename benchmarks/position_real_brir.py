@@ -9,8 +9,10 @@ does with two sources and no separation); the position-conditioned model(s) ``RU
 Metrics: the papers' STFT and ENV distances (gao2019: 16 kHz, peak-normalised), ILD/ITD cue errors, and the SI-SDR
 improvement of each separated part over the mono against that source's own real contribution to the mono.
 
-    .venv/bin/python benchmarks/position_real_brir.py --data ../shared/data --runs runs
-Writes docs/results_position_real_brir.md and benchmarks/results/position_real_brir.json.
+    .venv/bin/python benchmarks/position_real_brir.py --data ../shared/data --runs runs --overwrite
+Writes docs/results_position_real_brir.md, benchmarks/results/position_real_brir.json and the frame
+docs/position_real_brir_frame.png (the defaults of --out, --json, --frame-png); an existing one is replaced only with
+--overwrite (without it the run is refused before any work).
 """
 from __future__ import annotations
 
@@ -116,6 +118,24 @@ def real_mixtures(data: Path, pairs=None):
             yield a, b, az_a, az_b, img_a, img_b, gt, mono, estimate_t60(band_envelopes(mono, SR))
 
 
+def _write(path, text: str) -> None:
+    """Write ``text`` whole or not at all (a temporary file beside ``path``, then renamed)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def _write_png(path, frame) -> None:
+    import imageio.v3 as iio
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.partial.png")
+    iio.imwrite(tmp, frame)
+    tmp.replace(path)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="../shared/data")
@@ -138,7 +158,12 @@ def main(argv=None) -> int:
     ap.add_argument("--pairs", choices=["four", "all"], default="four",
                     help="'four': the tables' four pairs (8 mixtures); 'all': every pair of the eight different "
                          "recordings in dry_sources/ (28 pairs, 56 mixtures; two talkers among them)")
+    ap.add_argument("--overwrite", action="store_true", help="replace existing --out/--json/--frame-png files "
+                    "(the tracked docs page, results and frame by default)")
     args = ap.parse_args(argv)
+    for flag, f in (("--out", args.out), ("--json", args.json), ("--frame-png", args.frame_png)):
+        if f and Path(f).exists() and not args.overwrite:
+            sys.exit(f"position_real_brir.py: error: {flag} {f} exists (pass --overwrite to replace it, or give another {flag})")
     pairs = list(itertools.combinations(ALL_RECORDINGS, 2)) if args.pairs == "all" else PAIRS
     glyph_of = TRUE_CLASS if args.glyphs == "true" else CLASS
 
@@ -183,9 +208,7 @@ def main(argv=None) -> int:
             preds["DSP, both tracks, --reverb itd"] = itd_renderer.render(mono, tracks, t60=t60)
         frame = frame_with([] if args.glyphs == "none" else [(glyph_of[a], az_a), (glyph_of[b], az_b)])
         if not saved_frame:
-            import imageio.v3 as iio
-
-            iio.imwrite(args.frame_png, frame)
+            _write_png(args.frame_png, frame)
             saved_frame = True
         seps = {}
         for name, sp in models.items():
@@ -222,9 +245,8 @@ def main(argv=None) -> int:
         r.setdefault("si_sdri_db", float("nan"))
     summary = summarize(rows)
     lines += summary_table_lines(summary, COLS, clips=False)
-    Path(args.out).write_text("\n".join(lines) + "\n")
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps({"command": cmd, "summary": summary, "rows": rows}, indent=1))
+    _write(args.out, "\n".join(lines) + "\n")
+    _write(args.json, json.dumps({"command": cmd, "summary": summary, "rows": rows}, indent=1))
     print("\n".join(lines))
     return 0
 

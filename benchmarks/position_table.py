@@ -1,7 +1,10 @@
 """Issue 7's results table: the position-conditioned model beside Mono-Mono, the DSP renderer and the issue-6 models,
 by number of sounding sources, with oracle and detected tracks, one command.
 
-    .venv/bin/python benchmarks/position_table.py --data data/synth --runs runs --per-count 12
+    .venv/bin/python benchmarks/position_table.py --data data/synth --runs runs --per-count 12 --overwrite
+
+(--overwrite: replace the existing docs/results_position.md and benchmarks/results/position_table.json, the
+defaults of --out and --json; without it an existing file is refused before any work.)
 
 For each test split (scene_test: rooms and backgrounds unseen; hrtf_test: a held-out head) and each input
 (real: the generator's real single-microphone track; mix: (L+R)/2), the first ``--per-count`` clips with 1, 2 and
@@ -130,6 +133,15 @@ def separation_rows(ck: Path, clips, data: Path, inp: str, progress, noname: boo
     return rows
 
 
+def _write(path, text: str) -> None:
+    """Write ``text`` whole or not at all (a temporary file beside ``path``, then renamed)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True)
@@ -152,7 +164,12 @@ def main() -> int:
     ap.add_argument("--no-position", action="store_true", help="skip the position-model rows (RUNS need not hold it)")
     ap.add_argument("--out", default=str(ROOT / "docs" / "results_position.md"))
     ap.add_argument("--json", default=str(HERE / "results" / "position_table.json"))
+    ap.add_argument("--overwrite", action="store_true", help="replace existing --out/--json files (the "
+                    "tracked docs page and results by default)")
     args = ap.parse_args()
+    for flag, f in (("--out", args.out), ("--json", args.json)):
+        if f and Path(f).exists() and not args.overwrite:
+            sys.exit(f"position_table.py: error: {flag} {f} exists (pass --overwrite to replace it, or give another {flag})")
 
     from tqdm import tqdm
 
@@ -160,10 +177,16 @@ def main() -> int:
 
     data, runs = Path(args.data), Path(args.runs)
     runs6 = Path(args.issue6_runs) if args.issue6_runs else runs
+    from binauralize.errors import InputError
+
+    try:  # every split before any work
+        split_clips = {split: ev.discover_dataset(data, split) for split in args.splits}
+    except InputError as exc:
+        sys.exit(f"position_table.py: error: {exc}")
     results, rows_all = {}, []
     t0 = time.time()
     for split in args.splits:
-        allc = ev.discover_dataset(data, split)
+        allc = split_clips[split]
         by_count = {n: [c for c in allc if sounding(data, c.name) == n][: args.per_count] for n in (1, 2, 3)}
         for inp in args.inputs:
             pos = runs / f"position_{inp}" / "best.safetensors"
@@ -224,9 +247,8 @@ def main() -> int:
         lines += [f"## {split}, {n} source{'s' if n != '1' else ''}, input: "
                   f"{'real-mono microphone track' if inp == 'real' else '(L+R)/2 of the ground truth'}",
                   "", *ev.summary_table_lines(summ, COLS), ""]
-    Path(args.out).write_text("\n".join(lines))
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps({"command": cmd, "summary": results, "per_clip": rows_all}, indent=1))
+    _write(args.out, "\n".join(lines))
+    _write(args.json, json.dumps({"command": cmd, "summary": results, "per_clip": rows_all}, indent=1))
     print("\n".join(lines))
     return 0
 

@@ -12,9 +12,10 @@ the rest goes to the other track). Rows with DETECTED tracks: a video whose fram
 voice is and a cat photograph where the instrument is, run through the whole tool with ``--objects`` (faces by the
 face detector, the cat by NanoDet), with the default DSP renderer and with ``--model speech``.
 
-    .venv/bin/python benchmarks/speech_real_brir.py --data ../shared/data
+    .venv/bin/python benchmarks/speech_real_brir.py --data ../shared/data --overwrite
 Writes docs/results_speech_real_brir.md, benchmarks/results/speech_real_brir.json and the frame
-docs/speech_real_brir_frame.png.
+docs/speech_real_brir_frame.png (the defaults of --out, --json, --frame-png); an existing one is replaced only with
+--overwrite (without it the run is refused before any work).
 """
 from __future__ import annotations
 
@@ -143,6 +144,24 @@ def silent_object(data: Path) -> list[dict]:
     return rows
 
 
+def _write(path, text: str) -> None:
+    """Write ``text`` whole or not at all (a temporary file beside ``path``, then renamed)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def _write_png(path, frame) -> None:
+    import imageio.v3 as iio
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.partial.png")
+    iio.imwrite(tmp, frame)
+    tmp.replace(path)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="../shared/data")
@@ -166,7 +185,12 @@ def main(argv=None) -> int:
     ap.add_argument("--photo-position", action="store_true",
                     help="also the position model shown the detected rows' frame (a face photograph and a cat "
                          "photograph where the sources are) instead of the class glyphs")
+    ap.add_argument("--overwrite", action="store_true", help="replace existing --out/--json/--frame-png files "
+                    "(the tracked docs page, results and frame by default)")
     args = ap.parse_args(argv)
+    for flag, f in (("--out", args.out), ("--json", args.json), ("--frame-png", args.frame_png)):
+        if f and Path(f).exists() and not args.overwrite:
+            sys.exit(f"speech_real_brir.py: error: {flag} {f} exists (pass --overwrite to replace it, or give another {flag})")
     pairs = [(v, i) for v in sorted(ALL_VOICES) for i in INSTRUMENTS] if args.pairs == "all" else PAIRS
 
     from binauralize.dsp.hrtf import HRTF
@@ -209,9 +233,7 @@ def main(argv=None) -> int:
         if not args.no_detected:
             frame = two_photo_frame(az_v, az_o)
             if not saved_frame:
-                import imageio.v3 as iio
-
-                iio.imwrite(args.frame_png, frame)
+                _write_png(args.frame_png, frame)
                 saved_frame = True
             with tempfile.TemporaryDirectory() as tmp:
                 for label, model in (("Tool default, DSP (detected)", None), ("Speech (detected)", "speech")):
@@ -268,9 +290,8 @@ def main(argv=None) -> int:
                   "mirrored azimuth, the cat silent; the whole tool with `--objects` and its default, and with "
                   f"`--model speech` (which took the sound apart in {n_sep} of {len(silent_rows) // 2} clips).", ""]
         lines += summary_table_lines(summarize(silent_rows), COLS[:-1], clips=True)
-    Path(args.out).write_text("\n".join(lines) + "\n")
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps({"command": cmd, "summary": summary, "rows": rows, "detected_tracks": found,
+    _write(args.out, "\n".join(lines) + "\n")
+    _write(args.json, json.dumps({"command": cmd, "summary": summary, "rows": rows, "detected_tracks": found,
                                            "single_rows": single_rows, "silent_object_rows": silent_rows}, indent=1))
     print("\n".join(lines))
     return 0
