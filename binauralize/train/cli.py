@@ -36,8 +36,9 @@ def cache_main(argv: list[str]) -> int:
     p.add_argument("--out", help="cache folder (default DATA/cache/TRUNK)")
     p.add_argument("--trunk", default="efficientnet-lite0", choices=["efficientnet-lite0", "resnet18"])
     p.add_argument("--backbone-weights", metavar="FILE", help="ImageNet weights for the resnet18 trunk")
-    p.add_argument("--flip-splits", nargs="*", default=["scene_test", "hrtf_test", "position_test"],
-                   help="splits whose clips also get mirrored-frame features (Flipped-Visual)")
+    p.add_argument("--flip-splits", nargs="*", default=None,
+                   help="splits whose clips also get mirrored-frame features (Flipped-Visual; default those of "
+                        "scene_test hrtf_test position_test the set has)")
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("--debug", action="store_true")
     args = p.parse_args(argv)
@@ -45,7 +46,17 @@ def cache_main(argv: list[str]) -> int:
     def work() -> int:
         from .cache import build_cache
 
-        out = build_cache(args.data, args.out, args.trunk, tuple(args.flip_splits), progress=not args.quiet,
+        flip = args.flip_splits
+        if flip is None:
+            flip = ["scene_test", "hrtf_test", "position_test"]
+        else:
+            splits = Path(args.data) / "splits"
+            unknown = [s for s in flip if not (splits / f"{s}.txt").is_file()]
+            if unknown and splits.is_dir():
+                have = sorted(q.stem for q in splits.glob("*.txt"))
+                raise BinauralizeError(f"--flip-splits: no split {unknown[0]} in {args.data} (it has: "
+                                       f"{', '.join(have)})")
+        out = build_cache(args.data, args.out, args.trunk, tuple(flip), progress=not args.quiet,
                           backbone_weights=args.backbone_weights)
         print(f"binauralize train-cache: {sum('_' not in q.stem for q in Path(out).glob('*.npz'))} clips cached in {out}")
         return 0
@@ -81,6 +92,8 @@ def crop_bank_main(argv: list[str]) -> int:
         root = Path(args.data)
         cache = Path(args.cache) if args.cache else root / "cache" / "efficientnet-lite0"
         out = Path(args.out)
+        if out.is_dir():
+            raise InputError(f"--out {out} is a folder: give the bank's file name (.safetensors)")
         if out.exists() and not args.overwrite:
             raise InputError(f"{out} exists (pass --overwrite to replace it)")
         if not 0 < args.quantile < 0.5:
@@ -128,7 +141,10 @@ def train_main(argv: list[str]) -> int:
     p.add_argument("--budget-minutes", type=float, help="override [train] budget_minutes (wall clock of this run; "
                    "0 = none): training stops after the epoch that crosses it")
     p.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: the best available)")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors (same dataset and "
+                   "input as the run's)")
+    p.add_argument("--allow-uncached", action="store_true", help="train on the cached clips of the splits when "
+                   "some are not cached (default: refused; the counts are in config.json and summary.json)")
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("--debug", action="store_true")
     args = p.parse_args(argv)
@@ -139,6 +155,8 @@ def train_main(argv: list[str]) -> int:
         cfg = load_config(args.config)
         if args.input:
             cfg["data"]["input"] = args.input
+        if args.allow_uncached:
+            cfg["data"]["allow_uncached"] = True
         if args.epochs is not None:
             if args.epochs < 1:
                 raise BinauralizeError("--epochs must be at least 1")
@@ -148,13 +166,21 @@ def train_main(argv: list[str]) -> int:
                 raise BinauralizeError("--budget-minutes must be 0 (no budget) or more")
             cfg["train"]["budget_minutes"] = args.budget_minutes
         out = Path(args.out or Path("runs") / Path(args.config).stem)
+        if out.exists() and not out.is_dir():
+            raise BinauralizeError(f"--out {out} is a file: give the run's folder")
         if (out / "last.safetensors").exists() and not args.resume:
             raise BinauralizeError(f"{out} already holds a run: pass --resume to continue it or choose another --out")
         res = train(cfg, out, resume=args.resume, device=args.device, progress=not args.quiet, data_root=args.data,
                     cache=args.cache)
+        if res.get("nothing_to_do"):
+            print(f"binauralize train: nothing to do: the run already has {res['epochs']} epochs (raise --epochs "
+                  "to train more)", file=sys.stderr)
+            return 0
         if int(os.environ.get("RANK", "0")) != 0:  # torchrun: rank 0 reports
             return 0
-        (out / "summary.json").write_text(json.dumps({k: v for k, v in res.items() if k != "history"}, indent=1))
+        tmp = out / ".summary.json.partial"
+        tmp.write_text(json.dumps({k: v for k, v in res.items() if k != "history"}, indent=1))
+        tmp.replace(out / "summary.json")
         if "val_frames" in res:  # the object detector
             v = res["val"]
             print(f"binauralize train: object detector, {len(res['classes'])} classes, validation precision "

@@ -175,9 +175,12 @@ def model_args(cfg: dict, trunk_info: dict) -> tuple[str, dict]:
     return name, m
 
 
-def _split_ids(root: Path, split: str, cache: Path, limit: int = 0, exclude: tuple = ()) -> list[str]:
+def _split_ids(root: Path, split: str, cache: Path, limit: int = 0, exclude: tuple = (),
+               allow_uncached: bool = True, counts: dict | None = None) -> list[str]:
     """Cached clips of ``split`` minus those of the ``exclude`` splits (e.g. the held-out-HRTF clips, so one
-    training run serves both the scene split and the HRTF split)."""
+    training run serves both the scene split and the HRTF split). ``allow_uncached`` False: InputError when some
+    of those clips are not cached (a partly built cache would silently train on a subset). ``counts``: gets
+    ``{split: {"clips": N, "cached": M, "used": K}}``."""
     f = root / "splits" / f"{split}.txt"
     if not f.is_file():
         from ..data.synth import GENERATED_SPLITS
@@ -191,10 +194,19 @@ def _split_ids(root: Path, split: str, cache: Path, limit: int = 0, exclude: tup
         fe = root / "splits" / f"{e}.txt"
         if fe.is_file():
             drop |= set(fe.read_text().split())
-    ids = [c for c in f.read_text().split() if c not in drop and (cache / f"{c}.npz").exists()]
+    wanted = [c for c in f.read_text().split() if c not in drop]
+    ids = [c for c in wanted if (cache / f"{c}.npz").exists()]
     if not ids:
-        raise InputError(f"split {split}: none of its clips are cached in {cache}")
-    return ids[:limit] if limit else ids
+        raise InputError(f"split {split}: none of its clips are cached in {cache}: run `binauralize train-cache "
+                         f"{root}`")
+    if len(ids) < len(wanted) and not allow_uncached:
+        raise InputError(f"{len(wanted) - len(ids)} of {len(wanted)} clips of {split} are not cached in {cache}: run "
+                         f"`binauralize train-cache {root}` (or pass --allow-uncached to train on the cached ones)")
+    cached = len(ids)
+    ids = ids[:limit] if limit else ids
+    if counts is not None:
+        counts[split] = {"clips": len(wanted), "cached": cached, "used": len(ids)}
+    return ids
 
 
 def _to(batch: dict, device) -> dict:
@@ -272,6 +284,39 @@ def _sounding(root: Path, cid: str) -> int:
     return sum(1 for s in meta["sources"] if s.get("sounding"))
 
 
+def _check_resume(out: Path, root: Path, input: str, epochs: int) -> dict | None:
+    """Before a resume does any work: InputError when the run was trained on another dataset or input (a notice
+    when it predates the record); ``{"nothing_to_do": True, "epochs": N}`` when it already has ``epochs``."""
+    import sys
+
+    from ..models.checkpoint import read_metadata
+
+    last = out / "last.safetensors"
+    if not last.exists():
+        return None
+    prev = read_metadata(last).get("config") or {}
+    ds = prev.get("dataset")
+    if ds is None:
+        print(f"binauralize train: notice: {out} predates the dataset record: not checked that {root} is the "
+              "dataset it was trained on", file=sys.stderr)
+    elif Path(ds) != root.resolve():
+        raise InputError(f"{out} was trained on {ds}, not {root.resolve()}: resume it with --data {ds} or choose "
+                         "another --out")
+    was = (prev.get("data") or {}).get("input")
+    if was is not None and was != input:
+        raise InputError(f"{out} was trained with input {was!r}, not {input!r}: resume it with --input {was} or "
+                         "choose another --out")
+    optim = out / "last.optim.safetensors"
+    if optim.exists():
+        from safetensors import safe_open
+
+        with safe_open(str(optim), framework="numpy") as f:
+            done = int(json.loads((f.metadata() or {}).get("extra", "{}")).get("epoch", -1)) + 1
+        if done >= epochs:
+            return {"nothing_to_do": True, "epochs": done}
+    return None
+
+
 def train(cfg: dict, out: str | Path, resume: bool = False, device: str | None = None, progress: bool = True,
           data_root: str | Path | None = None, cache: str | Path | None = None) -> dict:
     """Train the model described by ``cfg`` (see ``configs/*.toml``); returns a summary dict."""
@@ -288,16 +333,30 @@ def train(cfg: dict, out: str | Path, resume: bool = False, device: str | None =
     torch.set_flush_denormal(True)
     tc, dc = cfg["train"], cfg["data"]
     seed_everything(int(tc["seed"]) + rank)
-    root = Path(data_root or dc.get("root") or "")
+    if not (data_root or dc.get("root")):
+        raise InputError("no dataset: pass --data DIR (a folder written by `binauralize dataset synth`) or set "
+                         "[data] root in the config")
+    root = Path(data_root or dc.get("root"))
     if not root.is_dir():
         raise InputError(f"dataset folder {root} not found (set [data] root or pass --data)")
+    if not (root / "splits").is_dir() or not (root / "binaural_audios").is_dir():
+        raise InputError(f"{root} is not a dataset folder (no splits/ and binaural_audios/; `binauralize dataset "
+                         "synth` writes one)")
     cache = Path(cache or dc.get("cache") or root / "cache" / dc["trunk"])
     if not (cache / "trunk.json").exists():
         raise InputError(f"no feature cache in {cache}: run `binauralize train-cache {root}` first")
     trunk_info = json.loads((cache / "trunk.json").read_text())
     ex = tuple(dc.get("exclude_splits") or ())
-    train_ids = _split_ids(root, dc["train_split"], cache, int(dc.get("max_train_clips") or 0), ex)
-    val_ids = _split_ids(root, dc["val_split"], cache, int(dc.get("max_val_clips") or 0), ex)
+    out = Path(out)
+    state = _check_resume(out, root, dc["input"], int(tc["epochs"])) if resume else None
+    if state is not None and state.get("nothing_to_do"):
+        return state
+    allow = bool(dc.get("allow_uncached"))
+    split_counts: dict = {}
+    train_ids = _split_ids(root, dc["train_split"], cache, int(dc.get("max_train_clips") or 0), ex, allow, split_counts)
+    val_ids = _split_ids(root, dc["val_split"], cache, int(dc.get("max_val_clips") or 0), ex, allow, split_counts)
+    cfg["dataset"] = str(root.resolve())  # recorded in config.json and every checkpoint: --resume checks them
+    cfg["clips"] = split_counts
     if cfg["model"]["name"] == "class-nmf":  # no network: dictionaries and a classifier, fitted in one pass
         from .class_nmf_fit import fit_class_nmf
 
@@ -311,18 +370,18 @@ def train(cfg: dict, out: str | Path, resume: bool = False, device: str | None =
                             context=int(mc.get("context", 0)), stems=str(mc.get("stems", "dry")),
                             seed=int(tc["seed"]), progress=progress and rank == 0,
                             config=cfg)
-        return res
+        return {**res, "clips": split_counts}
     if cfg["model"]["name"] == "objects":  # the object detection head on cached trunk maps (vision/objects.py)
         from .objects_fit import fit_object_detector
 
         if not train_ids:
             raise InputError(f"no training clips in {root} (split {dc['train_split']})")
         mc = cfg["model"]
-        return fit_object_detector(root, cache, train_ids, val_ids, Path(out), dc["trunk"],
+        return {"clips": split_counts, **fit_object_detector(root, cache, train_ids, val_ids, Path(out), dc["trunk"],
                                    hidden=int(mc.get("hidden", 64)), epochs=int(tc.get("epochs", 30)),
                                    lr=float(tc.get("lr", 2e-3)), batch=int(tc.get("batch_size", 64)),
                                    bg_weight=float(mc.get("bg_weight", 0.3)), threshold=float(mc.get("threshold", 0.5)),
-                                   frames_per_clip=int(mc.get("frames_per_clip", 6)), seed=int(tc["seed"]), progress=progress and rank == 0, config=cfg)
+                                   frames_per_clip=int(mc.get("frames_per_clip", 6)), seed=int(tc["seed"]), progress=progress and rank == 0, config=cfg)}
     clips = CachedClips(cache, sorted(set(train_ids) | set(val_ids)))
     windows = CachedWindows
     if cfg["model"]["name"] == "position":  # per-source stems and tracks (issue 7)
@@ -426,9 +485,13 @@ def train(cfg: dict, out: str | Path, resume: bool = False, device: str | None =
                                    f"({out / 'config.json'}) or choose another --out") from None
         extra = _load_optimizer(out / "last.optim.safetensors", opt, scaler)
         start_epoch, best = int(extra["epoch"]) + 1, float(extra["best"])
+        if start_epoch >= int(tc["epochs"]):  # nothing to train: leave the run's files as they are
+            return {"nothing_to_do": True, "epochs": start_epoch}
     log = _Logger(out, rank == 0)
     if rank == 0:
-        (out / "config.json").write_text(json.dumps(cfg, indent=1))
+        tmp = out / ".config.json.partial"
+        tmp.write_text(json.dumps(cfg, indent=1))
+        tmp.replace(out / "config.json")
     max_steps = int(tc.get("max_steps_per_epoch") or 0)
     budget_s = float(tc.get("budget_minutes") or 0) * 60
     t_run = time.perf_counter()
@@ -494,6 +557,7 @@ def train(cfg: dict, out: str | Path, resume: bool = False, device: str | None =
         torch.distributed.barrier()
     key = "val_diff" if any("val_diff" in r for r in history) else "val_total"
     return {"epochs": start_epoch + len(history), "epochs_this_run": len(history), "best_val_diff": best, "best_val_key": key, "train_seconds": t_train,
+            "clips": split_counts, "dataset": cfg["dataset"], "input": dc["input"],
             "samples_per_s": samples / max(t_train, 1e-9), "history": history, "out": str(out)}
 
 
