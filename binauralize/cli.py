@@ -448,6 +448,7 @@ def dataset_main(argv: list[str]) -> int:
     cd = sub.add_parser("card", help="distributions of a generated set (JSON and a PNG)")
     cd.add_argument("dir")
     cd.add_argument("--png", help="write the distribution plot here")
+    cd.add_argument("--overwrite", action="store_true", help="replace an existing --png file")
     so = sub.add_parser("sources", help="make dry speech (espeak-ng) and instrument (fluidsynth, General MIDI) "
                                         "recordings for --sources-dir")
     so.add_argument("--out", required=True)
@@ -464,6 +465,7 @@ def dataset_main(argv: list[str]) -> int:
     su.add_argument("dir")
     su.add_argument("--from", dest="source_split", required=True, help="split to filter, e.g. scene_train")
     su.add_argument("--name", required=True, help="name of the new split (splits/NAME.txt)")
+    su.add_argument("--overwrite", action="store_true", help="replace an existing split of that name")
     su.add_argument("--min-sounding", type=int, default=0)
     su.add_argument("--max-sounding", type=int, default=0)
     su.add_argument("--static", action="store_true", help="no moving source, no camera pan or dolly")
@@ -475,6 +477,10 @@ def dataset_main(argv: list[str]) -> int:
         from .data import synth
 
         if args.cmd == "subset":
+            if args.name not in synth.GENERATED_SPLITS and (Path(args.dir) / "splits" / f"{args.name}.txt").exists() \
+                    and not args.overwrite:
+                raise BinauralizeError(f"splits/{args.name}.txt exists in {args.dir} (pass --overwrite to replace "
+                                       "it, or choose another --name)")
             n = synth.write_subset(Path(args.dir), args.source_split, args.name, min_sounding=args.min_sounding,
                                    max_sounding=args.max_sounding, static=args.static, onscreen=args.onscreen,
                                    max_rt60=args.max_rt60, min_rt60=args.min_rt60)
@@ -496,14 +502,27 @@ def dataset_main(argv: list[str]) -> int:
                                                       progress=bar.update)))
             return 0
         if args.cmd == "card":
-            print(json.dumps(synth.dataset_card(Path(args.dir), Path(args.png) if args.png else None), indent=1))
+            if args.png and Path(args.png).exists() and not args.overwrite:
+                raise BinauralizeError(f"--png {args.png} exists (pass --overwrite to replace it)")
+            if args.png and Path(args.png).is_dir():
+                raise BinauralizeError(f"--png {args.png} is a folder: give a file name")
+            png = Path(args.png) if args.png else None
+            tmp = png.with_name(f".{png.stem}.partial.png") if png else None  # written whole, then renamed
+            try:
+                card = synth.dataset_card(Path(args.dir), tmp)
+                if tmp is not None and tmp.exists():
+                    tmp.replace(png)
+            finally:
+                if tmp is not None:
+                    tmp.unlink(missing_ok=True)
+            print(json.dumps(card, indent=1))
             return 0
         if args.cmd == "prepare-fairplay":
             from tqdm import tqdm
 
             from .data import fairplay
 
-            n = len(fairplay.FairPlay(args.root).ids())
+            n = len(fairplay.check_root(args.root).ids())
             with tqdm(total=n, disable=args.quiet, desc="clips", unit="clip") as bar:
                 counts = fairplay.prepare(args.root, overwrite=args.overwrite, progress=bar.update)
             print(json.dumps(counts))

@@ -82,6 +82,19 @@ class FairPlay:
         return sorted(p.stem for p in (self.root / "binaural_audios").glob("*.wav"))
 
 
+def check_root(root: str | Path) -> "FairPlay":
+    """The FAIR-Play copy at ``root``; InputError (one line) for a set this tool generated (``binauralize dataset
+    synth``: preparing it would write frames and audio it does not need into it) or a root without clips."""
+    fp = FairPlay(root)
+    if (fp.root / "synth_recipe.json").exists() or (fp.root / "meta").is_dir():
+        raise InputError(f"{fp.root} is a generated set (synth_recipe.json / meta/), not a FAIR-Play copy: "
+                         "prepare-fairplay is for FAIR-Play; generated sets need no preparation")
+    if not fp.ids():
+        raise InputError(f"{fp.root}/binaural_audios holds no .wav clips: nothing to prepare (not a FAIR-Play copy, "
+                         "or an incomplete one)")
+    return fp
+
+
 def prepare(root: str | Path, fps: float = 10.0, sample_rate: int = 16000, overwrite: bool = False,
             progress: Callable | None = None) -> dict:
     """Extract frames at ``fps`` (PNG) and resample audio to ``sample_rate`` for every clip of a FAIR-Play root."""
@@ -91,7 +104,9 @@ def prepare(root: str | Path, fps: float = 10.0, sample_rate: int = 16000, overw
 
     from ..io.media import iter_frames
 
-    fp = FairPlay(root)
+    import shutil
+
+    fp = check_root(root)
     counts = {"clips": 0, "frames": 0, "skipped": 0}
     (fp.root / "binaural_audios_16k").mkdir(exist_ok=True)
     for cid in fp.ids():
@@ -106,10 +121,17 @@ def prepare(root: str | Path, fps: float = 10.0, sample_rate: int = 16000, overw
         if video.exists():
             d = fp.frames_dir(cid)
             if overwrite or not d.is_dir() or not any(d.iterdir()):
-                d.mkdir(parents=True, exist_ok=True)
+                # frames go to a temporary folder renamed when complete: an interrupted run leaves no partial
+                # folder that a rerun would take as done
+                part = d.with_name(d.name + ".partial")
+                shutil.rmtree(part, ignore_errors=True)
+                part.mkdir(parents=True)
                 for k, (_, img) in enumerate(iter_frames(video, fps, max_width=None), start=1):
-                    Image.fromarray(img).save(d / f"{k:06d}.png")
+                    Image.fromarray(img).save(part / f"{k:06d}.png")
                     counts["frames"] += 1
+                if d.exists():
+                    shutil.rmtree(d)
+                part.replace(d)
         else:
             counts["skipped"] += 1
         counts["clips"] += 1

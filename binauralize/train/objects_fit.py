@@ -118,6 +118,11 @@ def detection_scores(pred: list, truth: list, tol_px: float = 20.0) -> dict:
             "median_error_px": float(np.median(err)) if err else float("nan"), "objects": tp + fn}
 
 
+def _px(v: float) -> str:
+    """A median pixel error for the progress line: "n/a" when nothing was found (recall 0), not "nan px"."""
+    return f"{v:.1f} px" if np.isfinite(v) else "n/a"
+
+
 def fit_object_detector(root: Path, cache: Path, train_ids: list[str], val_ids: list[str], out: Path, trunk: str,
                         hidden: int = 64, epochs: int = 30, lr: float = 2e-3, batch: int = 64, bg_weight: float = 0.3,
                         threshold: float = 0.5, frames_per_clip: int = 6, seed: int = 0, progress: bool = True,
@@ -179,7 +184,7 @@ def fit_object_detector(root: Path, cache: Path, train_ids: list[str], val_ids: 
         history.append({"epoch": ep + 1, "train_loss": tot / len(perm), **s, "f1_class": f1})
         if progress:
             print(f"objects: epoch {ep + 1}/{epochs} loss {tot / len(perm):.3f} val precision {s['precision']:.3f} "
-                  f"recall {s['recall']:.3f} class {s['class_accuracy']:.3f} err {s['median_error_px']:.1f} px",
+                  f"recall {s['recall']:.3f} class {s['class_accuracy']:.3f} err {_px(s['median_error_px'])}",
                   flush=True)
         if f1 > best_f1:
             best_f1, best = f1, {kk: v.detach().clone() for kk, v in head.state_dict().items()}
