@@ -97,3 +97,16 @@ def test_bad_out_and_data_are_one_line(cached_set, tmp_path, capsys):
     assert "is a folder" in err and "internal error" not in err
     assert main(["train-cache", str(cached_set), "--flip-splits", "nosuch", "-q"]) == 1
     assert "no split nosuch" in capsys.readouterr().err
+
+
+def test_evaluating_a_checkpoint_on_its_training_split_gives_a_notice(cached_set, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert _train(cached_set, run) == 0
+    ck = str(run / "best.safetensors")
+    capsys.readouterr()
+    assert main(["evaluate", "--model", f"m={ck}", "--data", str(cached_set), "--split", "scene_train",
+                 "--max-clips", "1", "--out", str(tmp_path / "e")]) == 0
+    assert "m was trained with scene_train as its training split" in capsys.readouterr().err
+    assert main(["evaluate", "--model", f"m={ck}", "--data", str(cached_set), "--split", "hrtf_train",
+                 "--max-clips", "1", "--out", str(tmp_path / "e2"), "-q"]) == 0
+    assert "notice" not in capsys.readouterr().err
