@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..dsp.nmf import kl_activations, stack_context  # noqa: F401 (here since 2026-11-30; in dsp/ since 2026-12-07)
 from .position import HOP, N_FFT, SR, WIN, PositionSpatializer, crop_embedding
 
 MODEL_NAME = "class-nmf"
@@ -31,31 +32,6 @@ def class_of(name: str, classes: list[str]) -> str | None:
     """A track name -> its class when the name is a known class, optionally numbered ("drum", "drum0", "drum_2")."""
     base = re.sub(r"[_\-\s]*\d+$", "", (name or "").strip().lower())
     return base if base in classes else None
-
-
-def kl_activations(v: np.ndarray, w: np.ndarray, iters: int = 100, eps: float = 1e-9) -> np.ndarray:
-    """Activations ``H [M, N] >= 0`` minimising the generalised KL divergence D(V || W H) with the dictionary
-    ``W [F, M]`` fixed, by Lee & Seung's multiplicative update ``H <- H * W^T (V / WH) / W^T 1``. Frames are
-    independent, so any split of ``V``'s columns gives the same result. (An L1 penalty on ``H`` would change no
-    mask: with unit-sum atoms its fixed point is the unpenalised ``H`` scaled by ``1 / (1 + penalty)``.)"""
-    v = np.asarray(v, np.float64)
-    w = np.asarray(w, np.float64)
-    denom = w.sum(axis=0)[:, None] + eps
-    h = np.ones((w.shape[1], v.shape[1])) * (v.sum(axis=0, keepdims=True) / (w.sum() + eps))
-    for _ in range(iters):
-        h *= (w.T @ (v / (w @ h + eps))) / denom
-    return h
-
-
-def stack_context(m: np.ndarray, context: int) -> np.ndarray:
-    """Magnitude spectrogram ``[F, N]`` -> ``[(2 context + 1) F, N]``: each frame with its ``context`` neighbours
-    on either side (edges repeated), so an atom can be a short spectro-temporal patch (Smaragdis 2007's
-    convolutive NMF, approximated by frame stacking). ``context`` 0 returns the input."""
-    if context <= 0:
-        return m
-    n = m.shape[1]
-    idx = np.clip(np.arange(n)[None, :] + np.arange(-context, context + 1)[:, None], 0, n - 1)  # [2c+1, N]
-    return m[:, idx].transpose(1, 0, 2).reshape(-1, n)
 
 
 def fit_dictionary(frames: np.ndarray, n_components: int, seed: int = 0, max_iter: int = 300) -> np.ndarray:

@@ -12,6 +12,10 @@ are seen, else with the voice: in a video of a person talking beside a dog or a 
 the rest on the dog or the car. Where the talkers and the other sources never have the sound at the same time
 (no talker, no other source, or the localizer's one-at-a-time decision without ``--objects``) it is the DSP
 renderer exactly, and nothing is separated.
+
+Where two or more talkers speak at once (their tracks' weights overlap, e.g. given tracks written from a transcript),
+their voices are taken apart there as well (:mod:`.talkers`: each voice's NMF dictionary learned from where that
+talker is heard alone) and each is rendered along its own talker's track.
 """
 from __future__ import annotations
 
@@ -246,8 +250,13 @@ class SpeechSpatializer:
     DEFAULT_T60 = 0.4  # s: the room assumed for the voice's reverberation when the tool has no estimate
 
     def __init__(self, renderer_factory, separator: DeepFilterSpeech | None = None, reverb_ratio: float = 1.0,
-                 gate_rest: bool = True):
+                 gate_rest: bool = True, split_talkers: bool = True, talker_options=None):
+        from .talkers import TalkerSplitOptions
+
         self.make_renderer = renderer_factory
+        self.separate_talkers = split_talkers  # False: talkers at once share the voice by their weights, as before
+        self.talker_options = talker_options or TalkerSplitOptions()
+        self.talker_split: str | None = None  # what the last render did about talkers at once (None: nothing)
         self._sep = separator
         self.reverb_ratio = float(reverb_ratio)  # 0: the voice's reverberation stays in the rest
         self.gate_rest = gate_rest  # False: the rest goes to the other sources however little of the sound it is
@@ -314,11 +323,16 @@ class SpeechSpatializer:
         if not any(is_talker(t) for t in tracks):
             return ("speech: no talker among the sources (faces, or sources named voice/speech/person...), so the sound "
                     "is not separated: rendered as the DSP renderer does")
+        talkers = self.overlapping_talkers(tracks)
+        both = (f"; where {', '.join(t.name for t in talkers)} talk at once, their voices are taken apart, each "
+                "learned from where it is heard alone" if talkers else "")
+        if speech is rest and talkers:
+            return f"speech: the voices along {', '.join(t.name for t in talkers)}" + both
         if speech is rest:
             return ("speech: no other source is seen beside the talkers at the same time (--objects finds animals, "
                     "vehicles...), so the voice and the rest of the sound go together, as the DSP renderer does")
         return (f"speech: the voice along {', '.join(t.name for t in speech)}; the rest of the sound along "
-                f"{', '.join(t.name for t in rest)}")
+                f"{', '.join(t.name for t in rest)}" + both)
 
     def separate(self, mono: np.ndarray, sr: float, tracks=None, feature_at=None, t60: float | None = None) -> np.ndarray:
         """Mono ``[T]`` -> parts ``[2, T]``: the speech with its own reverberation (:func:`voice_reverb_split`, for a
@@ -334,24 +348,50 @@ class SpeechSpatializer:
             s, r = s + (1.0 - g) * r, g * r
         return np.stack([s, r])
 
+    def overlapping_talkers(self, tracks: list) -> list:
+        """The talker tracks when two or more of them have the sound at once (weights overlapping for at least
+        ``talker_options.overlap_min_s``), else []: then their voices are taken apart (:mod:`.talkers`)."""
+        from .talkers import overlap_seconds
+
+        talkers = [t for t in tracks if is_talker(t)]
+        if not self.separate_talkers or len(talkers) < 2:
+            return []
+        return talkers if overlap_seconds(talkers, self.talker_options) >= self.talker_options.overlap_min_s else []
+
     def render(self, mono: np.ndarray, sr: float, tracks: list, t60=None, feature_at=None) -> np.ndarray:
-        """Mono ``[T]`` + tracks -> binaural ``[2, T]``. No tracks: in front; no talker, or no other source: the DSP
-        renderer's output (nothing is separated)."""
+        """Mono ``[T]`` + tracks -> binaural ``[2, T]``. No tracks: in front; no talker, or no other source and no two
+        talkers at once: the DSP renderer's output (nothing is separated). Two or more talkers at once (overlapping
+        weights, e.g. given tracks from a transcript): their voices are separated there (:mod:`.talkers`) and each
+        is rendered along its own track; ``self.talker_split`` says what was done."""
         from ..tracks import SourceTrack
+        from .talkers import always_weighted, split_talkers
 
         renderer = self.make_renderer(sr)
         x = np.asarray(mono, float).reshape(-1)
         tracks = list(tracks or [])
+        self.talker_split = None
         if not tracks:
             return renderer.render(x, [SourceTrack.static(0.0, name="front")], t60=t60)
         speech, rest = self.groups(tracks)
-        if speech is rest:  # nothing to take apart for: both parts would go the same way
+        talkers = self.overlapping_talkers(tracks)
+        if speech is rest and not talkers:  # nothing to take apart for: both parts would go the same way
             return renderer.render(x, tracks, t60=t60)
-        parts = self.separate(x, sr, t60=t60)
+        if speech is rest:  # talkers at once, nothing else seen: the voices are taken apart from the whole sound
+            voices, self.talker_split = split_talkers(x, sr, talkers, self.talker_options)
+            if voices is None:
+                return renderer.render(x, tracks, t60=t60)
+            parts, sets = voices, [[always_weighted(t)] for t in talkers] + [tracks]
+        else:
+            parts, sets = self.separate(x, sr, t60=t60), [speech, rest]
+            if talkers:
+                voices, self.talker_split = split_talkers(parts[0], sr, talkers, self.talker_options)
+                if voices is not None:
+                    parts = np.concatenate([voices, parts[1:]])
+                    sets = [[always_weighted(t)] for t in talkers] + [speech, rest]
         out = np.empty((2, len(x)))
         pos, step = 0, int(10 * sr)
         chunks = (parts[:, i:i + step] for i in range(0, len(x), step))
-        for y in renderer.process(chunks, None, t60=t60, track_sets=[speech, rest]):
+        for y in renderer.process(chunks, None, t60=t60, track_sets=sets):
             out[:, pos:pos + y.shape[1]] = y
             pos += y.shape[1]
         return out

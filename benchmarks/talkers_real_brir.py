@@ -1,0 +1,164 @@
+"""Two real voices talking at once, placed with measured BRIRs: `--model speech` takes them apart (docs/position.md).
+
+Ground truth: two LibriSpeech readers (../shared/data/dry_sources, 16 kHz, two men and a woman) convolved with
+BRIRs measured on a KEMAR in a seminar room (../shared/data/measured_brir_kemar_seminar), one at +40 deg (left)
+and one at -40 deg, in a conversation: A alone, then B alone, then both at once (``--solo`` s each alone, then
+``--overlap`` s together; every ordered pair of the three readers). Input: the (L+R)/2 mono of that real binaural
+mix. Tracks: the true directions, with weights saying who talks when (what a transcript or an edited
+``--save-tracks`` file gives: 1 while a talker talks, overlapping where both do).
+
+Methods (each at the recording's 44.1 kHz): Mono-Mono; the DSP renderer along the two weighted tracks (the tool's
+default given these tracks: in the overlap the mono is placed at both directions); ``--model speech`` as before
+this change (talkers at once share the voice by their weights: the DSP renderer exactly, no other source is seen);
+``--model speech`` with the talker split (binauralize/models/talkers.py: each voice's NMF dictionary learned from
+where it is heard alone, the overlap separated). Metrics: the papers' STFT and ENV distances (gao2019) over the whole
+clip and over the overlap alone, the ILD error, the width per band, and in the overlap the SI-SDR improvement of
+each separated voice over the mono against that voice's own real contribution to the mono.
+
+    .venv/bin/python benchmarks/talkers_real_brir.py --data ../shared/data            # about 2 minutes
+Writes benchmarks/results/talkers_real_brir.json and prints the table (docs/position.md has it).
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy.signal import oaconvolve
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+from quality_real_brir import BRIRS, SR, load_brir  # noqa: E402
+
+VOICES = ["198-209-0000.hq.ogg", "3436-172162-0000.hq.ogg", "5703-47212-0000.hq.ogg"]
+
+
+def load_voice(path: Path) -> np.ndarray:
+    """A dry recording, mono, at the BRIRs' rate, whole (quality_real_brir's loader keeps 10 s)."""
+    import soundfile as sf
+
+    from binauralize.dsp.hrtf import resample_axis
+
+    x, sr = sf.read(path, always_2d=True)
+    return resample_axis(x.mean(axis=1), sr, SR)
+
+
+def si_sdr(est: np.ndarray, ref: np.ndarray) -> float:
+    a = np.dot(est, ref) / (np.dot(ref, ref) + 1e-12)
+    e = a * ref
+    return float(10 * np.log10(np.sum(e ** 2) / (np.sum((est - e) ** 2) + 1e-12)))
+
+
+def weighted(name: str, az: float, times: list[float], weights: list[float]):
+    from binauralize.tracks import SourceTrack
+
+    t = SourceTrack.static(az, name=name)
+    t.weight_times, t.weight = np.asarray(times, float), np.asarray(weights, float)
+    return t
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", required=True, help="../shared/data")
+    ap.add_argument("--solo", type=float, nargs="+", default=[5.0, 2.5], help="seconds each voice is heard alone")
+    ap.add_argument("--overlap", type=float, default=8.0, help="seconds both talk")
+    ap.add_argument("--json", default=str(HERE / "results" / "talkers_real_brir.json"))
+    a = ap.parse_args(argv)
+    from binauralize import evaluate as ev
+    from binauralize.api import Binauralizer
+    from binauralize.dsp.reverb import band_envelopes, estimate_t60
+    from binauralize.metrics.signal import gao2019_metrics
+    from binauralize.models.speech import SpeechSpatializer
+
+    data = Path(a.data)
+    bl, _ = load_brir(data / "measured_brir_kemar_seminar" / BRIRS[40])
+    br, _ = load_brir(data / "measured_brir_kemar_seminar" / BRIRS[-40])
+    dry = {v: load_voice(data / "dry_sources" / v) for v in VOICES}
+    b = Binauralizer()
+    methods = {
+        "Mono-Mono": None,
+        "DSP renderer (the tool's default), weighted tracks": "dsp",
+        "speech, talkers sharing the voice (before)": SpeechSpatializer(b.renderer, split_talkers=False),
+        "speech, talkers taken apart (new)": SpeechSpatializer(b.renderer),
+    }
+    rows, t0 = [], time.time()
+    for solo in a.solo:
+        n1, n2 = int(solo * SR), int(a.overlap * SR)
+        for va, vb in itertools.permutations(VOICES, 2):
+            xa, xb = dry[va], dry[vb]
+            if len(xa) < n1 + n2 or len(xb) < n1 + n2:
+                raise SystemExit(f"talkers_real_brir.py: {va} or {vb} is shorter than {solo} + {a.overlap} s")
+            sa = np.concatenate([xa[:n1], np.zeros(n1), xa[n1:n1 + n2]])
+            sb = np.concatenate([np.zeros(n1), xb[:n1], xb[n1:n1 + n2]])
+            ga = np.stack([oaconvolve(sa, bl[0])[:len(sa)], oaconvolve(sa, bl[1])[:len(sa)]])
+            gb = np.stack([oaconvolve(sb, br[0])[:len(sb)], oaconvolve(sb, br[1])[:len(sb)]])
+            gt = ga + gb
+            mono = gt.mean(axis=0)
+            ta, tb = 2 * solo, 2 * solo  # the overlap starts here (s)
+            e = 0.05  # the weights change over 50 ms
+            tracks = [weighted("voice A", 40.0, [0, solo - e, solo, ta - e, ta], [1, 1, 0, 0, 1]),
+                      weighted("voice B", -40.0, [0, solo - e, solo, tb], [0, 0, 1, 1])]
+            t60 = estimate_t60(band_envelopes(mono, SR))
+            o = int(2 * solo * SR)
+            for label, m in methods.items():
+                tm = time.perf_counter()
+                if m is None:
+                    pred = np.stack([mono, mono])
+                elif m == "dsp":
+                    pred = b.render(mono, SR, tracks)
+                else:
+                    pred = m.render(mono, SR, tracks, t60=t60)
+                secs = time.perf_counter() - tm
+                r = ev.score_pair(pred, gt, SR, mono=mono)
+                ov = gao2019_metrics(pred[:, o:], gt[:, o:], SR)
+                row = {"method": label, "clip": f"{va[:4]}+40 / {vb[:4]}-40, {solo:g} s alone",
+                       "solo_s": solo, "seconds": secs, "gao2019/stft": r["gao2019/stft"], "gao2019/env": r["gao2019/env"],
+                       "overlap/stft": ov["stft"], "overlap/env": ov["env"], "ild_err_db": r["ild_err_db"],
+                       "width_band_db": r["width_band_db"]}
+                if isinstance(m, SpeechSpatializer) and m.separate_talkers:
+                    voices, said = __import__("binauralize.models.talkers", fromlist=["split_talkers"]).split_talkers(
+                        mono, SR, tracks, m.talker_options)
+                    row["split"] = said
+                    if voices is not None:
+                        ra, rb = ga.mean(axis=0)[o:], gb.mean(axis=0)[o:]
+                        mo = mono[o:]
+                        row["si_sdri_db"] = 0.5 * (si_sdr(voices[0][o:], ra) - si_sdr(mo, ra)
+                                                   + si_sdr(voices[1][o:], rb) - si_sdr(mo, rb))
+                rows.append(row)
+            print(f"{rows[-1]['clip']}: " + ", ".join(f"{r['method'][:22]} {r['gao2019/stft']:.3f}/{r['overlap/stft']:.3f}"
+                                                      for r in rows[-len(methods):])
+                  + (f", SI-SDRi {rows[-1].get('si_sdri_db', float('nan')):+.1f} dB" if rows else ""), file=sys.stderr)
+    lines = ["| voices alone for | method | STFT (whole clip) | STFT (overlap) | ENV (overlap) | ILD error dB | width per "
+             "band dB | SI-SDRi in the overlap dB | paired vs DSP, overlap STFT (lower on) |", "|---|---|---|---|---|---|---|---|---|"]
+    for solo in a.solo:
+        sub = [r for r in rows if r["solo_s"] == solo]
+        dsp = {r["clip"]: r for r in sub if r["method"].startswith("DSP")}
+        for label in methods:
+            rs = [r for r in sub if r["method"] == label]
+            d = np.array([r["overlap/stft"] - dsp[r["clip"]]["overlap/stft"] for r in rs])
+            se = d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else float("nan")
+            si = [r["si_sdri_db"] for r in rs if "si_sdri_db" in r]
+            lines.append(f"| {solo:g} s | {label} | {np.mean([r['gao2019/stft'] for r in rs]):.3f} | "
+                         f"{np.mean([r['overlap/stft'] for r in rs]):.3f} | {np.mean([r['overlap/env'] for r in rs]):.4f} | "
+                         f"{np.nanmean([r['ild_err_db'] for r in rs]):.2f} | {np.nanmean([r['width_band_db'] for r in rs]):+.1f} | "
+                         + (f"{np.mean(si):+.1f} (min {np.min(si):+.1f})" if si else "") + " | "
+                         + ("" if label.startswith("DSP") else f"{d.mean():+.3f} +- {se:.3f} ({np.mean(d < 0):.0%})") + " |")
+    cmd = "python benchmarks/talkers_real_brir.py " + shlex.join(sys.argv[1:] if argv is None else argv)
+    text = (f"`{cmd}` ({time.time() - t0:.0f} s; {len(VOICES) * (len(VOICES) - 1)} ordered pairs per row, "
+            f"{a.overlap:g} s together)\n\n" + "\n".join(lines))
+    print(text)
+    out = Path(a.json)
+    tmp = out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps({"command": cmd, "table": text, "rows": rows}, indent=1))
+    tmp.replace(out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
