@@ -736,7 +736,12 @@ class _TrackModelRenderer(_LearnedRenderer):
             self._tell_classes(tracks, sp.fixed_classes)
 
     def render_with(self, x, tracks, t60, feats) -> np.ndarray:
-        return self.sp.render(np.asarray(x, np.float64).reshape(-1), self.sr, tracks or [], t60=t60, feature_at=feats)
+        y = self.sp.render(np.asarray(x, np.float64).reshape(-1), self.sr, tracks or [], t60=t60, feature_at=feats)
+        said = getattr(self.sp, "talker_split", None)  # --model speech: what it did where talkers spoke at once
+        if said and self.notice is not None and not getattr(self, "_told_talkers", False):
+            self._told_talkers = True  # once per file (a long clip is rendered in blocks)
+            self.notice(f"speech: {said}")
+        return y
 
     def render_pieces(self, x, tracks, t60, feats) -> Iterator[np.ndarray]:
         if not hasattr(self.sp, "render_iter"):

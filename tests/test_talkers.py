@@ -133,3 +133,44 @@ def test_speech_model_puts_each_voice_on_its_own_side(conversation):
     assert low_new > 3 and high_new < -3, (low_new, high_new)
     assert low_new - low_old > 2 and high_old - high_new > 2, (low_old, high_old)
     np.testing.assert_allclose(new.mean(axis=0)[: len(x)], x, atol=1e-6)  # the ears' average is still the input
+
+
+def test_a_given_source_marked_as_a_voice_is_a_talker():
+    from dataclasses import replace
+
+    from binauralize.models.speech import is_talker
+
+    def given(name, info):
+        return replace(SourceTrack.static(0.0, name=name), info=info)
+
+    assert is_talker(given("Ann", {"kind": "voice"})) and is_talker(given("Bob", {"class": "Speech"}))
+    assert not is_talker(given("Rex", {"kind": "dog"})) and not is_talker(given("Ann", {}))
+
+
+def test_the_command_line_says_what_it_took_apart(conversation, tmp_path, capsys):
+    """Given turns (overlapping weights) and `--model speech`: the user is told where and how much was separated,
+    and the written output puts the low voice's band on the left in the overlap."""
+    import json
+
+    import soundfile as sf
+
+    from binauralize.cli import main
+
+    sa, sb, _ = conversation
+    sf.write(tmp_path / "talk.wav", 0.05 * (sa + sb), SR, subtype="FLOAT")
+    (tmp_path / "turns.json").write_text(json.dumps({"sources": [
+        {"name": "Ann", "azimuth": 60, "info": {"kind": "voice"},
+         "weight": [[0, 1], [2.95, 1], [3.0, 0], [5.95, 0], [6.0, 1]]},
+        {"name": "Bob", "azimuth": -60, "info": {"kind": "voice"}, "weight": [[0, 0], [2.95, 0], [3.0, 1]]}]}))
+    code = main([str(tmp_path / "talk.wav"), "-o", str(tmp_path / "out.wav"), "--model", "speech",
+                 "--sources", str(tmp_path / "turns.json")])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "talk at once, their voices are taken apart" in err and "speak at once for 3." in err, err
+    y, sr = sf.read(tmp_path / "out.wav", always_2d=True)
+    from scipy.signal import butter, sosfiltfilt
+
+    o = slice(int(6.2 * sr), int(8.8 * sr))
+    sos = butter(4, [500, 900], "bandpass", fs=sr, output="sos")
+    e = [np.sum(sosfiltfilt(sos, y[o, c]) ** 2) for c in (0, 1)]
+    assert 10 * np.log10(e[0] / e[1]) > 3

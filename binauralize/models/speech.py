@@ -32,10 +32,14 @@ DFN_SR = 48000
 TALKER_NAME = re.compile(r"^(face|speech|voice|talker|speaker|person|man|woman|narrator|singer)", re.IGNORECASE)
 
 
+TALKER_KINDS = {"face", "person", "voice", "speech", "talker", "speaker"}
+
+
 def is_talker(track) -> bool:
-    """A track whose sound is speech: a face found by the tool, a detected person, or a source named like one."""
+    """A track whose sound is speech: a face found by the tool, a detected person, a source named like one, or a
+    given source whose ``info`` says so (``"kind"`` or ``"class"``: voice, speech, talker, speaker, face, person)."""
     info = getattr(track, "info", None) or {}
-    return (info.get("kind") == "face" or info.get("class") == "person"
+    return (str(info.get("kind", "")).lower() in TALKER_KINDS or str(info.get("class", "")).lower() in TALKER_KINDS
             or bool(TALKER_NAME.match(str(getattr(track, "name", "")))))
 
 
