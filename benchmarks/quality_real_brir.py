@@ -206,7 +206,7 @@ def main(argv=None) -> int:
         evaluate_main(["--predictions", *[str(Path(args.eval_dir) / _slug(n)) for n in names], "--names", *names,
                        "--ground-truth", str(Path(args.eval_dir) / "ground_truth"),
                        "--azimuths", str(Path(args.eval_dir) / "azimuths.json"), "--out", str(Path(args.eval_dir) / "eval"),
-                       "--results-page", "docs/results.md", "-q"])
+                       "--results-page", "docs/results.md", "--overwrite", "-q"])  # the page is regenerated
     return 0
 
 
