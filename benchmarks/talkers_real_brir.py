@@ -15,8 +15,11 @@ where it is heard alone, the overlap separated). Metrics: the papers' STFT and E
 clip and over the overlap alone, the ILD error, the width per band, and in the overlap the SI-SDR improvement of
 each separated voice over the mono against that voice's own real contribution to the mono.
 
-    .venv/bin/python benchmarks/talkers_real_brir.py --data ../shared/data            # about 2 minutes
-Writes benchmarks/results/talkers_real_brir.json and prints the table (docs/position.md has it).
+    .venv/bin/python benchmarks/talkers_real_brir.py --data ../shared/data            # about 5 minutes
+    .venv/bin/python benchmarks/talkers_real_brir.py --data ../shared/data --speed    # its cost, medians of 3
+Writes benchmarks/results/talkers_real_brir.json and prints the table (docs/position.md has it); ``--speed`` times
+the split and the whole ``--model speech`` rendering against the DSP renderer on an 18-s conversation and on the
+same repeated four times (72 s), interleaved, and prints the medians.
 """
 from __future__ import annotations
 
@@ -63,13 +66,66 @@ def weighted(name: str, az: float, times: list[float], weights: list[float]):
     return t
 
 
+def conversation(data: Path, va: str, vb: str, solo: float, overlap: float):
+    """-> (binaural truth [2, T], A's and B's truth, tracks with the turns as weights): A alone, B alone, both."""
+    bl, _ = load_brir(data / "measured_brir_kemar_seminar" / BRIRS[40])
+    br, _ = load_brir(data / "measured_brir_kemar_seminar" / BRIRS[-40])
+    xa, xb = load_voice(data / "dry_sources" / va), load_voice(data / "dry_sources" / vb)
+    n1, n2 = int(solo * SR), int(overlap * SR)
+    if len(xa) < n1 + n2 or len(xb) < n1 + n2:
+        raise SystemExit(f"talkers_real_brir.py: {va} or {vb} is shorter than {solo} + {overlap} s")
+    sa = np.concatenate([xa[:n1], np.zeros(n1), xa[n1:n1 + n2]])
+    sb = np.concatenate([np.zeros(n1), xb[:n1], xb[n1:n1 + n2]])
+    ga = np.stack([oaconvolve(sa, bl[0])[:len(sa)], oaconvolve(sa, bl[1])[:len(sa)]])
+    gb = np.stack([oaconvolve(sb, br[0])[:len(sb)], oaconvolve(sb, br[1])[:len(sb)]])
+    e = 0.05  # the weights change over 50 ms
+    tracks = [weighted("voice A", 40.0, [0, solo - e, solo, 2 * solo - e, 2 * solo], [1, 1, 0, 0, 1]),
+              weighted("voice B", -40.0, [0, solo - e, solo, 2 * solo], [0, 0, 1, 1])]
+    return ga + gb, ga, gb, tracks
+
+
+def speed(data: Path, repeats: int = 3) -> int:
+    """Median seconds of the split alone, of ``--model speech`` with the split, and of the DSP renderer."""
+    from binauralize.api import Binauralizer
+    from binauralize.models.speech import SpeechSpatializer
+    from binauralize.models.talkers import split_talkers
+
+    gt, _, _, tracks = conversation(data, VOICES[0], VOICES[2], 5.0, 8.0)
+    m18 = gt.mean(axis=0)
+    t18 = m18.size / SR
+    long_tracks = [weighted(t.name, float(t.azimuth[0]), np.concatenate([t.weight_times + k * t18 for k in range(4)]),
+                            np.tile(t.weight, 4)) for t in tracks]
+    b = Binauralizer()
+    print(f"`python benchmarks/talkers_real_brir.py --data {data} --speed` (medians of {repeats}, interleaved)\n")
+    print("| conversation | the split alone s | --model speech with the split s | x real time | DSP renderer s |")
+    print("|---|---|---|---|---|")
+    for name, m, tr in (("18 s (8 s together)", m18, tracks), ("72 s (the same four times)", np.tile(m18, 4), long_tracks)):
+        ts, tm, td = [], [], []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            split_talkers(m, SR, tr)
+            ts.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            SpeechSpatializer(b.renderer).render(m, SR, tr, t60=0.6)
+            tm.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            b.render(m, SR, tr)
+            td.append(time.perf_counter() - t)
+        print(f"| {name} | {np.median(ts):.2f} | {np.median(tm):.2f} | {m.size / SR / np.median(tm):.1f} | "
+              f"{np.median(td):.2f} |")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True, help="../shared/data")
     ap.add_argument("--solo", type=float, nargs="+", default=[5.0, 2.5], help="seconds each voice is heard alone")
     ap.add_argument("--overlap", type=float, default=8.0, help="seconds both talk")
     ap.add_argument("--json", default=str(HERE / "results" / "talkers_real_brir.json"))
+    ap.add_argument("--speed", action="store_true", help="time the split instead (no table)")
     a = ap.parse_args(argv)
+    if a.speed:
+        return speed(Path(a.data))
     from binauralize import evaluate as ev
     from binauralize.api import Binauralizer
     from binauralize.dsp.reverb import band_envelopes, estimate_t60
@@ -77,9 +133,6 @@ def main(argv: list[str] | None = None) -> int:
     from binauralize.models.speech import SpeechSpatializer
 
     data = Path(a.data)
-    bl, _ = load_brir(data / "measured_brir_kemar_seminar" / BRIRS[40])
-    br, _ = load_brir(data / "measured_brir_kemar_seminar" / BRIRS[-40])
-    dry = {v: load_voice(data / "dry_sources" / v) for v in VOICES}
     b = Binauralizer()
     methods = {
         "Mono-Mono": None,
@@ -89,21 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     rows, t0 = [], time.time()
     for solo in a.solo:
-        n1, n2 = int(solo * SR), int(a.overlap * SR)
         for va, vb in itertools.permutations(VOICES, 2):
-            xa, xb = dry[va], dry[vb]
-            if len(xa) < n1 + n2 or len(xb) < n1 + n2:
-                raise SystemExit(f"talkers_real_brir.py: {va} or {vb} is shorter than {solo} + {a.overlap} s")
-            sa = np.concatenate([xa[:n1], np.zeros(n1), xa[n1:n1 + n2]])
-            sb = np.concatenate([np.zeros(n1), xb[:n1], xb[n1:n1 + n2]])
-            ga = np.stack([oaconvolve(sa, bl[0])[:len(sa)], oaconvolve(sa, bl[1])[:len(sa)]])
-            gb = np.stack([oaconvolve(sb, br[0])[:len(sb)], oaconvolve(sb, br[1])[:len(sb)]])
-            gt = ga + gb
+            gt, ga, gb, tracks = conversation(data, va, vb, solo, a.overlap)
             mono = gt.mean(axis=0)
-            ta, tb = 2 * solo, 2 * solo  # the overlap starts here (s)
-            e = 0.05  # the weights change over 50 ms
-            tracks = [weighted("voice A", 40.0, [0, solo - e, solo, ta - e, ta], [1, 1, 0, 0, 1]),
-                      weighted("voice B", -40.0, [0, solo - e, solo, tb], [0, 0, 1, 1])]
             t60 = estimate_t60(band_envelopes(mono, SR))
             o = int(2 * solo * SR)
             for label, m in methods.items():

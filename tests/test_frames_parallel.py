@@ -90,8 +90,8 @@ def test_frames_stored_sideways_are_turned_upright(tmp_path, rotation, mirror):
 
 
 def test_a_reader_that_stops_early_ends_the_decoders(tmp_path):
-    """Closing the frame iterator (the caller stopped, or Ctrl-C reached it) terminates the decoder processes at
-    once instead of waiting for their segments."""
+    """Closing the frame iterator (the caller stopped, or Ctrl-C reached it) drops the segments not started: the
+    decoders end after the one in hand, and nothing is left for the interpreter to wait on at exit."""
     import multiprocessing as mp
     import time
 

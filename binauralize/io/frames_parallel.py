@@ -108,11 +108,12 @@ def iter_frames_parallel(path: str | Path, fps: float, max_width: int | None = 6
                 if t > last_t:  # a frame can serve the last tick of one segment and the first of the next
                     last_t = t
                     yield t, img
-    except BaseException:  # Ctrl-C, an error, or the caller stopped early: end the decoders, do not wait for them
+    except BaseException:  # Ctrl-C, an error, or the caller stopped early: drop the segments not started
+        # The decoders finish the segment in hand (a second or so) and end; they are not terminated: one ended while
+        # it sent its frames back leaves half a message in the pipe, and the pool's reader thread, which the
+        # interpreter joins at exit, then waits for the rest forever.
         for f in pending:
             f.cancel()
-        for proc in list((getattr(ex, "_processes", None) or {}).values()):
-            proc.terminate()
         ex.shutdown(wait=False, cancel_futures=True)
         raise
     ex.shutdown(wait=True)
