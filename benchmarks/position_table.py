@@ -134,12 +134,11 @@ def separation_rows(ck: Path, clips, data: Path, inp: str, progress, noname: boo
 
 
 def _write(path, text: str) -> None:
-    """Write ``text`` whole or not at all (a temporary file beside ``path``, then renamed)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(text)
-    tmp.replace(path)
+    """Write ``text`` whole or not at all (:func:`binauralize.evaluate.write_text_atomic`), folders made."""
+    from binauralize.evaluate import write_text_atomic
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(Path(path), text)
 
 
 def main() -> int:

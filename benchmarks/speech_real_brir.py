@@ -144,22 +144,18 @@ def silent_object(data: Path) -> list[dict]:
     return rows
 
 
-def _write(path, text: str) -> None:
-    """Write ``text`` whole or not at all (a temporary file beside ``path``, then renamed)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
 def _write_png(path, frame) -> None:
-    import imageio.v3 as iio
+    from position_real_brir import _write_png as write_png  # the frame written whole or not at all
 
-    path = Path(path)
-    tmp = path.with_name(f".{path.stem}.partial.png")
-    iio.imwrite(tmp, frame)
-    tmp.replace(path)
+    write_png(path, frame)
+
+
+def _write(path, text: str) -> None:
+    """Write ``text`` whole or not at all (:func:`binauralize.evaluate.write_text_atomic`), folders made."""
+    from binauralize.evaluate import write_text_atomic
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(Path(path), text)
 
 
 def main(argv=None) -> int:
