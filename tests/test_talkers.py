@@ -174,3 +174,58 @@ def test_the_command_line_says_what_it_took_apart(conversation, tmp_path, capsys
     sos = butter(4, [500, 900], "bandpass", fs=sr, output="sos")
     e = [np.sum(sosfiltfilt(sos, y[o, c]) ** 2) for c in (0, 1)]
     assert 10 * np.log10(e[0] / e[1]) > 3
+
+
+def _espeak(text: str, voice: str, pitch: int, tmp) -> np.ndarray:
+    import shutil
+    import subprocess
+
+    import soundfile as sf
+    import soxr
+
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("needs Debian's espeak-ng for speech (bash scripts/setup.sh --dataset)")
+    path = tmp / f"{voice}.wav"
+    subprocess.run(["espeak-ng", "-v", voice, "-p", str(pitch), "-s", "150", "-w", str(path), text], check=True,
+                   capture_output=True)
+    x, sr = sf.read(path)
+    x = soxr.resample(x, sr, SR)
+    return x / np.sqrt(np.mean(x ** 2))
+
+
+def test_talkers_at_once_beside_another_source(tmp_path):
+    """With another source seen (a fan on the right), DeepFilterNet3's speech part is what is split between two
+    speaking talkers (espeak-ng voices, one low, one high); the rest goes to the fan; the ears' average stays the
+    input and, in the overlap, the low voice's band arrives first at the left ear, where its talker is (before the
+    split it came from the right, with the high voice and the fan)."""
+    from scipy.signal import butter, sosfiltfilt
+
+    from binauralize.api import Binauralizer
+    from binauralize.metrics.spatial import gcc_phat_itd
+    from binauralize.models.speech import SpeechSpatializer
+
+    text = "the quick brown fox jumps over the lazy dog while the band plays on in the old town square"
+    a = _espeak(text, "en+m3", 20, tmp_path)
+    b = _espeak(text[::-1], "en+f4", 90, tmp_path)  # other words, another voice
+    n = int(3.5 * SR)
+    m = min(len(a), len(b), 2 * n)
+    sa = np.concatenate([a[:n], np.zeros(n), a[n:m]])
+    sb = np.concatenate([np.zeros(n), b[:n], b[n:m]])
+    t1, t2 = n / SR, 2 * n / SR
+    tracks = [weighted("voice A", 60.0, [0, t1 - 0.05, t1, t2 - 0.05, t2], [1, 1, 0, 0, 1]),
+              weighted("voice B", -60.0, [0, t1 - 0.05, t1, t2], [0, 0, 1, 1])]
+    noise = np.random.default_rng(3).standard_normal(len(sa))
+    x = 0.05 * (sa + sb) + 0.005 * noise
+    everything = tracks + [SourceTrack.static(-20.0, name="fan")]
+    sp = SpeechSpatializer(Binauralizer().renderer)
+    y = sp.render(x, SR, everything, t60=0.0)
+    assert sp.talker_split and "speak at once" in sp.talker_split, sp.talker_split
+    np.testing.assert_allclose(y.mean(axis=0), x, atol=1e-6)
+    before = SpeechSpatializer(Binauralizer().renderer, split_talkers=False).render(x, SR, everything, t60=0.0)
+    o = slice(int(t2 * SR) + 2000, len(x) - 2000)
+    sos = butter(4, [250, 500], "bandpass", fs=SR, output="sos")  # the low voice's harmonics, under the high's
+
+    def itd(z):
+        return gcc_phat_itd(sosfiltfilt(sos, z[0, o]), sosfiltfilt(sos, z[1, o]), SR)
+
+    assert itd(y) > 200e-6 and itd(before) < 0, (itd(y), itd(before))  # positive: left ear first
