@@ -83,7 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "masks refined by the position network: the best separator of the synthetic set), flow (flow "
                         "matching over the renderer's output; see --steps), all with shipped weights trained on the "
                         "synthetic set; speech (DeepFilterNet3 takes the speech of a real recording apart: the voice "
-                        "on the talking faces, the rest on the other sources seen, else with the voice); or a "
+                        "on the talking faces, the rest on the other sources seen, else with the voice; talkers "
+                        "whose --sources weights overlap are taken apart there, each voice learned where it is heard "
+                        "alone); or a "
                         ".safetensors checkpoint from `binauralize train`")
     p.add_argument("--hop", type=float, default=None, metavar="S",
                    help="sliding-window hop of --model in seconds (default 0.1; 0.05 = the paper's demo)")
