@@ -295,3 +295,12 @@ def test_position_nmf_with_a_stacked_frame_prior_round_trips(tmp_path):
                             renderer_factory=lambda sr: Renderer(HRTF.default(sr)))
     assert back.nmf.context == 1
     np.testing.assert_allclose(back.masks(x, tracks)[0], m, atol=1e-6)
+
+
+def test_stacked_columns_equal_the_whole_stack_at_those_columns():
+    from binauralize.dsp.nmf import stack_context
+
+    m = np.random.default_rng(0).uniform(size=(5, 30))
+    cols = np.array([0, 1, 7, 28, 29])
+    for c in (0, 1, 3):
+        np.testing.assert_array_equal(stack_context(m, c, cols), stack_context(m, c)[:, cols])

@@ -24,15 +24,17 @@ def kl_activations(v: np.ndarray, w: np.ndarray, iters: int = 100, eps: float = 
     return h
 
 
-def stack_context(m: np.ndarray, context: int) -> np.ndarray:
+def stack_context(m: np.ndarray, context: int, cols: np.ndarray | None = None) -> np.ndarray:
     """Magnitude spectrogram ``[F, N]`` -> ``[(2 context + 1) F, N]``: each frame with its ``context`` neighbours
     on either side (edges repeated), so an atom can be a short spectro-temporal patch (Smaragdis 2007's
-    convolutive NMF, approximated by frame stacking). ``context`` 0 returns the input."""
-    if context <= 0:
-        return m
+    convolutive NMF, approximated by frame stacking). ``context`` 0 returns the input. ``cols``: only these frames
+    (``[(2 context + 1) F, len(cols)]``, the same columns as the whole result's, without building it)."""
     n = m.shape[1]
-    idx = np.clip(np.arange(n)[None, :] + np.arange(-context, context + 1)[:, None], 0, n - 1)  # [2c+1, N]
-    return m[:, idx].transpose(1, 0, 2).reshape(-1, n)
+    cols = np.arange(n) if cols is None else np.asarray(cols)
+    if context <= 0:
+        return m if len(cols) == n and np.array_equal(cols, np.arange(n)) else m[:, cols]
+    idx = np.clip(cols[None, :] + np.arange(-context, context + 1)[:, None], 0, n - 1)  # [2c+1, len(cols)]
+    return m[:, idx].transpose(1, 0, 2).reshape(-1, len(cols))
 
 
 def kl_nmf(v: np.ndarray, n_components: int, iters: int = 200, seed: int = 0, eps: float = 1e-9,

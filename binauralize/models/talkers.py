@@ -87,7 +87,6 @@ def split_talkers(x: np.ndarray, sr: float, tracks: list,
     energy = v.sum(axis=0)
     loud = np.quantile(energy, 0.95) if energy.size else 0.0
     active = energy > loud * 10 ** (-30 / 20)  # frames with sound: within 30 dB of the loud ones
-    vs = stack_context(v, opts.context)
     dicts, solo_s = [], []
     for j in range(k):
         others = np.delete(pres, j, axis=0)
@@ -101,7 +100,8 @@ def split_talkers(x: np.ndarray, sr: float, tracks: list,
         most = int(opts.max_fit_s / frame_s)
         if len(idx) > most:
             idx = idx[np.linspace(0, len(idx) - 1, most).round().astype(int)]
-        dicts.append(kl_nmf(vs[:, idx], opts.atoms, opts.fit_iters, seed=0))  # same start for all: order-free
+        # the same random start for every talker, so that the talkers' order does not matter
+        dicts.append(kl_nmf(stack_context(v, opts.context, idx), opts.atoms, opts.fit_iters, seed=0))
     w = np.concatenate(dicts, axis=1)  # [F', K * atoms]
     f = v.shape[0]
     wc = w[opts.context * f:(opts.context + 1) * f]  # the centre frame of each atom
@@ -111,7 +111,7 @@ def split_talkers(x: np.ndarray, sr: float, tracks: list,
     share = np.where(total > 1e-9, pres / np.maximum(total, 1e-9), 0.0)
     masks[:k] = share[:, None, :]
     cols = np.flatnonzero(both)
-    h = kl_activations(vs[:, cols], w, opts.iters, dtype=np.float32)
+    h = kl_activations(stack_context(v, opts.context, cols), w, opts.iters, dtype=np.float32)
     models = np.stack([wc[:, j * opts.atoms:(j + 1) * opts.atoms] @ h[j * opts.atoms:(j + 1) * opts.atoms]
                        for j in range(k)])  # [K, F, n]
     models *= on[:, None, cols]  # a talker not talking now takes nothing
