@@ -411,7 +411,12 @@ def train(cfg: dict, out: str | Path, resume: bool = False, device: str | None =
             from ..models.class_nmf import ClassNMF
             from ..models.spatializer import resolve_checkpoint
 
-            prior_path = resolve_checkpoint(str(cfg["model"].pop("prior")))  # a path or a shipped name
+            prior = str(cfg["model"].pop("prior"))
+            try:
+                prior_path = resolve_checkpoint(prior)  # a path (from the working directory) or a shipped name
+            except InputError as e:
+                raise InputError(f"[model] prior = {prior!r}: {e} (a path is taken from the working directory, "
+                                 f"{Path.cwd()})") from None
             if read_metadata(prior_path).get("model") != "class-nmf":
                 raise InputError(f"[model] prior: {prior_path} is not a class-nmf checkpoint")
             prior_nmf, _ = ClassNMF.load(prior_path)
