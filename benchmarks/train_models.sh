@@ -8,10 +8,13 @@
 # feature cache is built first. Runs that finished (best.safetensors + summary.json) are skipped; a run with a
 # last.safetensors resumes.
 set -euo pipefail
-cd "$(dirname "$0")/.."
 DATA=${1:?dataset folder}; RUNS=${2:-runs}; EPOCHS=${3:-}
+DATA=$(realpath -m "$DATA"); RUNS=$(realpath -m "$RUNS")  # as given, from where the script was started
+cd "$(dirname "$0")/.."
 JOBS=${JOBS:-1}; BUDGET=${BUDGET:-}
-B=.venv/bin/binauralize
+# the checkout's environment (scripts/setup.sh makes .venv), else the binauralize on PATH
+if [[ -x .venv/bin/binauralize ]]; then B=.venv/bin/binauralize; else B=$(command -v binauralize) || {
+  echo "train_models.sh: no .venv/bin/binauralize here and no binauralize on PATH (run bash scripts/setup.sh)" >&2; exit 1; }; fi
 $B train-cache "$DATA" -q
 extra=(); [[ -n "$EPOCHS" ]] && extra+=(--epochs "$EPOCHS"); [[ -n "$BUDGET" ]] && extra+=(--budget-minutes "$BUDGET")
 mkdir -p "$RUNS"
