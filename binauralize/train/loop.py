@@ -448,13 +448,15 @@ def train(cfg: dict, out: str | Path, resume: bool = False, device: str | None =
     tr = windows(clips, train_ids, dc["input"], dc["window_s"], random=True, seed=int(tc["seed"]))
     va = windows(clips, val_ids, dc["input"], dc["window_s"], random=False)
     sampler = DistributedSampler(tr, shuffle=True, seed=int(tc["seed"])) if world > 1 else None
+    if (len(sampler) if sampler is not None else len(tr)) < int(tc["batch_size"]):
+        # drop_last: fewer windows than one batch would train nothing and save an untrained model (said before the
+        # loader is made: its worker processes would warn first)
+        raise InputError(f"{len(tr)} training window(s) in {root} (split {dc['train_split']}) make no batch of "
+                         f"{tc['batch_size']}: generate more clips or set [train] batch_size lower")
     g = torch.Generator().manual_seed(int(tc["seed"]))
     tl = DataLoader(tr, batch_size=int(tc["batch_size"]), shuffle=sampler is None, sampler=sampler, drop_last=True,
                     num_workers=int(tc["workers"]), generator=g, persistent_workers=int(tc["workers"]) > 0)
     vl = DataLoader(va, batch_size=int(tc["batch_size"]), shuffle=False, num_workers=0)
-    if len(tl) == 0:  # drop_last: fewer windows than one batch would train nothing and save an untrained model
-        raise InputError(f"{len(tr)} training window(s) in {root} (split {dc['train_split']}) make no batch of "
-                         f"{tc['batch_size']}: generate more clips or set [train] batch_size lower")
 
     name, args = model_args(cfg, trunk_info) if cfg["model"]["name"] not in ("position", "flow") else \
         (cfg["model"]["name"], {k: v for k, v in cfg["model"].items() if k not in ("name", "prior_file")})
