@@ -17,9 +17,13 @@ each separated voice over the mono against that voice's own real contribution to
 
     .venv/bin/python benchmarks/talkers_real_brir.py --data ../shared/data            # about 5 minutes
     .venv/bin/python benchmarks/talkers_real_brir.py --data ../shared/data --speed    # its cost, medians of 3
+    .venv/bin/python benchmarks/talkers_real_brir.py --data ../shared/data --wrong-turns   # turns that are wrong
 Writes benchmarks/results/talkers_real_brir.json and prints the table (docs/position.md has it); ``--speed`` times
 the split and the whole ``--model speech`` rendering against the DSP renderer on an 18-s conversation and on the
-same repeated four times (72 s), interleaved, and prints the medians.
+same repeated four times (72 s), interleaved, and prints the medians. ``--wrong-turns``: the interview video of
+../shared/data/videos, with the tracks the tool finds but turns that claim the second talker speaks too while only
+the first does (6-10 s): where the output's time difference puts the voice there, with the split and with the
+renderer's shares.
 """
 from __future__ import annotations
 
@@ -116,6 +120,53 @@ def speed(data: Path, repeats: int = 3) -> int:
     return 0
 
 
+def wrong_turns(data: Path, span=(6.0, 10.0)) -> int:
+    """The interview video, the tracks the tool finds, and the second face's weight set to 1 from ``span[0]`` s to
+    the end of its own turn (where the first face alone talks until ``span[1]``): the output's ITD over that span
+    with ``--model speech`` (the split) and with the default renderer (the weights' shares)."""
+    import tempfile
+
+    from binauralize.api import binauralize_file
+    from binauralize.io.media import iter_audio, probe
+    from binauralize.metrics.spatial import cues_over_time
+    from binauralize.tracks import load_tracks
+
+    video = data / "videos" / "visualvoice_interview.mp4"
+    print(f"`python benchmarks/talkers_real_brir.py --data {data} --wrong-turns` ({video.name}, "
+          f"{span[0]:g}-{span[1]:g} s: only face0 talks, the turns say face1 too)\n")
+    print("| tracks | method | active 100-ms frames | median ITD us | frames with the ITD on face0's side (> +60 us) "
+          "| median ILD dB |")
+    print("|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        binauralize_file(video, tmp / "found.wav", save_tracks=tmp / "found.json", notice=lambda m: None)
+        tracks = load_tracks(tmp / "found.json")
+        face1 = next(t for t in tracks if t.name == "face1")
+        w = np.interp(np.arange(0, 20, 0.05), face1.weight_times, face1.weight)
+        t = np.arange(0, 20, 0.05)
+        w[(t >= span[0]) & (t < span[1])] = 1.0
+        face1.weight_times, face1.weight = t, w
+        runs = [("found (correct turns)", "DSP renderer (default)", "dsp", tmp / "found.json"),
+                ("wrong turns", "DSP renderer (default)", "dsp", tracks),
+                ("wrong turns", "--model speech (the split)", "speech", tracks)]
+        for label, name, method, tr in runs:
+            out = tmp / f"{method}_{label[:5]}.wav"
+            notes = []
+            binauralize_file(video, out, sources=tr, method=method, notice=notes.append)
+            y = np.concatenate(list(iter_audio(out)), axis=-1)
+            y = y if y.shape[0] == 2 else y.T
+            c = cues_over_time(y, probe(out).sample_rate, 0.1)
+            tt = np.arange(len(c["itd"])) * 0.1 + 0.05
+            sel = (tt > span[0] + 0.3) & (tt < span[1]) & c["active"]
+            itd, ild = c["itd"][sel] * 1e6, c["ild"][sel]
+            print(f"| {label} | {name} | {sel.sum()} | {np.median(itd):.0f} | {np.mean(itd > 60):.0%} | "
+                  f"{np.median(ild):.2f} |")
+            said = [n for n in notes if "at once" in str(n)]
+            if said:
+                print(f"|  | ({said[-1]}) |  |  |  |  |")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True, help="../shared/data")
@@ -123,9 +174,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--overlap", type=float, default=8.0, help="seconds both talk")
     ap.add_argument("--json", default=str(HERE / "results" / "talkers_real_brir.json"))
     ap.add_argument("--speed", action="store_true", help="time the split instead (no table)")
+    ap.add_argument("--wrong-turns", action="store_true", help="turns claiming an overlap where one talks (no table)")
     a = ap.parse_args(argv)
     if a.speed:
         return speed(Path(a.data))
+    if a.wrong_turns:
+        return wrong_turns(Path(a.data))
     from binauralize import evaluate as ev
     from binauralize.api import Binauralizer
     from binauralize.dsp.reverb import band_envelopes, estimate_t60
