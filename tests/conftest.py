@@ -39,3 +39,18 @@ def sources_dir(tmp_path_factory):
         burst = rng.standard_normal(sr) * (np.arange(sr) % 4000 < 800)
         sf.write(d / f"drum_burst{k}.wav", burst, sr)
     return str(d)
+
+
+@pytest.fixture(scope="session")
+def tiny_set(sources_dir):
+    """A function that generates a tiny synthetic set (16 kHz, 160x90, one worker) from ``sources_dir`` at ``out``
+    with the command line, asserts it succeeded and returns ``out``."""
+    from binauralize.cli import main
+
+    def make(out, clips: int = 4, seconds: float = 2.0, seed: int = 5):
+        assert main(["dataset", "synth", "--out", str(out), "--num-clips", str(clips), "--seconds", str(seconds),
+                     "--seed", str(seed), "--workers", "1", "--sample-rate", "16000", "--size", "160x90",
+                     "--sources-dir", sources_dir, "-q"]) == 0
+        return out
+
+    return make

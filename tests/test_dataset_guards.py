@@ -9,12 +9,8 @@ from binauralize.cli import main
 
 
 @pytest.fixture(scope="module")
-def small_set(tmp_path_factory, sources_dir):
-    out = tmp_path_factory.mktemp("dg") / "set"
-    assert main(["dataset", "synth", "--out", str(out), "--num-clips", "4", "--seconds", "1.0", "--seed", "3",
-                 "--workers", "1", "--sample-rate", "16000", "--size", "160x90", "--sources-dir", sources_dir,
-                 "-q"]) == 0
-    return out
+def small_set(tmp_path_factory, tiny_set):
+    return tiny_set(tmp_path_factory.mktemp("dg") / "set", seconds=1.0, seed=3)
 
 
 def test_card_png_needs_overwrite(small_set, tmp_path, capsys):

@@ -161,11 +161,8 @@ def test_rt60_estimator_known_answer():
         assert abs(est - rt) < 0.1 * rt
 
 
-def test_train_cache_train_resume_evaluate_and_tool(tmp_path, sources_dir, capsys):
-    data = tmp_path / "set"
-    assert main(["dataset", "synth", "--out", str(data), "--num-clips", "4", "--seconds", "2.0", "--seed", "5",
-                 "--workers", "1", "--sample-rate", "16000", "--size", "160x90", "--sources-dir", sources_dir,
-                 "-q"]) == 0
+def test_train_cache_train_resume_evaluate_and_tool(tmp_path, tiny_set, capsys):
+    data = tiny_set(tmp_path / "set")
     ids = [f"{i:06d}" for i in range(4)]
     (data / "splits" / "scene_train.txt").write_text("\n".join(ids[:3]))
     (data / "splits" / "scene_val.txt").write_text(ids[3])

@@ -10,11 +10,8 @@ from binauralize.models import checkpoint
 
 
 @pytest.fixture(scope="module")
-def cached_set(tmp_path_factory, sources_dir):
-    data = tmp_path_factory.mktemp("guards") / "set"
-    assert main(["dataset", "synth", "--out", str(data), "--num-clips", "4", "--seconds", "2.0", "--seed", "5",
-                 "--workers", "1", "--sample-rate", "16000", "--size", "160x90", "--sources-dir", sources_dir,
-                 "-q"]) == 0
+def cached_set(tmp_path_factory, tiny_set):
+    data = tiny_set(tmp_path_factory.mktemp("guards") / "set")
     ids = [f"{i:06d}" for i in range(4)]
     (data / "splits" / "scene_train.txt").write_text("\n".join(ids[:3]))
     (data / "splits" / "scene_val.txt").write_text(ids[3])
