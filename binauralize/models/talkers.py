@@ -107,19 +107,17 @@ def split_talkers(x: np.ndarray, sr: float, tracks: list,
     wc = w[opts.context * f:(opts.context + 1) * f]  # the centre frame of each atom
     # shares where at most one talks: the weights' (a frame with none present: nothing, the remainder takes it)
     total = pres.sum(axis=0, keepdims=True)
-    masks = np.zeros((k + 1, f, v.shape[1]), np.float32)
     share = np.where(total > 1e-9, pres / np.maximum(total, 1e-9), 0.0)
-    masks[:k] = share[:, None, :]
+    masks = np.repeat(share[:, None, :].astype(np.float32), f, axis=1)  # [K, F, N]
     cols = np.flatnonzero(both)
     h = kl_activations(stack_context(v, opts.context, cols), w, opts.iters, dtype=np.float32)
     models = np.stack([wc[:, j * opts.atoms:(j + 1) * opts.atoms] @ h[j * opts.atoms:(j + 1) * opts.atoms]
                        for j in range(k)])  # [K, F, n]
     models *= on[:, None, cols]  # a talker not talking now takes nothing
     msum = models.sum(axis=0, keepdims=True)
-    masks[:k, :, cols] = np.where(msum > 1e-12, models / np.maximum(msum, 1e-12), share[:, None, cols])
-    masks[k] = np.clip(1.0 - masks[:k].sum(axis=0), 0.0, 1.0)
-    parts = apply_masks_full_rate(x, int(sr), masks[:k], tt)
-    parts = np.concatenate([parts, (x - parts.sum(axis=0))[None]])  # the parts sum to the mono exactly
+    masks[:, :, cols] = np.where(msum > 1e-12, models / np.maximum(msum, 1e-12), share[:, None, cols])
+    parts = apply_masks_full_rate(x, int(sr), masks, tt)
+    parts = np.concatenate([parts, (x - parts.sum(axis=0))[None]])  # the remainder: the parts sum to the mono
     said = (f"{k} talkers speak at once for {both.sum() * frame_s:.1f} s: separated there with each voice as heard "
             f"alone ({', '.join(f'{s:.1f}' for s in solo_s)} s)")
     return parts, said
