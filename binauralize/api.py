@@ -534,17 +534,15 @@ class _Background:
             fa = self._fut.result()
             if bar is not None:
                 bar.update(max(0.0, bar.total - bar.n))  # the frames end where the audio does, give or take a frame
+            self._ex.shutdown(wait=True)
+            return fa
         except BaseException:
+            self.cancel()
+            raise
+        finally:
             if bar is not None:
                 bar.close()
-            self.cancel()
-            self._fut = None
-            raise
-        if bar is not None:
-            bar.close()
-        self._ex.shutdown(wait=True)
-        self._fut = None  # the caller owns the result now (the future would keep it alive)
-        return fa
+            self._fut = None  # the caller owns the result now (the future would keep it alive)
 
 
 class _LearnedRenderer:
