@@ -475,14 +475,14 @@ class Binauralizer:
 _FRAMES_SEEN = None  # in the frame-analysis worker: a shared double, the time (s) of the last frame analysed
 
 
-def _share_frames_seen(value) -> None:
+def _share_frames_seen(value, parent: int | None = None) -> None:
     """Analysis-process initializer: the shared progress value, and (Linux) the kernel ends this process when the
     tool's process ends, however it ends (it must not be left waiting on a pipe no one writes)."""
     global _FRAMES_SEEN
     _FRAMES_SEEN = value
     from .io.frames_parallel import _die_with_parent
 
-    _die_with_parent()
+    _die_with_parent(parent)
 
 
 def _analyse_frames_job(path: str, lo) -> object:
@@ -508,7 +508,7 @@ class _Background:
         ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
         self._seen = ctx.Value("d", 0.0, lock=False)  # the worker's progress: time of the last frame analysed (s)
         self._ex = ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=_share_frames_seen,
-                                       initargs=(self._seen,))
+                                       initargs=(self._seen, os.getpid()))
         self._fut = self._ex.submit(_analyse_frames_job, str(path), lo)
 
     def cancel(self) -> None:

@@ -42,23 +42,28 @@ def _decode_segment(path: str, fps: float, max_width, fast: bool, orientation, t
                               orientation=orientation))
 
 
-def _die_with_parent() -> None:
-    """Pool initializer: leave Ctrl-C to the tool's main process, and on Linux ask the kernel to end this process
-    when the process that started it ends (the tool terminates its analysis process when the analysis is no longer
-    needed, on Ctrl-C too; its decoders must not linger).
+def _die_with_parent(parent: int | None = None) -> None:
+    """Pool initializer: leave Ctrl-C to the tool's main process, and on Linux have the kernel end this process
+    (SIGTERM, default action) when the process that started it, ``parent`` (a pid), ends (the tool terminates its
+    analysis process when the analysis is no longer needed, on Ctrl-C too; its decoders must not linger).
 
     Ctrl-C reaches every process of the terminal's group. A decoder interrupted while it sends its frames back left
     half a message in the pipe, and the pool that waited for the rest never ended (the tool hung after
-    "interrupted"); so the workers ignore SIGINT and the main process stops them."""
+    "interrupted"); so the workers ignore SIGINT and the main process stops them. A worker whose parent ended before
+    it got here ends at once: the kernel would not tell it, and an orphan decoder kept the analysis process's pipes
+    open, so the tool never saw that process end and waited for it at exit."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # nothing to clean up: end at once, even inside a blocking call
     try:
         import ctypes
 
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+    if parent is not None and os.getppid() != parent:  # the parent ended before the death signal was asked for
+        os._exit(143)
 
 
 def default_workers() -> int:
@@ -95,7 +100,8 @@ def iter_frames_parallel(path: str | Path, fps: float, max_width: int | None = 6
     bounds = list(zip(starts, starts[1:] + [None]))
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
     last_t = -math.inf
-    ex = ProcessPoolExecutor(max_workers=min(workers, len(bounds)), mp_context=ctx, initializer=_die_with_parent)
+    ex = ProcessPoolExecutor(max_workers=min(workers, len(bounds)), mp_context=ctx, initializer=_die_with_parent,
+                             initargs=(os.getpid(),))
     pending = []
     nxt = 0
     try:
